@@ -1,0 +1,94 @@
+// Reverse-mode autograd on a tape.
+//
+// An op whose inputs require gradients records one GradNode: its inputs, the tensors its backward
+// needs (retained until backward has run), and a closure mapping d(output) to d(each input).
+// `backward(loss)` walks the tape in reverse. Gradients of intermediates live in a map keyed by
+// tensor and are summed in place when a tensor feeds several ops; gradients of leaves (parameters)
+// accumulate into `param.grad`, which persists until `zeroGrad`. Backward kernels run with
+// recording off, so the tape never grows during backward.
+import type { Runtime } from './runtime.js';
+import type { Tensor } from './tensor.js';
+
+export interface GradNode {
+  op: string;
+  inputs: readonly Tensor[];
+  output: Tensor;
+  /** Tensors the backward reads; retained by the tape until it is cleared. */
+  saved: readonly Tensor[];
+  /** d(output) -> d(input) per input (null where an input needs none); results are owned by the caller. */
+  backward(dOut: Tensor): (Tensor | null)[];
+}
+
+export class Tape {
+  private nodes: GradNode[] = [];
+
+  constructor(private rt: Runtime) {}
+
+  get length(): number { return this.nodes.length; }
+
+  /** Records `output = op(inputs)` if gradients are on and any input needs one. */
+  record(op: string, inputs: readonly Tensor[], output: Tensor, saved: readonly Tensor[], backward: GradNode['backward']): void {
+    if (!this.rt.gradEnabled || !inputs.some((t) => t.requiresGrad)) return;
+    for (const t of saved) t.retain();
+    const node: GradNode = { op, inputs, output, saved, backward };
+    output.requiresGrad = true;
+    output.node = node;
+    this.nodes.push(node);
+  }
+
+  /** Back-propagates from `root` (seeded with `seed`, or ones) and clears the tape. */
+  backward(root: Tensor, seed?: Tensor): void {
+    if (!root.requiresGrad) throw new Error(`backward: ${root.describe()} does not require a gradient (nothing recorded on the tape)`);
+    const rt = this.rt;
+    const grads = new Map<Tensor, Tensor>();
+    grads.set(root, seed ? rt.copy(seed) : rt.full(root.shape, 1));
+    rt.withoutGrad(() => {
+      for (let i = this.nodes.length - 1; i >= 0; i--) {
+        const node = this.nodes[i]!;
+        const dOut = grads.get(node.output);
+        if (!dOut) continue;
+        grads.delete(node.output);
+        const dIns = node.backward(dOut);
+        dOut.release();
+        node.inputs.forEach((input, j) => {
+          const d = dIns[j] ?? null;
+          if (!d) return;
+          if (!input.requiresGrad) { d.release(); return; }
+          this.accumulate(grads, input, d);
+        });
+      }
+    });
+    for (const g of grads.values()) g.release();
+    this.clear();
+  }
+
+  private accumulate(grads: Map<Tensor, Tensor>, input: Tensor, d: Tensor): void {
+    if (d.size !== input.size) {
+      throw new Error(`autograd: gradient ${d.describe()} does not match ${input.describe()} (op ${input.node?.op ?? 'leaf'})`);
+    }
+    if (input.node === null) {
+      // A leaf's gradient is summed in place, so it must own its buffer exclusively.
+      if (!input.grad) input.grad = d.exclusive ? d : this.rt.copy(d);
+      else this.rt.accumulate(input.grad, d);
+      if (input.grad !== d) d.release();
+      return;
+    }
+    // Intermediate gradients are summed out of place: a backward may return one tensor for two inputs.
+    const existing = grads.get(input);
+    if (existing) {
+      grads.set(input, this.rt.add(existing, d));
+      existing.release();
+      d.release();
+    } else grads.set(input, d);
+  }
+
+  /** Drops every node and the tensors it saved (after backward, or to abandon a graph). */
+  clear(): void {
+    for (const node of this.nodes) {
+      for (const t of node.saved) t.release();
+      node.output.node = null;
+      node.output.requiresGrad = false;
+    }
+    this.nodes = [];
+  }
+}

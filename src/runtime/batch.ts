@@ -1,0 +1,237 @@
+// Command batching: every dispatch, copy and upload of a step goes into one command encoder and
+// is submitted in a few large batches; nothing reads back until a caller asks for a value.
+//
+// Uniform parameters of the dispatches are packed into host-side arena chunks and written with one
+// `writeBuffer` per chunk just before the submit (queue order puts those writes before the work
+// that reads them, and after every earlier submit, so chunks are reused from batch to batch).
+// Every batch runs inside validation and out-of-memory error scopes; their results are checked at
+// the next `sync()` and thrown with the list of ops in the failing batch.
+import type { Device } from './device.js';
+import { GpuError } from './device.js';
+import type { KernelCache, ReflectedKernel } from './kernel.js';
+
+const ARENA_CHUNK = 64 * 1024;
+/** Submit automatically after this many dispatches so a long graph keeps the GPU busy. */
+const AUTO_FLUSH_DISPATCHES = 2048;
+
+export interface Counters { submits: number; dispatches: number; readbacks: number; uploads: number; copies: number }
+
+export interface Binding { buffer: GPUBuffer; offset?: number; size?: number }
+
+export interface DispatchArgs {
+  /** Op name for error messages and debug logs, e.g. `matmul_fwd`. */
+  op: string;
+  kernel: ReflectedKernel;
+  storage: Record<string, Binding>;
+  params?: Record<string, number | readonly number[]>;
+  constants?: Record<string, number>;
+  /** Workgroup counts; an x count over the device limit is folded into y (kernels linearise). */
+  workgroups: readonly [number, number?, number?];
+}
+
+interface ArenaChunk { buffer: GPUBuffer; host: ArrayBuffer; view: DataView; used: number }
+
+interface PendingScope { ops: string[]; errors: Promise<(GPUError | null)[]> }
+
+const DEBUG = Number(process.env.ENGINE_DEBUG ?? 0);
+
+export class CommandBatch {
+  readonly counters: Counters = { submits: 0, dispatches: 0, readbacks: 0, uploads: 0, copies: 0 };
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private chunks: ArenaChunk[] = [];
+  private freeChunks: ArenaChunk[] = [];
+  private afterSubmit: (() => void)[] = [];
+  private opsInBatch: string[] = [];
+  private pendingScopes: PendingScope[] = [];
+  private dispatchesInBatch = 0;
+  private readonly uniformAlign: number;
+
+  constructor(private device: Device, private kernels: KernelCache) {
+    this.uniformAlign = Math.max(16, device.limits.minUniformBufferOffsetAlignment);
+  }
+
+  private get gpu(): GPUDevice { return this.device.gpu; }
+
+  private begin(): GPUCommandEncoder {
+    if (!this.encoder) {
+      this.gpu.pushErrorScope('out-of-memory');
+      this.gpu.pushErrorScope('validation');
+      this.encoder = this.gpu.createCommandEncoder({ label: 'batch' });
+    }
+    return this.encoder;
+  }
+
+  private endPass(): void {
+    if (this.pass) { this.pass.end(); this.pass = null; }
+  }
+
+  private uniformSlot(bytes: number): { chunk: ArenaChunk; offset: number } {
+    let chunk = this.chunks[this.chunks.length - 1];
+    const aligned = chunk ? Math.ceil(chunk.used / this.uniformAlign) * this.uniformAlign : 0;
+    if (!chunk || aligned + bytes > ARENA_CHUNK) {
+      chunk = this.freeChunks.pop() ?? this.newChunk();
+      chunk.used = 0;
+      this.chunks.push(chunk);
+      return this.uniformSlot(bytes);
+    }
+    chunk.used = aligned + bytes;
+    return { chunk, offset: aligned };
+  }
+
+  private newChunk(): ArenaChunk {
+    const host = new ArrayBuffer(ARENA_CHUNK);
+    const buffer = this.gpu.createBuffer({ size: ARENA_CHUNK, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'uniform arena' });
+    return { buffer, host, view: new DataView(host), used: 0 };
+  }
+
+  /** Folds a workgroup count over the per-dimension limit into a 2-D grid, or says why it cannot. */
+  private grid(op: string, wg: readonly [number, number?, number?]): [number, number, number] {
+    const max = this.device.limits.maxComputeWorkgroupsPerDimension;
+    let [x, y = 1, z = 1] = wg;
+    if (x > max && y === 1) {
+      y = Math.ceil(x / max);
+      x = Math.ceil(x / y);
+    }
+    if (x > max || y > max || z > max) {
+      throw new Error(`${op}: dispatch of (${wg.join(', ')}) workgroups exceeds maxComputeWorkgroupsPerDimension (${max})`);
+    }
+    return [x, y, z];
+  }
+
+  dispatch(args: DispatchArgs): void {
+    const { op, kernel } = args;
+    const constants = args.constants ?? {};
+    const maxBinding = this.device.limits.maxStorageBufferBindingSize;
+    const entries: GPUBindGroupEntry[] = [];
+    for (const [name, index] of kernel.storageBinding) {
+      const b = args.storage[name];
+      if (!b) throw new Error(`${op}: binding ${name} of ${kernel.label} not given`);
+      const size = b.size ?? b.buffer.size - (b.offset ?? 0);
+      if (size > maxBinding) {
+        throw new Error(`${op}: binding ${name} is ${size} bytes, over the device's maxStorageBufferBindingSize (${maxBinding})`);
+      }
+      entries.push({ binding: index, resource: { buffer: b.buffer, offset: b.offset ?? 0, size } });
+    }
+    for (const name of Object.keys(args.storage)) {
+      if (!kernel.storageBinding.has(name)) throw new Error(`${op}: ${kernel.label} has no binding ${name}`);
+    }
+    const [x, y, z] = this.grid(op, args.workgroups);
+    if (x * y * z === 0) return;
+    const encoder = this.begin();
+    if (kernel.uniformBinding !== undefined) {
+      const { chunk, offset } = this.uniformSlot(kernel.uniformSize);
+      this.kernels.packUniform(kernel, args.params ?? {}, chunk.view, offset);
+      entries.push({ binding: kernel.uniformBinding, resource: { buffer: chunk.buffer, offset, size: kernel.uniformSize } });
+    } else if (args.params && Object.keys(args.params).length > 0) {
+      throw new Error(`${op}: ${kernel.label} has no uniform, but params were given`);
+    }
+    const pipeline = this.kernels.pipeline(kernel, constants);
+    const bindGroup = this.gpu.createBindGroup({ layout: kernel.layout, entries, label: op });
+    if (!this.pass) this.pass = encoder.beginComputePass({ label: 'batch pass' });
+    this.pass.setPipeline(pipeline);
+    this.pass.setBindGroup(0, bindGroup);
+    this.pass.dispatchWorkgroups(x, y, z);
+    this.counters.dispatches++;
+    this.dispatchesInBatch++;
+    this.opsInBatch.push(op);
+    if (DEBUG >= 1) console.error(`[engine] dispatch ${op} ${kernel.label} grid (${x},${y},${z})`);
+    if (DEBUG >= 3 || this.dispatchesInBatch >= AUTO_FLUSH_DISPATCHES) this.flush();
+  }
+
+  /** Encodes a buffer-to-buffer copy in recording order. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    if (bytes === 0) return;
+    const encoder = this.begin();
+    this.endPass();
+    encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+    this.counters.copies++;
+    this.opsInBatch.push('copy');
+  }
+
+  /**
+   * Uploads host data into `dst` in recording order: straight through `writeBuffer` when nothing is
+   * pending (the queue then orders it correctly), otherwise through a staging buffer and a copy, so
+   * that a pooled buffer still read by recorded work is not overwritten early.
+   */
+  upload(dst: GPUBuffer, dstOffset: number, data: ArrayBufferView): void {
+    this.counters.uploads++;
+    const bytes = data.byteLength;
+    if (bytes === 0) return;
+    const src = new Uint8Array(data.buffer, data.byteOffset, bytes);
+    if (!this.encoder) {
+      this.gpu.queue.writeBuffer(dst, dstOffset, src);
+      return;
+    }
+    const padded = Math.ceil(bytes / 4) * 4;
+    const staging = this.gpu.createBuffer({ size: padded, usage: GPUBufferUsage.COPY_SRC, mappedAtCreation: true, label: 'upload staging' });
+    new Uint8Array(staging.getMappedRange()).set(src);
+    staging.unmap();
+    this.copy(staging, 0, dst, dstOffset, padded);
+    this.afterSubmit.push(() => staging.destroy());
+  }
+
+  /** Submits everything recorded so far. */
+  flush(): void {
+    if (!this.encoder) return;
+    this.endPass();
+    const commands = this.encoder.finish({ label: 'batch' });
+    this.encoder = null;
+    for (const chunk of this.chunks) this.gpu.queue.writeBuffer(chunk.buffer, 0, chunk.host, 0, Math.ceil(chunk.used / 4) * 4);
+    this.gpu.queue.submit([commands]);
+    this.counters.submits++;
+    const validation = this.gpu.popErrorScope();
+    const oom = this.gpu.popErrorScope();
+    this.pendingScopes.push({ ops: this.opsInBatch, errors: Promise.all([validation, oom]) });
+    this.opsInBatch = [];
+    this.dispatchesInBatch = 0;
+    this.freeChunks.push(...this.chunks);
+    this.chunks = [];
+    for (const fn of this.afterSubmit) fn();
+    this.afterSubmit = [];
+  }
+
+  /** Flushes and waits for the GPU; throws the first WebGPU error of any batch since the last sync. */
+  async sync(context = 'waiting for the GPU'): Promise<void> {
+    this.flush();
+    await this.gpu.queue.onSubmittedWorkDone();
+    await this.checkErrors(context);
+  }
+
+  async checkErrors(context: string): Promise<void> {
+    const scopes = this.pendingScopes;
+    this.pendingScopes = [];
+    await this.kernels.checkCompiled();
+    for (const scope of scopes) {
+      const errors = (await scope.errors).filter((e): e is GPUError => e !== null);
+      if (errors.length > 0) {
+        const e = errors[0]!;
+        const kind = e.constructor.name;
+        const culprit = /\[BindGroup "([^"]+)"\]/.exec(e.message)?.[1] ?? /\[ComputePipeline "([^"]+)"\]/.exec(e.message)?.[1];
+        const ops = [...new Set(scope.ops)];
+        const where = culprit ? `op ${culprit}` : `a batch of ops (${ops.slice(0, 12).join(', ')}${ops.length > 12 ? ', …' : ''})`;
+        throw new GpuError(`WebGPU ${kind} in ${where}: ${e.message}`, kind, culprit);
+      }
+    }
+    this.device.throwIfFailed(context);
+  }
+
+  /** Copies `bytes` of `src` to the host. Flushes; the only way data comes back from the GPU. */
+  async read(src: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
+    const padded = Math.ceil(bytes / 4) * 4;
+    const staging = this.gpu.createBuffer({ size: Math.max(4, padded), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
+    this.copy(src, offset, staging, 0, padded);
+    this.counters.readbacks++;
+    this.flush();
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+    } catch (e) {
+      await this.checkErrors('reading back');
+      throw e;
+    }
+    const out = staging.getMappedRange().slice(0, bytes);
+    staging.destroy();
+    await this.checkErrors('reading back');
+    return out;
+  }
+}

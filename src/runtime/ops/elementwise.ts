@@ -1,0 +1,91 @@
+// Elementwise ops: fill, add/sub/mul with broadcasting over leading dims, affine (scale + shift),
+// and in-place accumulation. Gradients: d(a+b) = (g, g), d(a-b) = (g, -g), d(a*b) = (g*b, g*a);
+// an operand that was broadcast gets its gradient summed over the broadcast (leading) dims.
+import type { KernelDecl } from '../kernel.js';
+import { shapeStr, type Tensor } from '../tensor.js';
+import { sumLeading } from './reduce.js';
+import { assertDtype, assertSameRuntime, groups, isSuffix, sameShape } from './util.js';
+
+const WG = 256;
+const FILL: KernelDecl = { file: 'elementwise.wgsl', entry: 'fill', storage: { fill_out: 'read_write' }, uniform: 'fp' };
+const BINARY: KernelDecl = { file: 'elementwise.wgsl', entry: 'binary', storage: { out: 'read_write', a: 'read', b: 'read' }, uniform: 'bp' };
+const AFFINE: KernelDecl = { file: 'elementwise.wgsl', entry: 'affine', storage: { aff_out: 'read_write', aff_x: 'read' }, uniform: 'ap' };
+const ACCUMULATE: KernelDecl = { file: 'elementwise.wgsl', entry: 'accumulate', storage: { acc: 'read_write', acc_x: 'read' }, uniform: 'cp' };
+
+const f32bits = new DataView(new ArrayBuffer(4));
+
+/** Sets every element of `t` to `value` (bit pattern of the tensor's dtype). */
+export function fill(t: Tensor, value: number): void {
+  if (t.dtype === 'f32') f32bits.setFloat32(0, value, true); else f32bits.setInt32(0, value, true);
+  t.rt.dispatch(FILL, { op: 'fill', storage: { fill_out: { buffer: t.buffer } }, params: { n: t.size, bits: f32bits.getUint32(0, true) }, workgroups: [groups(t.size, WG)] });
+}
+
+export type BinaryKind = 'add' | 'sub' | 'mul';
+const OP_CODE: Record<BinaryKind, number> = { add: 0, sub: 1, mul: 2 };
+
+function dispatchBinary(kind: BinaryKind, out: Tensor, a: Tensor, b: Tensor): void {
+  out.rt.dispatch(BINARY, {
+    op: kind, storage: { out: { buffer: out.buffer }, a: { buffer: a.buffer }, b: { buffer: b.buffer } },
+    params: { n: out.size, na: a.size, nb: b.size }, constants: { OP: OP_CODE[kind] }, workgroups: [groups(out.size, WG)],
+  });
+}
+
+/** Sums a gradient of the output's shape down to `like`'s shape (over broadcast leading dims). */
+function reduceTo(g: Tensor, like: Tensor): Tensor {
+  if (g.size === like.size) return g.retain();
+  const summed = sumLeading(g, like.rank);
+  return summed;
+}
+
+/** `a OP b`; the operand with fewer elements broadcasts when its shape is a suffix of the other's. */
+export function binary(kind: BinaryKind, a: Tensor, b: Tensor): Tensor {
+  assertSameRuntime(kind, a, b);
+  assertDtype(kind, a);
+  assertDtype(kind, b);
+  const big = a.size >= b.size ? a : b;
+  const small = big === a ? b : a;
+  if (!isSuffix(small.shape, big.shape)) throw new Error(`${kind}: cannot broadcast ${shapeStr(a.shape)} with ${shapeStr(b.shape)} (the smaller shape must be a suffix of the larger)`);
+  const rt = a.rt;
+  const out = rt.empty(big.shape, 'f32', kind);
+  dispatchBinary(kind, out, a, b);
+  const saved = kind === 'mul' ? [a, b] : [];
+  rt.tape.record(kind, [a, b], out, saved, (g) => {
+    if (kind === 'add') return [reduceTo(g, a), reduceTo(g, b)];
+    if (kind === 'sub') {
+      const negB = affine(g, -1, 0);
+      const db = reduceTo(negB, b);
+      negB.release();
+      return [reduceTo(g, a), db];
+    }
+    const gb = binary('mul', g, b);
+    const ga = binary('mul', g, a);
+    const da = reduceTo(gb, a);
+    const db = reduceTo(ga, b);
+    gb.release();
+    ga.release();
+    return [da, db];
+  });
+  return out;
+}
+
+export const add = (a: Tensor, b: Tensor): Tensor => binary('add', a, b);
+export const sub = (a: Tensor, b: Tensor): Tensor => binary('sub', a, b);
+export const mul = (a: Tensor, b: Tensor): Tensor => binary('mul', a, b);
+
+/** `alpha * x + beta`; `scale(x, s)` is `affine(x, s, 0)`. */
+export function affine(x: Tensor, alpha: number, beta: number): Tensor {
+  assertDtype('affine', x);
+  const rt = x.rt;
+  const out = rt.empty(x.shape, 'f32', 'affine');
+  rt.dispatch(AFFINE, { op: 'affine', storage: { aff_out: { buffer: out.buffer }, aff_x: { buffer: x.buffer } }, params: { n: x.size, alpha, beta }, workgroups: [groups(x.size, WG)] });
+  rt.tape.record('affine', [x], out, [], (g) => [affine(g, alpha, 0)]);
+  return out;
+}
+
+export const scale = (x: Tensor, alpha: number): Tensor => affine(x, alpha, 0);
+
+/** `dst += src` in place; not recorded on the tape (used for gradient accumulation). */
+export function accumulateInPlace(dst: Tensor, src: Tensor): void {
+  sameShape('accumulate', dst, src);
+  dst.rt.dispatch(ACCUMULATE, { op: 'accumulate', storage: { acc: { buffer: dst.buffer }, acc_x: { buffer: src.buffer } }, params: { n: dst.size }, workgroups: [groups(dst.size, WG)] });
+}

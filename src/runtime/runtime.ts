@@ -1,0 +1,189 @@
+// The runtime: one device with its buffer pool, kernel cache, command batch and autograd tape.
+//
+// Ops take tensors and reach all of this through `tensor.rt`. Tensors created inside `scope(fn)`
+// are released when it ends unless they are part of its result; the tape retains what backward
+// needs; `withoutGrad(fn)` records nothing (inference).
+import { Tape } from './autograd.js';
+import { CommandBatch, type Counters, type DispatchArgs } from './batch.js';
+import { openDevice, type Device, type OpenOptions } from './device.js';
+import { KernelCache, type KernelDecl } from './kernel.js';
+import { BufferPool, type PoolStats } from './pool.js';
+import { checkShape, shapeStr, sizeOf, Storage, Tensor, type DType } from './tensor.js';
+import { accumulateInPlace, binary, fill } from './ops/elementwise.js';
+
+export interface RuntimeOptions extends OpenOptions {
+  /** Fill every new op output with NaN before the op runs, so unwritten elements show (tests). */
+  poisonOutputs?: boolean;
+}
+
+export type TensorTree = Tensor | readonly TensorTree[] | { readonly [k: string]: TensorTree } | undefined | null | number | string | boolean;
+
+export class Runtime {
+  readonly pool: BufferPool;
+  readonly kernels: KernelCache;
+  readonly batch: CommandBatch;
+  readonly tape: Tape;
+  gradEnabled = true;
+  poisonOutputs: boolean;
+  private scopes: Tensor[][] = [];
+
+  static async create(options: RuntimeOptions = {}): Promise<Runtime> {
+    return new Runtime(await openDevice(options), options);
+  }
+
+  constructor(readonly device: Device, options: RuntimeOptions = {}) {
+    this.pool = new BufferPool(device.gpu, device.limits.maxBufferSize);
+    this.kernels = new KernelCache(device.gpu);
+    this.batch = new CommandBatch(device, this.kernels);
+    this.tape = new Tape(this);
+    this.poisonOutputs = options.poisonOutputs ?? false;
+  }
+
+  get counters(): Counters { return this.batch.counters; }
+  memory(): PoolStats { return this.pool.snapshot(); }
+
+  // ---- tensors -------------------------------------------------------------------------------
+
+  /** An uninitialised tensor (NaN-filled when `poisonOutputs` is on). */
+  empty(shape: readonly number[], dtype: DType = 'f32', label = 'tensor'): Tensor {
+    checkShape(label, shape);
+    const bytes = Math.max(4, sizeOf(shape) * 4);
+    const t = new Tensor(this, [...shape], dtype, new Storage(this, this.pool.acquire(bytes, label)));
+    this.track(t);
+    if (this.poisonOutputs && t.size > 0) fill(t, dtype === 'f32' ? NaN : -0x7fffffff);
+    return t;
+  }
+
+  /** A tensor holding `data` (row-major). */
+  tensor(data: ArrayLike<number>, shape: readonly number[], dtype: DType = 'f32'): Tensor {
+    checkShape('tensor', shape);
+    if (data.length !== sizeOf(shape)) throw new Error(`tensor: ${data.length} values for shape ${shapeStr(shape)} (${sizeOf(shape)} elements)`);
+    const t = new Tensor(this, [...shape], dtype, new Storage(this, this.pool.acquire(Math.max(4, data.length * 4), 'tensor')));
+    this.track(t);
+    const host = dtype === 'f32' ? Float32Array.from(data) : Int32Array.from(data);
+    for (let i = 0; i < host.length; i++) {
+      if (dtype === 'i32' && host[i] !== data[i]) throw new Error(`tensor: value ${data[i]} at ${i} is not an int32`);
+    }
+    this.batch.upload(t.buffer, 0, host);
+    return t;
+  }
+
+  /** A trainable leaf: requires a gradient, never released by scopes. */
+  parameter(data: ArrayLike<number>, shape: readonly number[], name?: string): Tensor {
+    const t = this.untracked(() => this.tensor(data, shape));
+    t.requiresGrad = true;
+    t.name = name;
+    return t;
+  }
+
+  full(shape: readonly number[], value: number, dtype: DType = 'f32'): Tensor {
+    const t = this.empty(shape, dtype, 'full');
+    fill(t, value);
+    return t;
+  }
+
+  zeros(shape: readonly number[], dtype: DType = 'f32'): Tensor {
+    return this.full(shape, 0, dtype);
+  }
+
+  copy(t: Tensor): Tensor {
+    const out = this.empty(t.shape, t.dtype, 'copy');
+    this.batch.copy(t.buffer, 0, out.buffer, 0, t.bytes);
+    return out;
+  }
+
+  /** A view of `t` with another shape over the same buffer; the tape maps its gradient back. */
+  reshape(t: Tensor, shape: readonly number[]): Tensor {
+    const resolved = [...shape];
+    const free = resolved.indexOf(-1);
+    if (free >= 0) resolved[free] = t.size / sizeOf(resolved.filter((_, i) => i !== free));
+    checkShape('reshape', resolved);
+    if (sizeOf(resolved) !== t.size) throw new Error(`reshape: cannot view ${t.describe()} as ${shapeStr(shape)}`);
+    t.storage.refs++;
+    const view = new Tensor(this, resolved, t.dtype, t.storage);
+    this.track(view);
+    this.tape.record('reshape', [t], view, [], (dOut) => [this.reshape(dOut, t.shape)]);
+    return view;
+  }
+
+  freeBuffer(buffer: GPUBuffer): void { this.pool.release(buffer); }
+
+  /** `dst += src` in place (gradient accumulation); `dst` must own its buffer. */
+  accumulate(dst: Tensor, src: Tensor): void {
+    if (!dst.exclusive) throw new Error(`accumulate: ${dst.describe()} shares its buffer; cannot add in place`);
+    accumulateInPlace(dst, src);
+  }
+
+  add(a: Tensor, b: Tensor): Tensor { return binary('add', a, b); }
+
+  // ---- scopes and gradient mode --------------------------------------------------------------
+
+  private track(t: Tensor): void {
+    const top = this.scopes[this.scopes.length - 1];
+    if (top) top.push(t);
+  }
+
+  /** Runs `fn`; releases every tensor created inside that is not part of its result. */
+  scope<T extends TensorTree>(fn: () => T): T {
+    this.scopes.push([]);
+    let result: T;
+    try {
+      result = fn();
+    } catch (e) {
+      for (const t of this.scopes.pop()!) if (t.alive) t.release();
+      throw e;
+    }
+    const created = this.scopes.pop()!;
+    const keep = new Set<Tensor>();
+    collectTensors(result, keep);
+    for (const t of created) {
+      if (keep.has(t)) this.track(t);
+      else if (t.alive) t.release();
+    }
+    return result;
+  }
+
+  /** Runs `fn` with tensors it creates owned by the caller (no scope tracks them). */
+  untracked<T>(fn: () => T): T {
+    const saved = this.scopes;
+    this.scopes = [];
+    try { return fn(); } finally { this.scopes = saved; }
+  }
+
+  /** Runs `fn` without recording on the tape. */
+  withoutGrad<T>(fn: () => T): T {
+    const was = this.gradEnabled;
+    this.gradEnabled = false;
+    try { return fn(); } finally { this.gradEnabled = was; }
+  }
+
+  /** Back-propagates from a scalar (or seeded) tensor; parameters' `.grad` accumulate. */
+  backward(root: Tensor, seed?: Tensor): void { this.tape.backward(root, seed); }
+
+  /** Releases parameters' gradients (the next backward starts them afresh). */
+  zeroGrad(params: Iterable<Tensor>): void {
+    for (const p of params) { p.grad?.release(); p.grad = null; }
+  }
+
+  // ---- execution -----------------------------------------------------------------------------
+
+  /** Records one kernel dispatch of an op. */
+  dispatch(decl: KernelDecl, args: Omit<DispatchArgs, 'kernel'>): void {
+    this.batch.dispatch({ ...args, kernel: this.kernels.kernel(decl) });
+  }
+
+  /** Submits pending work, waits for it, and throws any WebGPU error it raised. */
+  sync(): Promise<void> { return this.batch.sync(); }
+
+  destroy(): void {
+    this.batch.flush();
+    this.tape.clear();
+    this.device.destroy();
+  }
+}
+
+function collectTensors(value: unknown, into: Set<Tensor>): void {
+  if (value instanceof Tensor) into.add(value);
+  else if (Array.isArray(value)) for (const v of value) collectTensors(v, into);
+  else if (value && typeof value === 'object') for (const v of Object.values(value)) collectTensors(v, into);
+}

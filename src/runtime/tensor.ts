@@ -1,0 +1,95 @@
+// Tensors: a contiguous row-major shape over a pooled GPU buffer, reference counted.
+//
+// A tensor owns one reference to its buffer; `release()` drops it and the buffer returns to the
+// pool when the count reaches zero. Scopes (runtime.ts) release what was created inside them, the
+// autograd tape retains what backward needs, so inference frees activations as they die.
+import type { Runtime } from './runtime.js';
+import type { GradNode } from './autograd.js';
+
+export type DType = 'f32' | 'i32';
+
+let nextId = 1;
+
+export function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function checkShape(op: string, shape: readonly number[]): void {
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) throw new Error(`${op}: invalid shape [${shape.join(', ')}]`);
+  }
+}
+
+export function shapeStr(shape: readonly number[]): string { return `[${shape.join(', ')}]`; }
+
+/** A pooled buffer shared by a tensor and its reshaped views; back to the pool at zero references. */
+export class Storage {
+  refs = 1;
+  constructor(readonly rt: Runtime, readonly buffer: GPUBuffer) {}
+  release(): void { if (--this.refs === 0) this.rt.freeBuffer(this.buffer); }
+}
+
+export class Tensor {
+  readonly id = nextId++;
+  readonly size: number;
+  private refs = 1;
+  /** True for parameters and for results of ops on tensors that require gradients. */
+  requiresGrad = false;
+  /** Accumulated gradient of a leaf (parameter); persistent until `zeroGrad`. */
+  grad: Tensor | null = null;
+  /** The op that produced this tensor, when recorded on the tape. */
+  node: GradNode | null = null;
+  name: string | undefined;
+
+  constructor(readonly rt: Runtime, readonly shape: readonly number[], readonly dtype: DType, readonly storage: Storage) {
+    this.size = sizeOf(shape);
+  }
+
+  get buffer(): GPUBuffer { return this.storage.buffer; }
+
+  get rank(): number { return this.shape.length; }
+  get bytes(): number { return this.size * 4; }
+  get alive(): boolean { return this.refs > 0; }
+  /** True when nothing else refers to this tensor or its buffer, so it may be written in place. */
+  get exclusive(): boolean { return this.refs === 1 && this.storage.refs === 1; }
+  /** Row-major strides in elements. */
+  get strides(): number[] {
+    const s = new Array<number>(this.shape.length);
+    let acc = 1;
+    for (let i = this.shape.length - 1; i >= 0; i--) { s[i] = acc; acc *= this.shape[i]!; }
+    return s;
+  }
+
+  retain(): this {
+    if (this.refs <= 0) throw new Error(`tensor ${this.describe()} used after release`);
+    this.refs++;
+    return this;
+  }
+
+  release(): void {
+    if (this.refs <= 0) throw new Error(`tensor ${this.describe()} released twice`);
+    if (--this.refs === 0) this.storage.release();
+  }
+
+  describe(): string { return `${this.name ?? `#${this.id}`} ${this.dtype}${shapeStr(this.shape)}`; }
+
+  /** Copies the values to the host (a readback: flushes pending work). */
+  async read(): Promise<Float32Array | Int32Array> {
+    if (this.refs <= 0) throw new Error(`read of released tensor ${this.describe()}`);
+    const data = await this.rt.batch.read(this.buffer, 0, this.bytes);
+    return this.dtype === 'f32' ? new Float32Array(data) : new Int32Array(data);
+  }
+
+  /** The single value of a one-element tensor. */
+  async item(): Promise<number> {
+    if (this.size !== 1) throw new Error(`item() of ${this.describe()}: tensor has ${this.size} elements`);
+    return (await this.read())[0]!;
+  }
+
+  /** Same buffer, another shape with the same element count (no copy; shares the reference). */
+  reshape(shape: readonly number[]): Tensor {
+    return this.rt.reshape(this, shape);
+  }
+}
