@@ -18,7 +18,9 @@ export type Access = 'read' | 'read_write';
 
 /** What an op module expects of one entry point: storage binding names with their access. */
 export interface KernelDecl {
+  /** File name under kernels/ (or under `dir`, for kernels outside the engine such as benchmarks). */
   file: string;
+  dir?: string;
   entry: string;
   storage: Record<string, Access>;
   /** Name of the uniform parameter struct binding, if the entry point has one. */
@@ -76,10 +78,10 @@ export class KernelCache {
 
   constructor(private device: GPUDevice) {}
 
-  private file(name: string): ParsedFile {
-    let parsed = this.files.get(name);
+  private file(name: string, dir = KERNEL_DIR): ParsedFile {
+    const path = join(dir, name);
+    let parsed = this.files.get(path);
     if (!parsed) {
-      const path = join(KERNEL_DIR, name);
       let source: string;
       try { source = readFileSync(path, 'utf8'); } catch { throw new Error(`kernel file kernels/${name} not found (${path})`); }
       let reflect: WgslReflect;
@@ -87,16 +89,17 @@ export class KernelCache {
         throw new Error(`kernels/${name}: WGSL parse error: ${e instanceof Error ? e.message : String(e)}`);
       }
       parsed = { source, reflect, overrideDefaults: parseOverrideDefaults(source) };
-      this.files.set(name, parsed);
+      this.files.set(path, parsed);
     }
     return parsed;
   }
 
-  private moduleFor(name: string): GPUShaderModule {
-    let module = this.modules.get(name);
+  private moduleFor(name: string, dir = KERNEL_DIR): GPUShaderModule {
+    const path = join(dir, name);
+    let module = this.modules.get(path);
     if (!module) {
-      module = this.device.createShaderModule({ code: this.file(name).source, label: `kernels/${name}` });
-      this.modules.set(name, module);
+      module = this.device.createShaderModule({ code: this.file(name, dir).source, label: `kernels/${name}` });
+      this.modules.set(path, module);
       this.compileChecks.push(module.getCompilationInfo().then((info) => {
         const errors = info.messages.filter((m) => m.type === 'error');
         if (errors.length === 0) return undefined;
@@ -116,7 +119,7 @@ export class KernelCache {
 
   /** The reflected entry point for `decl`, checked against the declaration on first use. */
   kernel(decl: KernelDecl): ReflectedKernel {
-    const key = `${decl.file}:${decl.entry}`;
+    const key = `${decl.dir ?? ''}${decl.file}:${decl.entry}:${JSON.stringify(decl.storage)}:${decl.uniform ?? ''}`;
     let k = this.kernels.get(key);
     if (!k) {
       k = this.reflectKernel(decl);
@@ -127,7 +130,7 @@ export class KernelCache {
 
   private reflectKernel(decl: KernelDecl): ReflectedKernel {
     const label = `${decl.entry} (kernels/${decl.file})`;
-    const parsed = this.file(decl.file);
+    const parsed = this.file(decl.file, decl.dir);
     const entry = parsed.reflect.entry.compute.find((e) => e.name === decl.entry);
     if (!entry) {
       const names = parsed.reflect.entry.compute.map((e) => e.name).join(', ');
@@ -169,7 +172,7 @@ export class KernelCache {
       label, decl, storageBinding, uniformBinding, uniformSize, uniformMembers,
       workgroupSizeExpr: wgMatch[1]!.split(',').map((s) => s.trim()).filter((s) => s.length > 0),
       overrideDefaults: parsed.overrideDefaults,
-      module: this.moduleFor(decl.file),
+      module: this.moduleFor(decl.file, decl.dir),
       layout,
       pipelineLayout: this.device.createPipelineLayout({ bindGroupLayouts: [layout], label }),
     };
@@ -192,7 +195,7 @@ export class KernelCache {
     for (const n of names) {
       if (!k.overrideDefaults.has(n)) throw new Error(`kernel ${k.label}: constant ${n} is not an override with a default in the file`);
     }
-    const key = `${k.decl.file}:${k.decl.entry}:${names.map((n) => `${n}=${constants[n]}`).join(',')}`;
+    const key = `${k.decl.dir ?? ''}${k.decl.file}:${k.decl.entry}:${names.map((n) => `${n}=${constants[n]}`).join(',')}`;
     let p = this.pipelines.get(key);
     if (!p) {
       p = this.device.createComputePipeline({

@@ -16,7 +16,7 @@ export interface RuntimeOptions extends OpenOptions {
   poisonOutputs?: boolean;
 }
 
-export type TensorTree = Tensor | readonly TensorTree[] | { readonly [k: string]: TensorTree } | undefined | null | number | string | boolean;
+export type TensorTree = Tensor | readonly TensorTree[] | { readonly [k: string]: TensorTree } | undefined | null | void | number | string | boolean;
 
 export class Runtime {
   readonly pool: BufferPool;

@@ -14,10 +14,18 @@ const ACCUMULATE: KernelDecl = { file: 'elementwise.wgsl', entry: 'accumulate', 
 
 const f32bits = new DataView(new ArrayBuffer(4));
 
-/** Sets every element of `t` to `value` (bit pattern of the tensor's dtype). */
+/**
+ * Sets every element of `t` to `value` (bit pattern of the tensor's dtype). Tensors larger than
+ * one storage binding are filled window by window.
+ */
 export function fill(t: Tensor, value: number): void {
   if (t.dtype === 'f32') f32bits.setFloat32(0, value, true); else f32bits.setInt32(0, value, true);
-  t.rt.dispatch(FILL, { op: 'fill', storage: { fill_out: { buffer: t.buffer } }, params: { n: t.size, bits: f32bits.getUint32(0, true) }, workgroups: [groups(t.size, WG)] });
+  const bits = f32bits.getUint32(0, true);
+  const window = Math.floor(t.rt.device.limits.maxStorageBufferBindingSize / 256) * 64; // elements, 256-byte aligned
+  for (let start = 0; start < t.size; start += window) {
+    const n = Math.min(window, t.size - start);
+    t.rt.dispatch(FILL, { op: 'fill', storage: { fill_out: { buffer: t.buffer, offset: start * 4, size: n * 4 } }, params: { n, bits }, workgroups: [groups(n, WG)] });
+  }
 }
 
 export type BinaryKind = 'add' | 'sub' | 'mul';

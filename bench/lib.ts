@@ -1,0 +1,77 @@
+// Shared pieces of the benchmarks: timing GPU work with benchmark.js and the row format.
+//
+// A timed sample records `reps` repetitions of the work into the command batch and waits for the
+// GPU once (`rt.sync()`), so the figure is device time plus the batched-dispatch overhead a
+// training step also pays, never a per-op submit/await round trip.
+import Benchmark from 'benchmark';
+import type { Runtime } from '../src/runtime/runtime.js';
+
+export interface BenchRow {
+  suite: string;
+  name: string;
+  adapter: string;
+  /** Human-readable sizes, e.g. `M=1024 N=1024 K=1024`. */
+  sizes: string;
+  dtype: string;
+  /** Milliseconds per repetition: median, and min/max over samples. */
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+  samples: number;
+  gflops?: number;
+  gbps?: number;
+  /** Named ratios measured in the same run, e.g. `vs_naive`, `of_fma_peak`. */
+  ratios: Record<string, number>;
+  note?: string;
+}
+
+export interface BenchContext {
+  rt: Runtime;
+  /** `--full`: include the big (GPU-sized) configurations. */
+  full: boolean;
+  /** Extra time budget factor (quick runs use fewer samples). */
+  quick: boolean;
+}
+
+export interface Timing { medianMs: number; minMs: number; maxMs: number; samples: number }
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * Times `record` (which only records GPU work) with benchmark.js: each cycle records it `reps`
+ * times and waits for the GPU once. Returns milliseconds per repetition.
+ */
+export async function timeGpu(rt: Runtime, record: () => void, opts: { reps?: number; minSamples?: number; maxTime?: number } = {}): Promise<Timing> {
+  const reps = opts.reps ?? 1;
+  // Warm up: compile pipelines and fill the pool outside the timed region.
+  rt.scope(() => { record(); });
+  await rt.sync();
+  const bench = new Benchmark({
+    defer: true,
+    minSamples: opts.minSamples ?? 5,
+    maxTime: opts.maxTime ?? 2,
+    initCount: 1,
+    minTime: 0,
+    fn: (deferred: { resolve(): void }) => {
+      rt.scope(() => { for (let i = 0; i < reps; i++) record(); });
+      rt.sync().then(() => deferred.resolve(), (e: unknown) => { failure = e; deferred.resolve(); });
+    },
+  });
+  let failure: unknown;
+  await new Promise<void>((resolve, reject) => {
+    bench.on('complete', () => resolve());
+    bench.on('error', () => reject(bench.error));
+    bench.run({ async: true });
+  });
+  if (failure) throw failure;
+  const perRep = bench.stats.sample.map((s: number) => (s * 1000) / reps);
+  return { medianMs: median(perRep), minMs: Math.min(...perRep), maxMs: Math.max(...perRep), samples: perRep.length };
+}
+
+export function row(ctx: BenchContext, r: Omit<BenchRow, 'adapter' | 'ratios'> & { ratios?: Record<string, number> }): BenchRow {
+  return { ...r, adapter: ctx.rt.device.name, ratios: r.ratios ?? {} };
+}
