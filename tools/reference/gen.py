@@ -1,0 +1,141 @@
+"""Writes a reference case for the engine: weights, input, labels, activations, losses, gradients.
+
+    python3 tools/reference/gen.py --backbone tiny --res 64 --batch 2 --seed 1 --out tests/fixtures/tiny64
+    python3 tools/reference/gen.py --backbone swin_t --res 224 --out /tmp/case --no-weights
+
+Weights come from a counter-based hash that the TypeScript side reimplements
+(src/model/synthetic_init.ts), so a case need not store them (``--no-weights``); labels and the
+image are stored. Output files (safetensors + JSON):
+    manifest.json        version, config, shapes, seeds, the loss values, tensor names
+    inputs.safetensors   image (B,3,H,W) float32, labels (B,H,W) int32
+    acts.safetensors     activations at every block boundary (names: see segface_ref.SegFace.forward)
+    grads.safetensors    d(0.5 CE + 0.5 Dice)/d(param) for every parameter, official names
+    weights.safetensors  the state_dict (unless --no-weights)
+Eval mode (stochastic depth off), float32, OpenBLAS recommended (see README.md here).
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from segface_ref import SegFace, make_config, seg_losses  # noqa: E402
+from safetensors_io import write_safetensors  # noqa: E402
+
+VERSION = 1
+
+
+def fnv1a(text):
+    h = 0x811C9DC5
+    for b in text.encode():
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def hash_uniform(key, n):
+    """u_i in [0, 1) with 24 bits: murmur3's fmix32 of (i * 0x9E3779B1 + key)."""
+    x = (np.arange(n, dtype=np.uint64) * 0x9E3779B1 + key) & 0xFFFFFFFF
+    x ^= x >> 16
+    x = (x * 0x85EBCA6B) & 0xFFFFFFFF
+    x ^= x >> 13
+    x = (x * 0xC2B2AE35) & 0xFFFFFFFF
+    x ^= x >> 16
+    return (x >> 8).astype(np.float64) / 16777216.0
+
+
+def synthetic_value(name, shape, seed):
+    """The synthetic initialisation shared with src/model/synthetic_init.ts."""
+    n = int(np.prod(shape)) if len(shape) else 1
+    u = hash_uniform(fnv1a(f"{name}:{seed}"), n) * 2 - 1  # [-1, 1)
+    leaf = name.rsplit(".", 1)[-1]
+    if name.endswith("logit_scale"):
+        v = np.log(10.0) + 0.2 * u
+    elif leaf == "weight" and len(shape) == 1:           # LayerNorm weights
+        v = 1.0 + 0.1 * u
+    elif leaf == "bias":
+        v = 0.1 * u
+    elif name.endswith("relative_position_bias_table"):
+        v = 0.5 * u
+    elif name.endswith("_token.weight") or name.endswith("gaussian_matrix"):
+        v = u
+    else:                                                # matrices and conv kernels: 1/sqrt(fan_in)
+        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        v = u / np.sqrt(fan_in)
+    return v.astype(np.float32).reshape(shape)
+
+
+def init_synthetic(model, seed):
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(torch.from_numpy(synthetic_value(name, tuple(p.shape), seed)))
+        g = model.pe_layer.positional_encoding_gaussian_matrix
+        g.copy_(torch.from_numpy(synthetic_value("pe_layer.positional_encoding_gaussian_matrix", tuple(g.shape), seed)))
+
+
+def synthetic_inputs(b, res, classes, seed):
+    """A normalised image in roughly [-2, 2] and labels with every class present when possible."""
+    img = (hash_uniform(fnv1a(f"image:{seed}"), b * 3 * res * res) * 4 - 2).astype(np.float32).reshape(b, 3, res, res)
+    lab = np.floor(hash_uniform(fnv1a(f"labels:{seed}"), b * res * res) * classes).astype(np.int32).reshape(b, res, res)
+    return img, lab
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backbone", default="tiny")
+    ap.add_argument("--dataset", default="celeb", choices=["celeb", "lapa", "helen"])
+    ap.add_argument("--res", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--no-weights", action="store_true", help="do not store weights (the engine regenerates them)")
+    ap.add_argument("--no-block-acts", action="store_true", help="store only stage, neck and decoder activations")
+    args = ap.parse_args()
+    if args.res % 4:
+        raise SystemExit(f"--res {args.res}: must be a multiple of 4")
+
+    torch.manual_seed(args.seed)
+    cfg = make_config(args.backbone, args.dataset)
+    model = SegFace(cfg).eval()
+    init_synthetic(model, args.seed)
+    k = len(cfg.tokens)
+    img, lab = synthetic_inputs(args.batch, args.res, k, args.seed)
+
+    model.record = True
+    logits = model(torch.from_numpy(img))
+    total, ce, dice = seg_losses(logits, torch.from_numpy(lab))
+    total.backward()
+
+    os.makedirs(args.out, exist_ok=True)
+    acts = {n: t.numpy() for n, t in model.acts.items()
+            if not (args.no_block_acts and n.startswith("backbone.0.") and n.count(".") == 3)}
+    grads = {n: (p.grad.numpy() if p.grad is not None else None) for n, p in model.named_parameters()}
+    no_grad = sorted(n for n, g in grads.items() if g is None)
+    grads = {n: g for n, g in grads.items() if g is not None}
+    write_safetensors(os.path.join(args.out, "inputs.safetensors"), {"image": img, "labels": lab})
+    write_safetensors(os.path.join(args.out, "acts.safetensors"), acts)
+    write_safetensors(os.path.join(args.out, "grads.safetensors"), grads)
+    state = {n: t.detach().numpy() for n, t in model.state_dict().items()}
+    if not args.no_weights:
+        write_safetensors(os.path.join(args.out, "weights.safetensors"), state)
+    manifest = {
+        "version": VERSION,
+        "torch": torch.__version__,
+        "config": {**cfg.__dict__, "classes": k},
+        "res": args.res, "batch": args.batch, "seed": args.seed,
+        "weights": "stored" if not args.no_weights else "synthetic",
+        "loss": {"total": total.item(), "ce": ce.item(), "dice": dice.item()},
+        "state_dict": {n: list(t.shape) for n, t in state.items()},
+        "activations": {n: list(a.shape) for n, a in acts.items()},
+        "no_grad": no_grad,
+    }
+    with open(os.path.join(args.out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+    print(f"wrote {args.out}: loss {total.item():.6f} (ce {ce.item():.6f}, dice {dice.item():.6f}), "
+          f"{len(acts)} activations, {len(grads)} gradients")
+
+
+if __name__ == "__main__":
+    main()
