@@ -1,0 +1,209 @@
+// Segmentation losses: cross-entropy (mean over pixels) and the official SegFace Dice loss, fused
+// in one pass over the logits (kernels/loss.wgsl). SegFace trains on 0.5·CE + 0.5·Dice.
+//
+//   logits (B, K, ...spatial) f32, NCHW; labels (B, ...spatial) i32 in [0, K)
+//   CE   = (1/N) Σ_pixels −log softmax(logits)[label]                         N = B·H·W
+//   Dice = (1/K) Σ_k [1 − (2 I_k + 1e-5) / (Z_k + Y_k + 1e-5)]
+//          I_k = Σ p_k t_k, Z_k = Σ p_k², Y_k = Σ t_k over the whole batch (absent classes count)
+//
+// Two-stage contract (for data parallelism):
+//   1. `segLossPartials(logits, labels)` runs the forward pass and returns this rank's sums:
+//      ceSum [1], dicePartials [3, K] (rows I, Z, Y), badLabels [1] i32, and pixels (a number).
+//   2. A data-parallel caller all-reduces (sums) ceSum and dicePartials over ranks, and sums
+//      `pixels`, BEFORE calling `segLossFinish(logits, labels, {ceSum, dicePartials, pixels})`.
+//      Finish computes the loss values and records the backward on `total`; the backward reads the
+//      dicePartials and pixels it was given, so each rank's d(logits) is then exactly its share of
+//      the gradient of the GLOBAL loss: the gradient all-reduce must SUM (not average) over ranks.
+//      ceSum only affects the reported value, never the gradient.
+//   Without data parallelism, `segLoss` does both stages.
+// Labels outside [0, K) are skipped by the kernels (never read out of bounds) and counted in
+// badLabels, which `readSegLoss` fetches in the same readback as the loss values and reports.
+import type { KernelDecl } from '../kernel.js';
+import { shapeStr, type Tensor } from '../tensor.js';
+import { assertDtype, assertRank, assertSameRuntime, groups } from './util.js';
+
+const FWD: KernelDecl = { file: 'loss.wgsl', entry: 'seg_loss_fwd', storage: { partials: 'read_write', logits: 'read', labels: 'read' }, uniform: 'fp' };
+const REDUCE: KernelDecl = {
+  file: 'loss.wgsl', entry: 'seg_loss_reduce',
+  storage: { ce_sum: 'read_write', bad_labels: 'read_write', dice_sums: 'read_write', partials_in: 'read' }, uniform: 'rp',
+};
+const FINISH: KernelDecl = {
+  file: 'loss.wgsl', entry: 'seg_loss_finish',
+  storage: { loss_total: 'read_write', loss_ce: 'read_write', loss_dice: 'read_write', ce_in: 'read', dice_in: 'read' }, uniform: 'np',
+};
+const BWD: KernelDecl = {
+  file: 'loss.wgsl', entry: 'seg_loss_bwd',
+  storage: { dlogits: 'read_write', logits: 'read', labels: 'read', dice_in: 'read', d_total: 'read' }, uniform: 'bp',
+};
+
+/** Capacity of the kernels' per-class private arrays (MAX_K in kernels/loss.wgsl). */
+export const MAX_CLASSES = 32;
+const REDUCE_WG = 64;
+
+export interface LossWeights { ceWeight: number; diceWeight: number }
+
+export interface LossKernelOptions {
+  /** Invocations per workgroup (default 64); tests shrink it to get many workgroups. */
+  workgroupSize?: number;
+  /** Pixels per invocation (default 16). */
+  pixelsPerThread?: number;
+}
+
+/** One rank's forward sums; see the two-stage contract at the top of the file. */
+export interface SegLossPartials {
+  /** [1] Σ over valid pixels of −log softmax(logits)[label]. */
+  ceSum: Tensor;
+  /** [3, K] rows I_k = Σ p_k t_k, Z_k = Σ p_k², Y_k = Σ t_k (Y exact integer counts up to 2^24). */
+  dicePartials: Tensor;
+  /** [1] i32: pixels whose label is outside [0, K). */
+  badLabels: Tensor;
+  /** B·H·W of this rank's batch. */
+  pixels: number;
+  classes: number;
+}
+
+export interface SegLossValues { total: Tensor; ce: Tensor; dice: Tensor }
+export interface SegLossResult extends SegLossValues { badLabels: Tensor; classes: number }
+
+interface Dims { batch: number; classes: number; hw: number; pixels: number }
+
+function dims(op: string, logits: Tensor, labels: Tensor): Dims {
+  assertSameRuntime(op, logits, labels);
+  assertDtype(op, logits, 'f32');
+  assertDtype(op, labels, 'i32');
+  assertRank(op, logits, 2);
+  const [batch, classes] = logits.shape as [number, number];
+  const spatial = logits.shape.slice(2);
+  const want = [batch, ...spatial];
+  if (labels.rank !== want.length || labels.shape.some((d, i) => d !== want[i])) {
+    throw new Error(`${op}: labels ${shapeStr(labels.shape)} must be ${shapeStr(want)} for logits ${shapeStr(logits.shape)} (B, K, ...spatial)`);
+  }
+  if (classes < 1 || classes > MAX_CLASSES) throw new Error(`${op}: ${classes} classes; the kernels support 1..${MAX_CLASSES}`);
+  const hw = spatial.reduce((a, b) => a * b, 1);
+  return { batch, classes, hw, pixels: batch * hw };
+}
+
+function tiling(opts: LossKernelOptions): { wg: number; per: number } {
+  return { wg: opts.workgroupSize ?? 64, per: opts.pixelsPerThread ?? 16 };
+}
+
+/** Stage 1: this rank's sums (no tape). The caller owns the returned tensors. */
+export function segLossPartials(logits: Tensor, labels: Tensor, opts: LossKernelOptions = {}): SegLossPartials {
+  const op = 'segLossPartials';
+  const d = dims(op, logits, labels);
+  const rt = logits.rt;
+  const { wg, per } = tiling(opts);
+  const nq = 3 * d.classes + 2;
+  const wgs = Math.max(1, groups(d.pixels, wg * per));
+  const partials = rt.empty([wgs, nq], 'f32', 'seg_loss partials');
+  rt.dispatch(FWD, {
+    op: 'seg_loss_fwd', storage: { partials: { buffer: partials.buffer }, logits: { buffer: logits.buffer }, labels: { buffer: labels.buffer } },
+    params: { classes: d.classes, hw: d.hw, pixels: d.pixels, groups: wgs }, constants: { WG: wg, PER: per }, workgroups: [wgs],
+  });
+  const ceSum = rt.empty([1], 'f32', 'seg_loss ceSum');
+  const badLabels = rt.empty([1], 'i32', 'seg_loss badLabels');
+  const dicePartials = rt.empty([3, d.classes], 'f32', 'seg_loss dicePartials');
+  rt.dispatch(REDUCE, {
+    op: 'seg_loss_reduce',
+    storage: { ce_sum: { buffer: ceSum.buffer }, bad_labels: { buffer: badLabels.buffer }, dice_sums: { buffer: dicePartials.buffer }, partials_in: { buffer: partials.buffer } },
+    params: { classes: d.classes, groups: wgs }, constants: { WG: REDUCE_WG }, workgroups: [nq],
+  });
+  partials.release();
+  return { ceSum, dicePartials, badLabels, pixels: d.pixels, classes: d.classes };
+}
+
+/**
+ * Stage 2: loss values from (possibly all-reduced) sums; records d(logits) on `total`'s tape node.
+ * `pixels` is the pixel count the sums cover (summed over ranks under data parallelism).
+ */
+export function segLossFinish(
+  logits: Tensor, labels: Tensor, sums: Pick<SegLossPartials, 'ceSum' | 'dicePartials' | 'pixels'>,
+  weights: LossWeights, opts: LossKernelOptions = {},
+): SegLossValues {
+  const op = 'segLossFinish';
+  const d = dims(op, logits, labels);
+  const rt = logits.rt;
+  if (sums.dicePartials.size !== 3 * d.classes) throw new Error(`${op}: dicePartials ${sums.dicePartials.describe()} must be [3, ${d.classes}]`);
+  if (sums.ceSum.size !== 1) throw new Error(`${op}: ceSum ${sums.ceSum.describe()} must be [1]`);
+  if (!(sums.pixels > 0)) throw new Error(`${op}: pixel count ${sums.pixels} must be positive`);
+  const total = rt.empty([1], 'f32', 'seg_loss total');
+  const ce = rt.empty([1], 'f32', 'seg_loss ce');
+  const dice = rt.empty([1], 'f32', 'seg_loss dice');
+  rt.dispatch(FINISH, {
+    op: 'seg_loss_finish',
+    storage: {
+      loss_total: { buffer: total.buffer }, loss_ce: { buffer: ce.buffer }, loss_dice: { buffer: dice.buffer },
+      ce_in: { buffer: sums.ceSum.buffer }, dice_in: { buffer: sums.dicePartials.buffer },
+    },
+    params: { classes: d.classes, count: sums.pixels, w_ce: weights.ceWeight, w_dice: weights.diceWeight }, workgroups: [1],
+  });
+  const dicePartials = sums.dicePartials;
+  rt.tape.record('segLoss', [logits], total, [logits, labels, dicePartials], (dTotal) => [
+    segLossBackward(logits, labels, dicePartials, dTotal, sums.pixels, weights, opts),
+  ]);
+  return { total, ce, dice };
+}
+
+/** d(logits) of (w_ce·CE + w_dice·Dice)·dTotal given the Dice sums (not recorded on the tape). */
+export function segLossBackward(
+  logits: Tensor, labels: Tensor, dicePartials: Tensor, dTotal: Tensor, pixels: number,
+  weights: LossWeights, opts: LossKernelOptions = {},
+): Tensor {
+  const op = 'segLossBackward';
+  const d = dims(op, logits, labels);
+  if (dTotal.size !== 1) throw new Error(`${op}: d(total) ${dTotal.describe()} must have one element`);
+  const rt = logits.rt;
+  const { wg, per } = tiling(opts);
+  const wgs = Math.max(1, groups(d.pixels, wg * per));
+  const dlogits = rt.empty(logits.shape, 'f32', 'seg_loss dlogits');
+  rt.dispatch(BWD, {
+    op: 'seg_loss_bwd',
+    storage: {
+      dlogits: { buffer: dlogits.buffer }, logits: { buffer: logits.buffer }, labels: { buffer: labels.buffer },
+      dice_in: { buffer: dicePartials.buffer }, d_total: { buffer: dTotal.buffer },
+    },
+    params: { classes: d.classes, hw: d.hw, pixels: d.pixels, groups: wgs, count: pixels, w_ce: weights.ceWeight, w_dice: weights.diceWeight },
+    constants: { WG: wg, PER: per }, workgroups: [wgs],
+  });
+  return dlogits;
+}
+
+/** w_ce·CE + w_dice·Dice on one device: both stages. The tape node is on `total`. */
+export function segLoss(logits: Tensor, labels: Tensor, weights: LossWeights = { ceWeight: 0.5, diceWeight: 0.5 }, opts: LossKernelOptions = {}): SegLossResult {
+  const partials = segLossPartials(logits, labels, opts);
+  const values = segLossFinish(logits, labels, partials, weights, opts);
+  partials.ceSum.release();
+  partials.dicePartials.release();   // the tape retains it for backward
+  return { ...values, badLabels: partials.badLabels, classes: partials.classes };
+}
+
+/** Cross-entropy alone (nn.CrossEntropyLoss, mean): the same kernels with weights 1/0. */
+export const crossEntropy = (logits: Tensor, labels: Tensor, opts: LossKernelOptions = {}): SegLossResult =>
+  segLoss(logits, labels, { ceWeight: 1, diceWeight: 0 }, opts);
+
+/** The official Dice loss alone: the same kernels with weights 0/1. */
+export const diceLoss = (logits: Tensor, labels: Tensor, opts: LossKernelOptions = {}): SegLossResult =>
+  segLoss(logits, labels, { ceWeight: 0, diceWeight: 1 }, opts);
+
+/** Throws `labels: N pixels outside [0, K)` when N > 0. */
+export function checkLabels(badLabels: number, classes: number, context = 'segLoss'): void {
+  if (badLabels > 0) throw new Error(`${context}: labels: ${badLabels} pixels outside [0, ${classes})`);
+}
+
+export interface SegLossNumbers { total: number; ce: number; dice: number; badLabels: number }
+
+/**
+ * Reads total, ce, dice and the bad-label count with ONE readback (four 4-byte copies into one
+ * buffer), then throws if any label was out of range unless `check` is false.
+ */
+export async function readSegLoss(r: SegLossResult, check = true): Promise<SegLossNumbers> {
+  const rt = r.total.rt;
+  const staging = rt.empty([4], 'f32', 'seg_loss readback');
+  [r.total, r.ce, r.dice, r.badLabels].forEach((t, i) => rt.batch.copy(t.buffer, 0, staging.buffer, 4 * i, 4));
+  const bytes = await rt.batch.read(staging.buffer, 0, 16);
+  staging.release();
+  const f = new Float32Array(bytes);
+  const out = { total: f[0]!, ce: f[1]!, dice: f[2]!, badLabels: new Int32Array(bytes)[3]! };
+  if (check) checkLabels(out.badLabels, r.classes);
+  return out;
+}
