@@ -233,3 +233,17 @@ describe('kernels and errors', () => {
     b.release();
   });
 });
+
+describe('autograd inside scopes', () => {
+  it('parameter gradients outlive a scope that ran backward', async () => {
+    const r = rt();
+    const a = r.parameter([1, 2], [2]);
+    r.scope(() => {
+      const loss = sumLastDim(mul(a, a).reshape([1, 2]));
+      r.backward(loss);
+    });
+    expect(Array.from(await a.grad!.read())).toEqual([2, 4]);
+    a.grad!.release();
+    a.release();
+  });
+});

@@ -41,14 +41,16 @@ export class Tape {
     if (!root.requiresGrad) throw new Error(`backward: ${root.describe()} does not require a gradient (nothing recorded on the tape)`);
     const rt = this.rt;
     const grads = new Map<Tensor, Tensor>();
-    grads.set(root, seed ? rt.copy(seed) : rt.full(root.shape, 1));
-    rt.withoutGrad(() => {
+    // Gradients are owned by the tape (and parameters), never by a caller's scope; each node's
+    // backward runs in its own scope so temporaries it forgets to release are freed.
+    rt.untracked(() => rt.withoutGrad(() => {
+      grads.set(root, seed ? rt.copy(seed) : rt.full(root.shape, 1));
       for (let i = this.nodes.length - 1; i >= 0; i--) {
         const node = this.nodes[i]!;
         const dOut = grads.get(node.output);
         if (!dOut) continue;
         grads.delete(node.output);
-        const dIns = node.backward(dOut);
+        const dIns = rt.scope(() => node.backward(dOut));
         dOut.release();
         node.inputs.forEach((input, j) => {
           const d = dIns[j] ?? null;
@@ -57,7 +59,7 @@ export class Tape {
           this.accumulate(grads, input, d);
         });
       }
-    });
+    }));
     for (const g of grads.values()) g.release();
     this.clear();
   }
