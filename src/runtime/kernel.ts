@@ -25,6 +25,12 @@ export interface KernelDecl {
   storage: Record<string, Access>;
   /** Name of the uniform parameter struct binding, if the entry point has one. */
   uniform?: string;
+  /**
+   * Which branch of the file's `// #if subgroups` … `// #else` … `// #endif` line blocks to compile
+   * (default false). A module with `enable subgroups;` does not compile on a device without the
+   * feature, so a file with a subgroup fast path keeps its directive and subgroup code in such blocks.
+   */
+  subgroups?: boolean;
 }
 
 interface UniformMember { name: string; offset: number; scalar: 'u32' | 'i32' | 'f32'; count: number }
@@ -56,6 +62,25 @@ function parseOverrideDefaults(source: string): Map<string, number> {
   return out;
 }
 
+/** Keeps the taken branch of each `// #if FLAG` / `// #else` / `// #endif` block (other lines blanked, so line numbers stay). */
+export function selectBranches(source: string, flags: Record<string, boolean>, label: string): string {
+  const stack: boolean[] = [];
+  const lines = source.split('\n').map((line, n) => {
+    const m = /^\s*\/\/\s*#(if|else|endif)\b\s*(\w*)/.exec(line);
+    if (!m) return stack.every((x) => x) ? line : '';
+    if (m[1] === 'if') {
+      if (!(m[2]! in flags)) throw new Error(`${label}:${n + 1}: unknown flag '#if ${m[2]}' (known: ${Object.keys(flags).join(', ')})`);
+      stack.push(flags[m[2]!]!);
+    } else if (m[1] === 'else') {
+      if (!stack.length) throw new Error(`${label}:${n + 1}: #else without #if`);
+      stack.push(!stack.pop()!);
+    } else if (stack.pop() === undefined) throw new Error(`${label}:${n + 1}: #endif without #if`);
+    return '';
+  });
+  if (stack.length) throw new Error(`${label}: unterminated #if`);
+  return lines.join('\n');
+}
+
 function scalarOf(typeName: string, format: string | undefined): { scalar: UniformMember['scalar']; count: number } {
   const base = typeName.replace(/<.*$/, '');
   const vec = /^vec([234])([uif]?)$/.exec(base);
@@ -78,27 +103,28 @@ export class KernelCache {
 
   constructor(private device: GPUDevice) {}
 
-  private file(name: string, dir = KERNEL_DIR): ParsedFile {
+  private file(name: string, dir = KERNEL_DIR, subgroups = false): ParsedFile {
     const path = join(dir, name);
-    let parsed = this.files.get(path);
+    let parsed = this.files.get(path + (subgroups ? '#subgroups' : ''));
     if (!parsed) {
       let source: string;
       try { source = readFileSync(path, 'utf8'); } catch { throw new Error(`kernel file kernels/${name} not found (${path})`); }
+      source = selectBranches(source, { subgroups }, `kernels/${name}`);
       let reflect: WgslReflect;
       try { reflect = new WgslReflect(source); } catch (e) {
         throw new Error(`kernels/${name}: WGSL parse error: ${e instanceof Error ? e.message : String(e)}`);
       }
       parsed = { source, reflect, overrideDefaults: parseOverrideDefaults(source) };
-      this.files.set(path, parsed);
+      this.files.set(path + (subgroups ? '#subgroups' : ''), parsed);
     }
     return parsed;
   }
 
-  private moduleFor(name: string, dir = KERNEL_DIR): GPUShaderModule {
-    const path = join(dir, name);
+  private moduleFor(name: string, dir = KERNEL_DIR, subgroups = false): GPUShaderModule {
+    const path = join(dir, name) + (subgroups ? '#subgroups' : '');
     let module = this.modules.get(path);
     if (!module) {
-      module = this.device.createShaderModule({ code: this.file(name, dir).source, label: `kernels/${name}` });
+      module = this.device.createShaderModule({ code: this.file(name, dir, subgroups).source, label: `kernels/${name}${subgroups ? ' (subgroups)' : ''}` });
       this.modules.set(path, module);
       this.compileChecks.push(module.getCompilationInfo().then((info) => {
         const errors = info.messages.filter((m) => m.type === 'error');
@@ -119,7 +145,7 @@ export class KernelCache {
 
   /** The reflected entry point for `decl`, checked against the declaration on first use. */
   kernel(decl: KernelDecl): ReflectedKernel {
-    const key = `${decl.dir ?? ''}${decl.file}:${decl.entry}:${JSON.stringify(decl.storage)}:${decl.uniform ?? ''}`;
+    const key = `${decl.dir ?? ''}${decl.file}${decl.subgroups ? '#subgroups' : ''}:${decl.entry}:${JSON.stringify(decl.storage)}:${decl.uniform ?? ''}`;
     let k = this.kernels.get(key);
     if (!k) {
       k = this.reflectKernel(decl);
@@ -130,7 +156,7 @@ export class KernelCache {
 
   private reflectKernel(decl: KernelDecl): ReflectedKernel {
     const label = `${decl.entry} (kernels/${decl.file})`;
-    const parsed = this.file(decl.file, decl.dir);
+    const parsed = this.file(decl.file, decl.dir, decl.subgroups);
     const entry = parsed.reflect.entry.compute.find((e) => e.name === decl.entry);
     if (!entry) {
       const names = parsed.reflect.entry.compute.map((e) => e.name).join(', ');
@@ -172,7 +198,7 @@ export class KernelCache {
       label, decl, storageBinding, uniformBinding, uniformSize, uniformMembers,
       workgroupSizeExpr: wgMatch[1]!.split(',').map((s) => s.trim()).filter((s) => s.length > 0),
       overrideDefaults: parsed.overrideDefaults,
-      module: this.moduleFor(decl.file, decl.dir),
+      module: this.moduleFor(decl.file, decl.dir, decl.subgroups),
       layout,
       pipelineLayout: this.device.createPipelineLayout({ bindGroupLayouts: [layout], label }),
     };
@@ -195,7 +221,7 @@ export class KernelCache {
     for (const n of names) {
       if (!k.overrideDefaults.has(n)) throw new Error(`kernel ${k.label}: constant ${n} is not an override with a default in the file`);
     }
-    const key = `${k.decl.dir ?? ''}${k.decl.file}:${k.decl.entry}:${names.map((n) => `${n}=${constants[n]}`).join(',')}`;
+    const key = `${k.decl.dir ?? ''}${k.decl.file}${k.decl.subgroups ? '#subgroups' : ''}:${k.decl.entry}:${names.map((n) => `${n}=${constants[n]}`).join(',')}`;
     let p = this.pipelines.get(key);
     if (!p) {
       p = this.device.createComputePipeline({
