@@ -16,8 +16,6 @@ export interface RuntimeOptions extends OpenOptions {
   poisonOutputs?: boolean;
 }
 
-export type TensorTree = Tensor | readonly TensorTree[] | { readonly [k: string]: TensorTree } | undefined | null | void | number | string | boolean;
-
 export class Runtime {
   readonly pool: BufferPool;
   readonly kernels: KernelCache;
@@ -124,7 +122,7 @@ export class Runtime {
   }
 
   /** Runs `fn`; releases every tensor created inside that is not part of its result. */
-  scope<T extends TensorTree>(fn: () => T): T {
+  scope<T>(fn: () => T): T {
     this.scopes.push([]);
     let result: T;
     try {
