@@ -13,7 +13,7 @@ export interface GradNode {
   op: string;
   inputs: readonly Tensor[];
   output: Tensor;
-  /** Tensors the backward reads; retained by the tape until it is cleared. */
+  /** Tensors the backward reads; pinned by the tape until it is cleared. */
   saved: readonly Tensor[];
   /** d(output) -> d(input) per input (null where an input needs none); results are owned by the caller. */
   backward(dOut: Tensor): (Tensor | null)[];
@@ -29,7 +29,7 @@ export class Tape {
   /** Records `output = op(inputs)` if gradients are on and any input needs one. */
   record(op: string, inputs: readonly Tensor[], output: Tensor, saved: readonly Tensor[], backward: GradNode['backward']): void {
     if (!this.rt.gradEnabled || !inputs.some((t) => t.requiresGrad)) return;
-    for (const t of saved) t.retain();
+    for (const t of saved) t.pin();
     const node: GradNode = { op, inputs, output, saved, backward };
     output.requiresGrad = true;
     output.node = node;
@@ -87,7 +87,7 @@ export class Tape {
   /** Drops every node and the tensors it saved (after backward, or to abandon a graph). */
   clear(): void {
     for (const node of this.nodes) {
-      for (const t of node.saved) t.release();
+      for (const t of node.saved) t.unpin();
       node.output.node = null;
       node.output.requiresGrad = false;
     }

@@ -1,8 +1,13 @@
 // Tensors: a contiguous row-major shape over a pooled GPU buffer, reference counted.
 //
-// A tensor owns one reference to its buffer; `release()` drops it and the buffer returns to the
-// pool when the count reaches zero. Scopes (runtime.ts) release what was created inside them, the
-// autograd tape retains what backward needs, so inference frees activations as they die.
+// Two kinds of reference keep a tensor's buffer alive:
+// - owner references (`retain`/`release`): the creator's, handed on with the value; a scope
+//   (runtime.ts) releases, at its end, the owner reference of every tensor created inside it that
+//   is still alive and not part of its result. Code may release its tensors early.
+// - pins (`pin`/`unpin`): holders outside that ownership, such as the autograd tape keeping what
+//   backward needs. A pinned tensor whose owners are gone is dead to scopes but keeps its buffer.
+// The buffer returns to the pool when both counts reach zero, so inference frees activations as
+// they die while training keeps exactly what the tape pinned.
 import type { Runtime } from './runtime.js';
 import type { GradNode } from './autograd.js';
 
@@ -35,6 +40,7 @@ export class Tensor {
   readonly id = nextId++;
   readonly size: number;
   private refs = 1;
+  private pins = 0;
   /** True for parameters and for results of ops on tensors that require gradients. */
   requiresGrad = false;
   /** Accumulated gradient of a leaf (parameter); persistent until `zeroGrad`. */
@@ -51,9 +57,12 @@ export class Tensor {
 
   get rank(): number { return this.shape.length; }
   get bytes(): number { return this.size * 4; }
+  /** Has an owner reference (scopes release only such tensors). */
   get alive(): boolean { return this.refs > 0; }
+  /** Its buffer may still be used (an owner or a pin holds it). */
+  get usable(): boolean { return this.refs > 0 || this.pins > 0; }
   /** True when nothing else refers to this tensor or its buffer, so it may be written in place. */
-  get exclusive(): boolean { return this.refs === 1 && this.storage.refs === 1; }
+  get exclusive(): boolean { return this.refs === 1 && this.pins === 0 && this.storage.refs === 1; }
   /** Row-major strides in elements. */
   get strides(): number[] {
     const s = new Array<number>(this.shape.length);
@@ -70,14 +79,26 @@ export class Tensor {
 
   release(): void {
     if (this.refs <= 0) throw new Error(`tensor ${this.describe()} released twice`);
-    if (--this.refs === 0) this.storage.release();
+    if (--this.refs === 0 && this.pins === 0) this.storage.release();
+  }
+
+  /** Keeps the buffer alive outside owner references (the tape, activation recorders). */
+  pin(): this {
+    if (!this.usable) throw new Error(`tensor ${this.describe()} pinned after release`);
+    this.pins++;
+    return this;
+  }
+
+  unpin(): void {
+    if (this.pins <= 0) throw new Error(`tensor ${this.describe()} unpinned more than pinned`);
+    if (--this.pins === 0 && this.refs === 0) this.storage.release();
   }
 
   describe(): string { return `${this.name ?? `#${this.id}`} ${this.dtype}${shapeStr(this.shape)}`; }
 
   /** Copies the values to the host (a readback: flushes pending work). */
   async read(): Promise<Float32Array | Int32Array> {
-    if (this.refs <= 0) throw new Error(`read of released tensor ${this.describe()}`);
+    if (!this.usable) throw new Error(`read of released tensor ${this.describe()}`);
     const data = await this.rt.batch.read(this.buffer, 0, this.bytes);
     return this.dtype === 'f32' ? new Float32Array(data) : new Int32Array(data);
   }
