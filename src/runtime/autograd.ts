@@ -65,7 +65,7 @@ export class Tape {
   }
 
   private accumulate(grads: Map<Tensor, Tensor>, input: Tensor, d: Tensor): void {
-    if (d.size !== input.size) {
+    if (d.rank !== input.rank || d.shape.some((n, i) => n !== input.shape[i])) {
       throw new Error(`autograd: gradient ${d.describe()} does not match ${input.describe()} (op ${input.node?.op ?? 'leaf'})`);
     }
     if (input.node === null) {

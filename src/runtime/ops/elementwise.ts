@@ -40,9 +40,8 @@ function dispatchBinary(kind: BinaryKind, out: Tensor, a: Tensor, b: Tensor): vo
 
 /** Sums a gradient of the output's shape down to `like`'s shape (over broadcast leading dims). */
 function reduceTo(g: Tensor, like: Tensor): Tensor {
-  if (g.size === like.size) return g.retain();
-  const summed = sumLeading(g, like.rank);
-  return summed;
+  if (g.size === like.size) return g.reshape(like.shape);
+  return sumLeading(g, like.rank);
 }
 
 /** `a OP b`; the operand with fewer elements broadcasts when its shape is a suffix of the other's. */
