@@ -2,6 +2,7 @@
 # Set-up from nothing: npm dependencies, plus a Vulkan loader and driver when no usable adapter exists.
 #
 #   bash scripts/setup.sh            # idempotent; skips what is already there
+#   bash scripts/setup.sh --tests    # also what the tests need: PyTorch for the reference cases
 #   SEGFACE_SETUP_NO_APT=1 ...       # never touch system packages (fail with advice instead)
 #
 # Dawn (npm `webgpu`) needs a Vulkan 1.1 driver. On a machine without a GPU that is Mesa's lavapipe,
@@ -10,6 +11,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf 'setup: %s\n' "$*"; }
+want_tests=0
+for arg in "$@"; do
+  case "$arg" in
+    --tests) want_tests=1 ;;
+    *) printf 'setup: error: unknown option %s (known: --tests)\n' "$arg" >&2; exit 2 ;;
+  esac
+done
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 # ---- Node and npm packages -------------------------------------------------------------------
@@ -25,9 +33,13 @@ fi
 
 # ---- Vulkan adapter ----------------------------------------------------------------------------
 adapter_ok() { node scripts/probe-adapter.mjs >/dev/null 2>&1; }
+finish() {
+  if [ "$want_tests" = 1 ]; then bash tools/reference/setup.sh; fi
+  exit 0
+}
 if adapter_ok; then
   say "a WebGPU adapter is available: $(node scripts/probe-adapter.mjs 2>/dev/null)"
-  exit 0
+  finish
 fi
 
 say "no usable WebGPU adapter; installing a Vulkan loader and Mesa's lavapipe (>= 25)"
@@ -57,3 +69,4 @@ apt-get install -y -qq -t bookworm-backports mesa-vulkan-drivers libvulkan1 >/de
   || die "apt-get install of mesa-vulkan-drivers from bookworm-backports failed; $advice"
 adapter_ok || die "Mesa installed but Dawn still finds no adapter ($(node scripts/probe-adapter.mjs 2>&1 | tail -1)); $advice"
 say "adapter ready: $(node scripts/probe-adapter.mjs)"
+finish
