@@ -63,19 +63,32 @@ export function readSafetensors(path: string): Map<string, StTensor> {
   return parseSafetensors(new Uint8Array(file.buffer, file.byteOffset, file.byteLength), path);
 }
 
-export function parseSafetensors(file: Uint8Array, path: string): Map<string, StTensor> {
+/** The string metadata (`__metadata__`) of a safetensors file; {} when it has none. */
+export function readSafetensorsMetadata(path: string): Record<string, string> {
+  let file: Buffer;
+  try { file = readFileSync(path); } catch (e) { throw new Error(`${path}: cannot read (${(e as Error).message})`); }
+  const { header } = parseHeader(new Uint8Array(file.buffer, file.byteOffset, file.byteLength), path);
+  return (header.__metadata__ as Record<string, string> | undefined) ?? {};
+}
+
+function parseHeader(file: Uint8Array, path: string): { header: Record<string, any>; headerLen: number } {
   if (file.byteLength < 8) throw new Error(`${path}: not a safetensors file (${file.byteLength} bytes, no header)`);
   const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
   const headerLen = Number(view.getBigUint64(0, true));
   if (headerLen > file.byteLength - 8 || headerLen > 100_000_000) {
     throw new Error(`${path}: not a safetensors file or truncated (header length ${headerLen}, file ${file.byteLength} bytes)`);
   }
-  let header: Record<string, { dtype: StDtype; shape: number[]; data_offsets: [number, number] }>;
   try {
-    header = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + headerLen)));
+    return { header: JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + headerLen))), headerLen };
   } catch {
     throw new Error(`${path}: not a safetensors file (header is not JSON)`);
   }
+}
+
+export function parseSafetensors(file: Uint8Array, path: string): Map<string, StTensor> {
+  const parsed = parseHeader(file, path);
+  const header = parsed.header as Record<string, { dtype: StDtype; shape: number[]; data_offsets: [number, number] }>;
+  const headerLen = parsed.headerLen;
   const data = file.subarray(8 + headerLen);
   const out = new Map<string, StTensor>();
   for (const [name, info] of Object.entries(header)) {
