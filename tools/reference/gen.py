@@ -92,6 +92,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--no-weights", action="store_true", help="do not store weights (the engine regenerates them)")
     ap.add_argument("--no-block-acts", action="store_true", help="store only stage, neck and decoder activations")
+    ap.add_argument("--save-pt", help="also write the weights as an official-style torch.save checkpoint "
+                    "({epoch, iteration, state_dict_backbone, optimizer, scheduler}) to this path")
     args = ap.parse_args()
     if args.res % 4:
         raise SystemExit(f"--res {args.res}: must be a multiple of 4")
@@ -120,6 +122,9 @@ def main():
     state = {n: t.detach().numpy() for n, t in model.state_dict().items()}
     if not args.no_weights:
         write_safetensors(os.path.join(args.out, "weights.safetensors"), state)
+    if args.save_pt:
+        torch.save({"epoch": 0, "iteration": 0, "state_dict_backbone": model.state_dict(),
+                    "optimizer": {}, "scheduler": {}}, args.save_pt)
     manifest = {
         "version": VERSION,
         "torch": torch.__version__,
