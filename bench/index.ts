@@ -1,0 +1,100 @@
+// `npm run bench [-- SUITE ...] [--full] [--json FILE] [--adapter I|NAME]`
+//
+// Runs the roofline first (the adapter's measured FMA peak and bandwidth), then the selected
+// suites, prints one table and writes bench/results/<adapter>.json. Ratios in a row are against
+// figures measured in this same run.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Runtime } from '../src/runtime/runtime.js';
+import type { BenchContext, BenchRow } from './lib.js';
+import { attentionSuite } from './suites/attention.js';
+import { matmulSuite } from './suites/matmul.js';
+import { rooflineSuite, type Roofline } from './suites/roofline.js';
+
+type Suite = (ctx: BenchContext) => Promise<BenchRow[]>;
+const SUITES: Record<string, Suite> = {
+  matmul: matmulSuite,
+  attention: attentionSuite,
+};
+const DEFAULT_SUITES = ['matmul'];
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    full: { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    adapter: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (values.help) {
+  console.log(`usage: npm run bench [-- SUITE ...] [--full] [--quick] [--json FILE] [--adapter INDEX|NAME]
+  suites: ${Object.keys(SUITES).join(', ')} (default: ${DEFAULT_SUITES.join(', ')}); the roofline always runs first
+  --full   add the big (GPU-sized) configurations
+  --json   also write the rows to FILE (results always go to bench/results/<adapter>.json)`);
+  process.exit(0);
+}
+const unknown = positionals.filter((s) => !(s in SUITES));
+if (unknown.length) {
+  console.error(`error: unknown suite(s) ${unknown.join(', ')}; known: ${Object.keys(SUITES).join(', ')}`);
+  process.exit(2);
+}
+const adapter = values.adapter === undefined ? undefined : /^\d+$/.test(values.adapter) ? Number(values.adapter) : values.adapter;
+const rt = await Runtime.create(adapter === undefined ? {} : { adapter });
+const ctx: BenchContext = { rt, full: values.full, quick: values.quick };
+
+console.log(`adapter: ${rt.device.name} (${rt.device.adapter.description}); subgroups ${rt.device.hasSubgroups ? `yes (${rt.device.adapter.subgroupMinSize}..${rt.device.adapter.subgroupMaxSize})` : 'no'}`);
+const roof = await rooflineSuite(ctx);
+const rows: BenchRow[] = [...roof.rows];
+for (const name of positionals.length ? positionals : DEFAULT_SUITES) {
+  console.log(`running ${name} ...`);
+  rows.push(...addRoofline(await SUITES[name]!(ctx), roof.peak));
+}
+printTable(rows);
+
+const here = dirname(fileURLToPath(import.meta.url));
+const slug = rt.device.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+const result = {
+  date: new Date().toISOString(),
+  adapter: rt.device.adapter,
+  node: process.version,
+  full: values.full,
+  suites: positionals.length ? positionals : DEFAULT_SUITES,
+  roofline: roof.peak,
+  rows,
+};
+mkdirSync(join(here, 'results'), { recursive: true });
+const out = join(here, 'results', `${slug}.json`);
+writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
+if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2) + '\n');
+console.log(`results: ${out}${values.json ? ` and ${values.json}` : ''}`);
+rt.destroy();
+
+/** Adds each row's fraction of the measured FMA peak or bandwidth. */
+function addRoofline(rs: BenchRow[], peak: Roofline): BenchRow[] {
+  return rs.map((r) => ({
+    ...r,
+    ratios: {
+      ...r.ratios,
+      ...(r.gflops !== undefined ? { of_fma_peak: r.gflops / peak.gflops } : {}),
+      ...(r.gbps !== undefined ? { of_copy_bw: r.gbps / peak.copyGBps } : {}),
+    },
+  }));
+}
+
+function printTable(rs: BenchRow[]): void {
+  const header = ['suite', 'name', 'sizes', 'median ms', 'min..max ms', 'GFLOP/s', 'GB/s', 'ratios'];
+  const body = rs.map((r) => [
+    r.suite, r.name, r.sizes, r.medianMs.toFixed(3), `${r.minMs.toFixed(3)}..${r.maxMs.toFixed(3)}`,
+    r.gflops !== undefined ? r.gflops.toFixed(2) : '', r.gbps !== undefined ? r.gbps.toFixed(2) : '',
+    Object.entries(r.ratios).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ') + (r.note ? ` (${r.note})` : ''),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const b of body) console.log(line(b));
+}

@@ -1,0 +1,295 @@
+// #if subgroups
+enable subgroups;
+// #endif
+
+// Matrix multiply: C = op(A)·op(B) (+ bias), f32, row-major, batched over grid z.
+// Per batch item z, with logical A (M, K), B (K, N), C (M, N):
+//   A(m, k) = a[z·stride_a + m·K + k],   with TRANS_A a[z·stride_a + k·M + m]   (stored (K, M))
+//   B(k, n) = b[z·stride_b + k·N + n],   with TRANS_B b[z·stride_b + n·K + k]   (stored (N, K))
+//   C(m, n) = c[z·stride_c + m·N + n] = Σ_k A(m, k)·B(k, n) + bias[n]
+// A stride of 0 shares an operand over the batch (a weight). The backward is this same kernel with
+// other transpose flags (src/runtime/ops/matmul.ts): no transpose is ever materialised.
+//
+// Entry points (one family; transposes, bias and vec4 views are override constants):
+//   matmul_naive     one output per invocation, scalar k loop: the bench baseline and an oracle.
+//   matmul_tiled     no subgroups: TROWS (4 or 8) rows × 8 columns (2 vec4) per invocation.
+//   matmul_subgroup  a subgroup of SG lanes computes ROWS (8 or 16) rows × 4·SG columns: lane l
+//                    owns columns 4l..4l+3 and loads one vec4 of B per k for them; the A values
+//                    every lane needs are loaded once (lane l: row l % 8, 4 k; a second row for
+//                    ROWS = 16) and shared with subgroupBroadcast.
+// Only the `#if subgroups` text (the `enable` directive and matmul_subgroup) needs the feature:
+// `enable` is file-wide, so the runtime blanks those lines on devices without it
+// (kernel.ts selectBranches) and the other entry points compile everywhere.
+//
+// Speed on lavapipe (../shared/notes/lavapipe-performance.md): storage loads run lane by lane with
+// a bounds check per component, so loads, not FMAs, set the pace. Hence (1) register blocking:
+// each B value loaded feeds ROWS FMAs, each A value 4·SG (through the broadcasts); (2) vec4 loads,
+// about half the cost of four f32 loads; (3) k advances by 4 and every accumulator is updated by
+// one 4-deep fma chain, since llvmpipe blends each loop-carried register write with the loop mask.
+// The lavapipe loop of matmul_subgroup (ROWS 16) runs ~6.9 x86 instructions per 8-lane multiply-add
+// pair, over half of them the lane-by-lane loads; ROWS 8: ~9.9; matmul_tiled: ~23.
+//
+// Bounds: rows and columns past M / N are clamped for loading and never stored; k past K reads as
+// 0 (both operands), so any M, N, K ≥ 0 works. The vec4 views a4 / b4 (bound to the same buffers
+// as a / b) are used only where the stored row length is a multiple of 4 (VEC_A: K, or M with
+// TRANS_A; VEC_B: N, or K with TRANS_B), so every vec4 is 16-byte aligned and within one row.
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override HAS_BIAS: bool = false;
+override VEC_A: bool = false;
+override VEC_B: bool = false;
+override WG: u32 = 64;       // invocations per workgroup
+override WG_N: u32 = 8;      // matmul_tiled: invocations along N (WG / WG_N along M)
+
+struct Params {
+  M: u32, N: u32, K: u32,
+  tiles_n: u32,              // workgroup tiles along N
+  tiles: u32,                // workgroup tiles per batch item (tiles_m · tiles_n)
+  stride_a: u32, stride_b: u32, stride_c: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> c: array<f32>;   // (batch, M, N)
+@group(0) @binding(1) var<storage, read> a: array<f32>;         // (batch | 1, M, K), TRANS_A: (batch | 1, K, M)
+@group(0) @binding(2) var<storage, read> a4: array<vec4f>;      // a's buffer read as vec4
+@group(0) @binding(3) var<storage, read> b: array<f32>;         // (batch | 1, K, N), TRANS_B: (batch | 1, N, K)
+@group(0) @binding(4) var<storage, read> b4: array<vec4f>;      // b's buffer read as vec4
+@group(0) @binding(5) var<storage, read> bias: array<f32>;      // (N); any read-only buffer without HAS_BIAS
+@group(0) @binding(6) var<uniform> p: Params;
+
+// ---- operand access ------------------------------------------------------------------------------
+
+fn a_index(m: u32, k: u32) -> u32 { return select(m * p.K + k, k * p.M + m, TRANS_A); }
+fn b_index(k: u32, n: u32) -> u32 { return select(k * p.N + n, n * p.K + k, TRANS_B); }
+
+// A(m, k) for m < M; 0 for k ≥ K.
+fn a_at(base: u32, m: u32, k: u32) -> f32 { return select(0.0, a[base + a_index(m, min(k, p.K - 1u))], k < p.K); }
+// B(k, n) for n < N; 0 for k ≥ K.
+fn b_at(base: u32, k: u32, n: u32) -> f32 { return select(0.0, b[base + b_index(min(k, p.K - 1u), n)], k < p.K); }
+
+// A(m, k..k+3) for m < M.
+fn load_a_row(base: u32, m: u32, k: u32) -> vec4f {
+  if (VEC_A && !TRANS_A) { return a4[(base + m * p.K + k) / 4u]; }   // K % 4 == 0: k + 3 < K
+  return vec4f(a_at(base, m, k), a_at(base, m, k + 1u), a_at(base, m, k + 2u), a_at(base, m, k + 3u));
+}
+
+// Rows m0..m0+3 (clamped to M) of A at k..k+3: result[r] = A(m0 + r, k..k+3).
+fn load_a_4rows(base: u32, m0: u32, k: u32) -> mat4x4f {
+  if (VEC_A && TRANS_A) {
+    // M % 4 == 0 and m0 % 4 == 0: stored row k + j holds A(m0..m0+3, k + j) contiguously.
+    let at = (base + min(m0, p.M - 4u)) / 4u;
+    let mv = p.M / 4u;
+    let kl = p.K - 1u;
+    return transpose(mat4x4f(
+      select(vec4f(0.0), a4[at + min(k, kl) * mv], k < p.K),
+      select(vec4f(0.0), a4[at + min(k + 1u, kl) * mv], k + 1u < p.K),
+      select(vec4f(0.0), a4[at + min(k + 2u, kl) * mv], k + 2u < p.K),
+      select(vec4f(0.0), a4[at + min(k + 3u, kl) * mv], k + 3u < p.K)));
+  }
+  let ml = p.M - 1u;
+  return mat4x4f(load_a_row(base, min(m0, ml), k), load_a_row(base, min(m0 + 1u, ml), k),
+                 load_a_row(base, min(m0 + 2u, ml), k), load_a_row(base, min(m0 + 3u, ml), k));
+}
+
+// Rows k..k+3 of B at columns n..n+3 (clamped to N): result[j] = B(k + j, n..n+3).
+fn load_b_4rows(base: u32, k: u32, n: u32) -> mat4x4f {
+  let nl = p.N - 1u;
+  if (VEC_B && TRANS_B) {
+    // K % 4 == 0: stored row n + i holds B(k..k+3, n + i) contiguously, k + 3 < K.
+    let kv = k / 4u;
+    let kr = p.K / 4u;
+    let bv = base / 4u;
+    return transpose(mat4x4f(b4[bv + min(n, nl) * kr + kv], b4[bv + min(n + 1u, nl) * kr + kv],
+                             b4[bv + min(n + 2u, nl) * kr + kv], b4[bv + min(n + 3u, nl) * kr + kv]));
+  }
+  if (VEC_B) {
+    // N % 4 == 0 and n % 4 == 0: stored row k + j holds B(k + j, n..n+3) contiguously.
+    let at = (base + min(n, p.N - 4u)) / 4u;
+    let nv = p.N / 4u;
+    let kl = p.K - 1u;
+    return mat4x4f(
+      select(vec4f(0.0), b4[at + min(k, kl) * nv], k < p.K),
+      select(vec4f(0.0), b4[at + min(k + 1u, kl) * nv], k + 1u < p.K),
+      select(vec4f(0.0), b4[at + min(k + 2u, kl) * nv], k + 2u < p.K),
+      select(vec4f(0.0), b4[at + min(k + 3u, kl) * nv], k + 3u < p.K));
+  }
+  let n0 = min(n, nl);
+  let n1 = min(n + 1u, nl);
+  let n2 = min(n + 2u, nl);
+  let n3 = min(n + 3u, nl);
+  return mat4x4f(
+    vec4f(b_at(base, k, n0), b_at(base, k, n1), b_at(base, k, n2), b_at(base, k, n3)),
+    vec4f(b_at(base, k + 1u, n0), b_at(base, k + 1u, n1), b_at(base, k + 1u, n2), b_at(base, k + 1u, n3)),
+    vec4f(b_at(base, k + 2u, n0), b_at(base, k + 2u, n1), b_at(base, k + 2u, n2), b_at(base, k + 2u, n3)),
+    vec4f(b_at(base, k + 3u, n0), b_at(base, k + 3u, n1), b_at(base, k + 3u, n2), b_at(base, k + 3u, n3)));
+}
+
+// acc + Σ_j x[j]·bk[j] (x = A(m, k..k+3), bk[j] = B(k + j, 4 columns)) as one 4-deep fma chain.
+fn fma4(x: vec4f, bk: mat4x4f, acc: vec4f) -> vec4f {
+  return fma(vec4f(x.w), bk[3], fma(vec4f(x.z), bk[2], fma(vec4f(x.y), bk[1], fma(vec4f(x.x), bk[0], acc))));
+}
+
+// C(m, n..n+3) = v (+ bias), the parts inside (M, N).
+fn store4(base: u32, m: u32, n: u32, v: vec4f) {
+  if (m >= p.M) { return; }
+  for (var i = 0u; i < 4u; i++) {
+    if (n + i < p.N) {
+      var x = v[i];
+      if (HAS_BIAS) { x += bias[n + i]; }
+      c[base + m * p.N + n + i] = x;
+    }
+  }
+}
+
+// Tile (tm, tn) of batch item z from a linearised workgroup id, or tm = ~0 past the last tile.
+fn tile_of(wid: vec3u, nwg: vec3u) -> vec2u {
+  let t = wid.x + wid.y * nwg.x;
+  if (t >= p.tiles) { return vec2u(0xffffffffu, 0u); }
+  return vec2u(t / p.tiles_n, t % p.tiles_n);
+}
+
+// ---- naive: one output per invocation, 8 × 8 per workgroup ----------------------------------------
+
+@compute @workgroup_size(64) fn matmul_naive(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                                            @builtin(local_invocation_index) lid: u32) {
+  let t = tile_of(wid, nwg);
+  if (t.x == 0xffffffffu) { return; }
+  let m = t.x * 8u + lid / 8u;
+  let n = t.y * 8u + lid % 8u;
+  if (m >= p.M || n >= p.N) { return; }
+  let base_a = wid.z * p.stride_a;
+  let base_b = wid.z * p.stride_b;
+  var acc = 0.0;
+  for (var k = 0u; k < p.K; k++) { acc = fma(a[base_a + a_index(m, k)], b[base_b + b_index(k, n)], acc); }
+  if (HAS_BIAS) { acc += bias[n]; }
+  c[wid.z * p.stride_c + m * p.N + n] = acc;
+}
+
+// ---- tiled: TROWS (4 or 8) rows × 2 vec4 columns per invocation, no subgroups ------------------
+// Workgroup: WG_N invocations along N, WG / WG_N along M: a (TROWS·WG/WG_N) × (8·WG_N) tile.
+// Per k step of 4: TROWS A rows (vec4 of k each) and 2 × 4 B vec4 feed 2·TROWS accumulator chains.
+override TROWS: u32 = 4;
+
+@compute @workgroup_size(WG) fn matmul_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                                            @builtin(local_invocation_index) lid: u32) {
+  let t = tile_of(wid, nwg);
+  if (t.x == 0xffffffffu) { return; }
+  let m0 = (t.x * (WG / WG_N) + lid / WG_N) * TROWS;
+  let n0 = (t.y * WG_N + lid % WG_N) * 8u;
+  let base_a = wid.z * p.stride_a;
+  let base_b = wid.z * p.stride_b;
+  var c00 = vec4f(0.0); var c01 = vec4f(0.0); var c10 = vec4f(0.0); var c11 = vec4f(0.0);
+  var c20 = vec4f(0.0); var c21 = vec4f(0.0); var c30 = vec4f(0.0); var c31 = vec4f(0.0);
+  var c40 = vec4f(0.0); var c41 = vec4f(0.0); var c50 = vec4f(0.0); var c51 = vec4f(0.0);
+  var c60 = vec4f(0.0); var c61 = vec4f(0.0); var c70 = vec4f(0.0); var c71 = vec4f(0.0);
+  for (var k = 0u; k < p.K; k += 4u) {
+    let b0 = load_b_4rows(base_b, k, n0);
+    let b1 = load_b_4rows(base_b, k, n0 + 4u);
+    let ar = load_a_4rows(base_a, m0, k);
+    c00 = fma4(ar[0], b0, c00); c01 = fma4(ar[0], b1, c01);
+    c10 = fma4(ar[1], b0, c10); c11 = fma4(ar[1], b1, c11);
+    c20 = fma4(ar[2], b0, c20); c21 = fma4(ar[2], b1, c21);
+    c30 = fma4(ar[3], b0, c30); c31 = fma4(ar[3], b1, c31);
+    if (TROWS > 4u) {
+      let ar2 = load_a_4rows(base_a, m0 + 4u, k);
+      c40 = fma4(ar2[0], b0, c40); c41 = fma4(ar2[0], b1, c41);
+      c50 = fma4(ar2[1], b0, c50); c51 = fma4(ar2[1], b1, c51);
+      c60 = fma4(ar2[2], b0, c60); c61 = fma4(ar2[2], b1, c61);
+      c70 = fma4(ar2[3], b0, c70); c71 = fma4(ar2[3], b1, c71);
+    }
+  }
+  let base_c = wid.z * p.stride_c;
+  store4(base_c, m0, n0, c00); store4(base_c, m0, n0 + 4u, c01);
+  store4(base_c, m0 + 1u, n0, c10); store4(base_c, m0 + 1u, n0 + 4u, c11);
+  store4(base_c, m0 + 2u, n0, c20); store4(base_c, m0 + 2u, n0 + 4u, c21);
+  store4(base_c, m0 + 3u, n0, c30); store4(base_c, m0 + 3u, n0 + 4u, c31);
+  if (TROWS > 4u) {
+    store4(base_c, m0 + 4u, n0, c40); store4(base_c, m0 + 4u, n0 + 4u, c41);
+    store4(base_c, m0 + 5u, n0, c50); store4(base_c, m0 + 5u, n0 + 4u, c51);
+    store4(base_c, m0 + 6u, n0, c60); store4(base_c, m0 + 6u, n0 + 4u, c61);
+    store4(base_c, m0 + 7u, n0, c70); store4(base_c, m0 + 7u, n0 + 4u, c71);
+  }
+}
+
+// #if subgroups
+// ---- subgroup: ROWS rows × 4·SG columns per subgroup ---------------------------------------------
+// SG is the adapter's subgroup size (the host uses this only when it is fixed and at least 8), so
+// the workgroup holds WG / SG whole subgroups, stacked along M. Lanes 0..7 hold rows m0..m0+7
+// (lane l, row m0 + l; wider subgroups repeat the load) and subgroupBroadcast with constant lanes
+// hands each row's 4 k values to every lane: 8 broadcasts, 8 vec4 accumulators per lane. ROWS = 16
+// adds a second A load per lane (rows m0+8..m0+15) and 8 more accumulators.
+override SG: u32 = 8;
+override ROWS: u32 = 8;
+
+// The transposed-A load (VEC_A && TRANS_A, M % 4 == 0): lane l (of 8) loads one vec4, stored row
+// k + l/2 at m0 + 4·(l%2)..+3 (rows clamped as a group of 4), so A(m0 + r, k + j) sits in lane
+// 2j + r/4, component r % 4; lanes_even / lanes_odd gather A(m0 + r, k..k+3) for r < 4 / r ≥ 4.
+fn load_a_t8(base: u32, m0: u32, k: u32, lane: u32) -> vec4f {
+  let l = lane % 8u;
+  let kk = k + l / 2u;
+  let at = (base + min(kk, p.K - 1u) * p.M + min(m0 + 4u * (l % 2u), p.M - 4u)) / 4u;
+  return select(vec4f(0.0), a4[at], kk < p.K);
+}
+fn lanes_even(x: f32) -> vec4f { return vec4f(subgroupBroadcast(x, 0u), subgroupBroadcast(x, 2u), subgroupBroadcast(x, 4u), subgroupBroadcast(x, 6u)); }
+fn lanes_odd(x: f32) -> vec4f { return vec4f(subgroupBroadcast(x, 1u), subgroupBroadcast(x, 3u), subgroupBroadcast(x, 5u), subgroupBroadcast(x, 7u)); }
+
+@compute @workgroup_size(WG) fn matmul_subgroup(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                                               @builtin(local_invocation_index) lid: u32,
+                                               @builtin(subgroup_invocation_id) lane: u32) {
+  let t = tile_of(wid, nwg);
+  if (t.x == 0xffffffffu) { return; }
+  // The subgroup's slot in the workgroup, equal in all its lanes whatever the lane order.
+  let slot = subgroupBroadcast(lid, 0u) / SG;
+  let m0 = (t.x * (WG / SG) + slot) * ROWS;
+  let n = (t.y * SG + lane) * 4u;
+  // Rows this lane loads for the broadcasts (lanes past 8 repeat lanes 0..7).
+  let m_lo = min(m0 + lane % 8u, p.M - 1u);
+  let m_hi = min(m0 + 8u + lane % 8u, p.M - 1u);
+  let base_a = wid.z * p.stride_a;
+  let base_b = wid.z * p.stride_b;
+  var c0 = vec4f(0.0); var c1 = vec4f(0.0); var c2 = vec4f(0.0); var c3 = vec4f(0.0);
+  var c4 = vec4f(0.0); var c5 = vec4f(0.0); var c6 = vec4f(0.0); var c7 = vec4f(0.0);
+  var c8 = vec4f(0.0); var c9 = vec4f(0.0); var c10 = vec4f(0.0); var c11 = vec4f(0.0);
+  var c12 = vec4f(0.0); var c13 = vec4f(0.0); var c14 = vec4f(0.0); var c15 = vec4f(0.0);
+  for (var k = 0u; k < p.K; k += 4u) {
+    let bk = load_b_4rows(base_b, k, n);
+    if (VEC_A && TRANS_A) {
+      let v = load_a_t8(base_a, m0, k, lane);
+      c0 = fma4(lanes_even(v.x), bk, c0); c1 = fma4(lanes_even(v.y), bk, c1);
+      c2 = fma4(lanes_even(v.z), bk, c2); c3 = fma4(lanes_even(v.w), bk, c3);
+      c4 = fma4(lanes_odd(v.x), bk, c4); c5 = fma4(lanes_odd(v.y), bk, c5);
+      c6 = fma4(lanes_odd(v.z), bk, c6); c7 = fma4(lanes_odd(v.w), bk, c7);
+    } else {
+      let x = load_a_row(base_a, m_lo, k);
+      c0 = fma4(subgroupBroadcast(x, 0u), bk, c0); c1 = fma4(subgroupBroadcast(x, 1u), bk, c1);
+      c2 = fma4(subgroupBroadcast(x, 2u), bk, c2); c3 = fma4(subgroupBroadcast(x, 3u), bk, c3);
+      c4 = fma4(subgroupBroadcast(x, 4u), bk, c4); c5 = fma4(subgroupBroadcast(x, 5u), bk, c5);
+      c6 = fma4(subgroupBroadcast(x, 6u), bk, c6); c7 = fma4(subgroupBroadcast(x, 7u), bk, c7);
+    }
+    if (ROWS > 8u && VEC_A && TRANS_A) {
+      let v = load_a_t8(base_a, m0 + 8u, k, lane);
+      c8 = fma4(lanes_even(v.x), bk, c8); c9 = fma4(lanes_even(v.y), bk, c9);
+      c10 = fma4(lanes_even(v.z), bk, c10); c11 = fma4(lanes_even(v.w), bk, c11);
+      c12 = fma4(lanes_odd(v.x), bk, c12); c13 = fma4(lanes_odd(v.y), bk, c13);
+      c14 = fma4(lanes_odd(v.z), bk, c14); c15 = fma4(lanes_odd(v.w), bk, c15);
+    } else if (ROWS > 8u) {
+      let x = load_a_row(base_a, m_hi, k);
+      c8 = fma4(subgroupBroadcast(x, 0u), bk, c8); c9 = fma4(subgroupBroadcast(x, 1u), bk, c9);
+      c10 = fma4(subgroupBroadcast(x, 2u), bk, c10); c11 = fma4(subgroupBroadcast(x, 3u), bk, c11);
+      c12 = fma4(subgroupBroadcast(x, 4u), bk, c12); c13 = fma4(subgroupBroadcast(x, 5u), bk, c13);
+      c14 = fma4(subgroupBroadcast(x, 6u), bk, c14); c15 = fma4(subgroupBroadcast(x, 7u), bk, c15);
+    }
+  }
+  let base_c = wid.z * p.stride_c;
+  store4(base_c, m0, n, c0); store4(base_c, m0 + 1u, n, c1);
+  store4(base_c, m0 + 2u, n, c2); store4(base_c, m0 + 3u, n, c3);
+  store4(base_c, m0 + 4u, n, c4); store4(base_c, m0 + 5u, n, c5);
+  store4(base_c, m0 + 6u, n, c6); store4(base_c, m0 + 7u, n, c7);
+  if (ROWS > 8u) {
+    store4(base_c, m0 + 8u, n, c8); store4(base_c, m0 + 9u, n, c9);
+    store4(base_c, m0 + 10u, n, c10); store4(base_c, m0 + 11u, n, c11);
+    store4(base_c, m0 + 12u, n, c12); store4(base_c, m0 + 13u, n, c13);
+    store4(base_c, m0 + 14u, n, c14); store4(base_c, m0 + 15u, n, c15);
+  }
+}
+// #endif
