@@ -12,11 +12,13 @@ import type { BenchContext, BenchRow } from './lib.js';
 import { attentionSuite } from './suites/attention.js';
 import { matmulSuite } from './suites/matmul.js';
 import { rooflineSuite, type Roofline } from './suites/roofline.js';
+import { windowAttentionSuite } from './suites/window_attention.js';
 
 type Suite = (ctx: BenchContext) => Promise<BenchRow[]>;
 const SUITES: Record<string, Suite> = {
   matmul: matmulSuite,
   attention: attentionSuite,
+  window_attention: windowAttentionSuite,
 };
 const DEFAULT_SUITES = ['matmul'];
 

@@ -1,0 +1,218 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { create } from 'webgpu';
+import { Device } from '../src/runtime/device.js';
+import { defaultWindowAttentionPath, windowAttention, windowGeometry, type WindowAttentionOptions, type WindowAttentionPath } from '../src/runtime/ops/window_attention.js';
+import { Runtime } from '../src/runtime/runtime.js';
+import { checkOp, checkRefGradient, randn, useRuntime, type Tol } from './harness.js';
+import { geometryRef, windowAttentionRef, windowAttentionRefBackward, type WaCfg } from './ref/window_attention.js';
+
+const rt = useRuntime();
+// A cold Mesa shader cache compiles each backward pipeline for ~40 s of CPU on lavapipe (more on a
+// loaded machine); the first test of each kernel variant pays it.
+const GPU_TIMEOUT_MS = 400_000;
+
+// Tolerances, f32 kernel vs float64 reference (inputs: q, k, v in [-2, 2], table in [-1.5, 1.5]).
+// V1 logits are O(1): each is a 32-term f32 dot product (relative error ~1e-7 · sqrt(32)), and the
+// output is a convex combination of v, so forward errors are ~1e-6 (measured <= 9e-7 on outputs up
+// to 1.9). Gradients add dS = P (dP - D), where D cancels the P-weighted mean of dP, and d(table)
+// sums windows × N² such terms (the 56×56 case: 64 windows × 2401 pairs; measured <= 7e-6 on
+// values up to 29, d(qkv) <= 9e-7).
+const V1_FWD_TOL: Tol = { atol: 5e-6, rtol: 1e-5 };
+const V1_GRAD_TOL: Tol = { atol: 2e-5, rtol: 1e-4 };
+// V2 logits reach ~±20 (τ up to 100 times cosines, + 16σ): the dot-product rounding is scaled by
+// τ, so every error is ~10× V1's (measured: forward <= 6.4e-6, d(qkv) <= 4.4e-5 on values up to
+// 16, d(logit_scale) <= 1.1e-4 on values up to 64, d(table) <= 4e-5 on values up to 36).
+const V2_FWD_TOL: Tol = { atol: 3e-5, rtol: 1e-4 };
+const V2_GRAD_TOL: Tol = { atol: 2e-4, rtol: 1e-3 };
+
+interface Case {
+  name: string; v2: boolean; B: number; H: number; W: number; heads: number; shift: number; hd?: number;
+  /** Run on the subgroup kernels only (each extra pipeline costs a long cold compile). */
+  subgroupsOnly?: boolean;
+}
+
+const V1_CASES: Case[] = [
+  { name: '14x14 unshifted, 2 heads', v2: false, B: 1, H: 14, W: 14, heads: 2, shift: 0 },
+  { name: '14x14 shifted, batch 2', v2: false, B: 2, H: 14, W: 14, heads: 2, shift: 3 },
+  { name: '8x8 -> 14 padded, shifted', v2: false, B: 1, H: 8, W: 8, heads: 1, shift: 3 },
+  { name: '16x16 -> 21 padded, shifted, 3 heads', v2: false, B: 1, H: 16, W: 16, heads: 3, shift: 3 },
+  { name: '13x13 -> 14 padded (200 px), 4 heads', v2: false, B: 1, H: 13, W: 13, heads: 4, shift: 3 },
+  { name: '13x13 -> 14 padded, unshifted', v2: false, B: 2, H: 13, W: 13, heads: 2, shift: 0 },
+  { name: '7x7 one window: shift disabled', v2: false, B: 1, H: 7, W: 7, heads: 2, shift: 3 },
+  { name: '1x1 one token (48 padded)', v2: false, B: 2, H: 1, W: 1, heads: 1, shift: 3 },
+  { name: '9x15 non-square, batch 2', v2: false, B: 2, H: 9, W: 15, heads: 2, shift: 3 },
+  { name: '5x20: shift on x only', v2: false, B: 1, H: 5, W: 20, heads: 1, shift: 3 },
+  { name: 'hd 16, 14x14 shifted', v2: false, B: 1, H: 14, W: 14, heads: 2, shift: 3, hd: 16, subgroupsOnly: true },
+];
+
+const V2_CASES: Case[] = [
+  { name: '16x16 shifted, 2 heads', v2: true, B: 1, H: 16, W: 16, heads: 2, shift: 4 },
+  { name: '16x16 unshifted, batch 2', v2: true, B: 2, H: 16, W: 16, heads: 2, shift: 0 },
+  { name: '8x8 one window: shift disabled', v2: true, B: 1, H: 8, W: 8, heads: 2, shift: 4 },
+  { name: '7x7 -> 8 padded, one window', v2: true, B: 1, H: 7, W: 7, heads: 3, shift: 4 },
+  { name: '13x13 -> 16 padded, shifted, 4 heads', v2: true, B: 1, H: 13, W: 13, heads: 4, shift: 4 },
+  { name: '9x15 non-square, batch 2', v2: true, B: 2, H: 9, W: 15, heads: 2, shift: 4 },
+  { name: '1x1 one token (63 padded)', v2: true, B: 1, H: 1, W: 1, heads: 1, shift: 4 },
+];
+
+/** logit_scale per head: ln 10, ln 30, ln 100 + 0.5 (clamped: zero gradient), ln 3. */
+const LOGIT_SCALES = [Math.log(10), Math.log(30), Math.log(100) + 0.5, Math.log(3)];
+
+function caseData(c: Case, seed: number): { cfg: WaCfg; qkv: Float64Array; bias: Float64Array; table: Float64Array; ls: Float64Array | null; ws: number } {
+  const ws = c.v2 ? 8 : 7;
+  const hd = c.hd ?? 32;
+  const C = c.heads * hd;
+  const cfg: WaCfg = { B: c.B, H: c.H, W: c.W, C, heads: c.heads, ws, shift: c.shift };
+  const T = (2 * ws - 1) ** 2;
+  return {
+    cfg, ws,
+    qkv: randn(c.B * c.H * c.W * 3 * C, seed, -2, 2),
+    bias: randn(3 * C, seed + 1, -1, 1),
+    table: randn(T * c.heads, seed + 2, -1.5, 1.5),
+    ls: c.v2 ? Float64Array.from({ length: c.heads }, (_, h) => Math.fround(LOGIT_SCALES[h % 4]!)) : null,
+  };
+}
+
+async function checkCase(c: Case, seed: number, path?: WindowAttentionPath, runtime: Runtime = rt()): Promise<void> {
+  const d = caseData(c, seed);
+  const { cfg } = d;
+  const inputs = [
+    { data: d.qkv, shape: [c.B, c.H, c.W, 3 * cfg.C] },
+    { data: d.bias, shape: [3 * cfg.C] },
+    { data: d.table, shape: [(2 * d.ws - 1) ** 2, c.heads] },
+    ...(d.ls ? [{ data: d.ls, shape: [c.heads, 1, 1] }] : []),
+  ];
+  await checkOp(runtime, {
+    name: `${c.v2 ? 'V2' : 'V1'} ${c.name} (${path ?? defaultWindowAttentionPath(runtime)})`,
+    inputs,
+    run: ([qkv, bias, table, ls]) => windowAttention(qkv!, table!, { ws: d.ws, heads: c.heads, shift: c.shift, qkvBias: bias!, ...(ls ? { logitScale: ls } : {}), ...(path ? { path } : {}) }),
+    ref: ([qkv, bias, table, ls]) => windowAttentionRef(qkv!, bias!, table!, ls ?? null, cfg),
+    refBackward: ([qkv, bias, table, ls], g) => {
+      const r = windowAttentionRefBackward(qkv!, bias!, table!, ls ?? null, cfg, g);
+      return [r.dqkv, r.dBias, r.dTable, ...(ls ? [r.dLogitScale] : [])];
+    },
+    fwdTol: c.v2 ? V2_FWD_TOL : V1_FWD_TOL,
+    gradTol: c.v2 ? V2_GRAD_TOL : V1_GRAD_TOL,
+    seed,
+  });
+}
+
+describe('window attention reference (float64) vs finite differences', () => {
+  // Tiny shapes: ws 2 or 3, hd 2..4, padded and shifted, so every branch of the reference is hit.
+  const TINY: { name: string; cfg: WaCfg; v2: boolean }[] = [
+    { name: 'V1 ws 2, 3x5 padded, shifted, 2 heads, batch 2', cfg: { B: 2, H: 3, W: 5, C: 4, heads: 2, ws: 2, shift: 1 }, v2: false },
+    { name: 'V1 ws 3, 4x4 padded, unshifted', cfg: { B: 1, H: 4, W: 4, C: 4, heads: 1, ws: 3, shift: 0 }, v2: false },
+    { name: 'V2 ws 2, 3x5 padded, shifted, 2 heads (one clamped)', cfg: { B: 1, H: 3, W: 5, C: 6, heads: 2, ws: 2, shift: 1 }, v2: true },
+    { name: 'V2 ws 3, 5x4 padded, shifted', cfg: { B: 2, H: 5, W: 4, C: 3, heads: 1, ws: 3, shift: 1 }, v2: true },
+  ];
+  for (const [n, t] of TINY.entries()) {
+    it(t.name, () => {
+      const { cfg } = t;
+      const T = (2 * cfg.ws - 1) ** 2;
+      const xs = [
+        randn(cfg.B * cfg.H * cfg.W * 3 * cfg.C, 10 + n, -2, 2), randn(3 * cfg.C, 20 + n), randn(T * cfg.heads, 30 + n, -1.5, 1.5),
+        ...(t.v2 ? [Float64Array.from({ length: cfg.heads }, (_, h) => LOGIT_SCALES[(h * 2) % 4]!)] : []),
+      ];
+      checkRefGradient(t.name, xs,
+        ([q, b, tb, ls]) => windowAttentionRef(q!, b!, tb!, ls ?? null, cfg),
+        ([q, b, tb, ls], g) => {
+          const r = windowAttentionRefBackward(q!, b!, tb!, ls ?? null, cfg, g);
+          return [r.dqkv, r.dBias, r.dTable, ...(ls ? [r.dLogitScale] : [])];
+        },
+        { samples: 40, tol: { atol: 1e-6, rtol: 1e-5 } });
+    });
+  }
+  it('geometry: padding and per-axis shift rules of the spec', () => {
+    // swin_base 512 px: 128 -> 133, all shifted; 224 px stage 4 (7): one window, unshifted.
+    expect(windowGeometry(128, 128, 7, 3)).toMatchObject({ Hp: 133, Wp: 133, shiftY: 3, shiftX: 3, windows: 361 });
+    expect(windowGeometry(7, 7, 7, 3)).toMatchObject({ Hp: 7, shiftY: 0, shiftX: 0, windows: 1 });
+    expect(windowGeometry(8, 8, 7, 3)).toMatchObject({ Hp: 14, shiftY: 3 });
+    expect(windowGeometry(5, 20, 7, 3)).toMatchObject({ Hp: 7, Wp: 21, shiftY: 0, shiftX: 3 });
+    expect(windowGeometry(7, 7, 8, 4)).toMatchObject({ Hp: 8, shiftY: 0 });
+    for (const [H, W, ws, s] of [[128, 128, 7, 3], [7, 7, 7, 3], [5, 20, 7, 3], [9, 15, 8, 4]] as const) {
+      const g = windowGeometry(H, W, ws, s);
+      const r = geometryRef(H, W, ws, s);
+      expect([g.Hp, g.Wp, g.shiftY, g.shiftX]).toEqual([r.Hp, r.Wp, r.sy, r.sx]);
+    }
+  });
+});
+
+// Both kernel variants on every case: the subgroup kernels (where the device has subgroups) and
+// the portable ones (forced here; the last describe runs them on a device without subgroups).
+const PATHS: WindowAttentionPath[] = ['subgroups', 'portable'];
+const LARGE: Case = { name: '56x56 stage 1 of 224 px, 4 heads, shifted (the large case)', v2: false, B: 1, H: 56, W: 56, heads: 4, shift: 3 };
+
+for (const path of PATHS) {
+  describe(`window attention, ${path} kernels, vs float64 reference`, () => {
+    const skip = (): boolean => path === 'subgroups' && !rt().device.hasSubgroups;
+    describe('V1 (ws 7, hd 32 unless stated)', () => {
+      for (const [i, c] of V1_CASES.entries()) {
+        if (c.subgroupsOnly && path !== 'subgroups') continue;
+        it(c.name, async (ctx) => { if (skip()) ctx.skip(); await checkCase(c, 100 + 10 * i, path); }, GPU_TIMEOUT_MS);
+      }
+      it(LARGE.name, async (ctx) => { if (skip()) ctx.skip(); await checkCase(LARGE, 7, path); }, GPU_TIMEOUT_MS);
+    });
+    describe('V2 (ws 8, cosine attention, hd 32)', () => {
+      for (const [i, c] of V2_CASES.entries()) it(c.name, async (ctx) => { if (skip()) ctx.skip(); await checkCase(c, 300 + 10 * i, path); }, GPU_TIMEOUT_MS);
+    });
+  });
+}
+
+// A runtime on a device opened WITHOUT the subgroups feature, so the portable module is proven to
+// compile and run where `enable subgroups` would not. The GPU object stays referenced at module
+// level for the life of the device (../shared/notes/dawn-node.md).
+let plainGpu: GPU | undefined;
+let plainRt: Runtime | undefined;
+async function runtimeWithoutSubgroups(): Promise<Runtime> {
+  if (plainRt) return plainRt;
+  plainGpu ??= create([]);
+  const adapter = await plainGpu.requestAdapter();
+  if (!adapter) throw new Error('no adapter');
+  const requiredLimits: Record<string, number> = {};
+  for (const k of ['maxComputeWorkgroupStorageSize', 'maxStorageBufferBindingSize', 'maxBufferSize'] as const) requiredLimits[k] = adapter.limits[k];
+  const gpu = await adapter.requestDevice({ requiredFeatures: [], requiredLimits, label: 'no-subgroups' });
+  const summary = { ...rt().device.adapter, features: rt().device.adapter.features.filter((f) => f !== 'subgroups') };
+  plainRt = new Runtime(new Device(gpu, summary), { poisonOutputs: true });
+  return plainRt;
+}
+afterAll(() => { plainRt?.destroy(); plainRt = undefined; });
+
+describe('window attention on a device without subgroups (the fallback)', () => {
+  it('picks the portable kernels and matches the reference (V1 and V2, padded, shifted, batch 2)', async () => {
+    const r = await runtimeWithoutSubgroups();
+    expect(r.device.hasSubgroups).toBe(false);
+    expect(defaultWindowAttentionPath(r)).toBe('portable');
+    await checkCase(V1_CASES.find((c) => c.name.startsWith('9x15'))!, 501, undefined, r);
+    await checkCase(V2_CASES.find((c) => c.name.startsWith('9x15'))!, 502, undefined, r);
+    expect(() => windowAttention(r.zeros([1, 7, 7, 96]), r.zeros([169, 1]), { ws: 7, heads: 1, shift: 0, qkvBias: r.zeros([96]), path: 'subgroups' })).toThrow(/subgroups/);
+  }, GPU_TIMEOUT_MS);
+});
+
+describe('window attention plumbing', () => {
+  it('batch split over dispatches gives the same result as one dispatch', async () => {
+    const r = rt();
+    const c: Case = { name: 'chunked', v2: false, B: 3, H: 14, W: 14, heads: 2, shift: 3 };
+    const d = caseData(c, 55);
+    const qkv = r.tensor(d.qkv, [c.B, c.H, c.W, 3 * d.cfg.C]);
+    const bias = r.tensor(d.bias, [3 * d.cfg.C]);
+    const table = r.tensor(d.table, [169, c.heads]);
+    const opts: WindowAttentionOptions = { ws: 7, heads: c.heads, shift: 3, qkvBias: bias };
+    const whole = await windowAttention(qkv, table, opts).read();
+    const split = await windowAttention(qkv, table, { ...opts, maxBatchPerDispatch: 1 }).read();
+    expect(Array.from(split)).toEqual(Array.from(whole));
+    for (const t of [qkv, bias, table]) t.release();
+  }, GPU_TIMEOUT_MS);
+  it('accepts (B, H*W, 3C) with H and W given; rejects bad shapes with the op named', () => {
+    const r = rt();
+    const qkv = r.zeros([1, 9 * 15, 96]);
+    const bias = r.zeros([96]);
+    const table = r.zeros([169, 1]);
+    const out = r.withoutGrad(() => windowAttention(qkv, table, { ws: 7, heads: 1, shift: 3, qkvBias: bias, H: 9, W: 15 }));
+    expect(out.shape).toEqual([1, 135, 32]);
+    out.release();
+    expect(() => windowAttention(qkv, table, { ws: 7, heads: 1, shift: 3, qkvBias: bias })).toThrow(/windowAttention: qkv/);
+    expect(() => windowAttention(r.zeros([1, 7, 7, 96]), table, { ws: 7, heads: 2, shift: 3, qkvBias: bias })).toThrow(/biasTable/);
+    expect(() => windowAttention(r.zeros([1, 7, 7, 96]), table, { ws: 9, heads: 1, shift: 3, qkvBias: bias })).toThrow(/window size/);
+    for (const t of [qkv, bias, table]) t.release();
+  });
+});
