@@ -11,6 +11,7 @@ import { Runtime } from '../src/runtime/runtime.js';
 import type { BenchContext, BenchRow } from './lib.js';
 import { attentionSuite } from './suites/attention.js';
 import { matmulSuite } from './suites/matmul.js';
+import { opsSuite } from './suites/ops.js';
 import { rooflineSuite, type Roofline } from './suites/roofline.js';
 import { windowAttentionSuite } from './suites/window_attention.js';
 
@@ -19,8 +20,9 @@ const SUITES: Record<string, Suite> = {
   matmul: matmulSuite,
   attention: attentionSuite,
   window_attention: windowAttentionSuite,
+  ops: opsSuite,
 };
-const DEFAULT_SUITES = ['matmul'];
+const DEFAULT_SUITES = ['matmul', 'window_attention', 'attention', 'ops'];
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
