@@ -21,7 +21,7 @@ const USAGE = `usage: npm run train -- [options]
   --model NAME                 ${Object.keys(BACKBONES).join(', ')} (default tiny)
   --res N                      input resolution, a multiple of 4 (default 64)
   --batch N                    batch size (default 4)
-  --epochs N                   epochs (default 6)
+  --epochs N                   epochs (default 10)
   --lr X                       AdamW learning rate (default 1e-3 on synthetic data, 1e-4 otherwise)
   --weight-decay X             default 1e-5
   --milestones A,B             MultiStepLR epochs (x0.1), default none on synthetic data, 80,200 otherwise
@@ -43,7 +43,7 @@ function fail(msg: string): never {
 const { values: v } = parseArgs({
   options: {
     dataset: { type: 'string', default: 'celeb' }, 'data-dir': { type: 'string' }, model: { type: 'string', default: 'tiny' },
-    res: { type: 'string', default: '64' }, batch: { type: 'string', default: '4' }, epochs: { type: 'string', default: '6' },
+    res: { type: 'string', default: '64' }, batch: { type: 'string', default: '4' }, epochs: { type: 'string', default: '10' },
     lr: { type: 'string' }, 'weight-decay': { type: 'string', default: '1e-5' }, milestones: { type: 'string' },
     seed: { type: 'string', default: '1' }, 'train-size': { type: 'string', default: '384' }, 'val-size': { type: 'string', default: '64' },
     'eval-every': { type: 'string', default: '1' }, 'max-bad-steps': { type: 'string', default: '5' },
