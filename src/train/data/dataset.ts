@@ -1,5 +1,6 @@
 // Datasets and batching: a dataset yields RGB images and label maps at the model resolution;
 // batches are normalised NCHW float32 images and int32 labels, in a seeded per-epoch order.
+import { toNormalizedCHW } from '../image/index.js';
 import { rng } from '../random.js';
 
 export interface Sample {
@@ -29,18 +30,6 @@ export interface Batch {
   names: string[];
 }
 
-const MEAN = [0.485, 0.456, 0.406];
-const STD = [0.229, 0.224, 0.225];
-
-/** (x/255 − mean)/std per channel in float32, as torchvision's ToTensor + Normalize. */
-export function normalizeInto(out: Float32Array, offset: number, rgb: Uint8Array, pixels: number): void {
-  for (let c = 0; c < 3; c++) {
-    const m = Math.fround(MEAN[c]!);
-    const s = Math.fround(STD[c]!);
-    for (let i = 0; i < pixels; i++) out[offset + c * pixels + i] = Math.fround(Math.fround(Math.fround(rgb[i * 3 + c]! / 255) - m) / s);
-  }
-}
-
 export function makeBatch(ds: Dataset, indices: readonly number[]): Batch {
   const px = ds.res * ds.res;
   const images = new Float32Array(indices.length * 3 * px);
@@ -49,7 +38,7 @@ export function makeBatch(ds: Dataset, indices: readonly number[]): Batch {
   indices.forEach((idx, b) => {
     const s = ds.get(idx);
     if (s.image.length !== px * 3 || s.labels.length !== px) throw new Error(`${ds.name}: sample ${s.name} is not ${ds.res}×${ds.res}`);
-    normalizeInto(images, b * 3 * px, s.image, px);
+    images.set(toNormalizedCHW(s.image, ds.res, ds.res), b * 3 * px);
     for (let i = 0; i < px; i++) {
       const v = s.labels[i]!;
       if (v >= ds.classes && v !== 255) throw new Error(`${ds.name}: sample ${s.name}: label ${v} at pixel ${i} is outside [0, ${ds.classes})`);
