@@ -26,7 +26,9 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 20 ] || die "Node.js $node_major found; this project needs Node 20 or newer."
 if [ ! -d node_modules/webgpu ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies"
-  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+  # `npm install` (which follows package-lock.json) rather than `npm ci`: vite 8 lists an optional
+  # dependency that the registry does not serve, which `npm ci` treats as an out-of-sync lock file.
+  npm install --no-audit --no-fund
 else
   say "npm dependencies present"
 fi
