@@ -4,6 +4,9 @@
 import { afterAll, beforeAll, expect } from 'vitest';
 import { Runtime } from '../src/runtime/runtime.js';
 import type { Tensor } from '../src/runtime/tensor.js';
+import { rng } from '../src/train/random.js';
+
+export { rng };
 
 let runtime: Runtime | undefined;
 
@@ -18,18 +21,6 @@ export function useRuntime(): () => Runtime {
 }
 
 // ---- random data --------------------------------------------------------------------------------
-
-/** mulberry32: a small, seedable PRNG; deterministic across runs. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Uniform values in [lo, hi), rounded to float32 so GPU and reference see the same inputs. */
 export function randn(n: number, seed: number, lo = -1, hi = 1): Float64Array {
