@@ -10,6 +10,7 @@ import { AdamW } from '../../runtime/ops/adamw.js';
 import { Runtime } from '../../runtime/runtime.js';
 import { loadCheckpoint, restoreOptimizer, saveCheckpoint, type TrainState, CHECKPOINT_VERSION } from '../checkpoint.js';
 import { epochBatches, makeBatch, type Batch } from '../data/dataset.js';
+import { overlay, PALETTES, withLegend, writePng } from '../image/index.js';
 import { SyntheticDataset } from '../data/synthetic_dataset.js';
 import { ConfusionMatrix } from '../metrics.js';
 import { MultiStepLR } from '../schedule.js';
@@ -119,9 +120,32 @@ async function save(): Promise<void> {
   await saveCheckpoint(runDir, params, optim, state);
 }
 
+/** Ground truth | prediction overlays of the first validation images, side by side, with a legend. */
+function saveSamples(epoch: number, pred: Uint8Array, count: number): void {
+  const px = res * res;
+  const palette = PALETTES[args.dataset];
+  for (let i = 0; i < count; i++) {
+    const s = val.get(i);
+    const both = new Uint8Array(2 * px * 3);
+    const gt = overlay(s.image, s.labels, 0.6, palette);
+    const ours = overlay(s.image, pred.subarray(i * px, (i + 1) * px), 0.6, palette);
+    for (let y = 0; y < res; y++) {
+      both.set(gt.subarray(y * res * 3, (y + 1) * res * 3), y * 2 * res * 3);
+      both.set(ours.subarray(y * res * 3, (y + 1) * res * 3), (y * 2 + 1) * res * 3);
+    }
+    writePng(join(runDir, 'samples', `epoch${String(epoch).padStart(3, '0')}_${i}.png`), withLegend(both, 2 * res, res, classes, palette));
+  }
+}
+
 async function validate(epoch: number): Promise<number> {
   const cm = new ConfusionMatrix(classes.length);
-  for await (const { batch, pred } of trainer.predictAll(val, args.batch)) cm.add(batch.labels, pred);
+  mkdirSync(join(runDir, 'samples'), { recursive: true });
+  let first = true;
+  for await (const { batch, pred } of trainer.predictAll(val, args.batch)) {
+    cm.add(batch.labels, pred);
+    if (first) saveSamples(epoch, pred, Math.min(2, batch.size));
+    first = false;
+  }
   const r = cm.results();
   log({ kind: 'val', epoch, meanF1: r.meanF1, mIoU: r.mIoU, pixelAcc: r.pixelAccuracy });
   return r.meanF1;
