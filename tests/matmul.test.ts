@@ -95,7 +95,7 @@ describe('matmul: other tile shapes (8 rows per subgroup; tiled 128 × 16)', () 
         it(`${variant} ${transA ? 'Aᵀ' : 'A'}·${transB ? 'Bᵀ' : 'B'} + bias, b batched and shared`, async (ctx) => {
           skipUnsupported(variant, ctx);
           const r = rt();
-          overrideMatmulPlan(r.device, { rule: 'test', variant, tiled: { WG: 128, WG_N: 16, TROWS: 4 }, subgroup: { SG: 8, ROWS: 8, WG: 32 } });
+          overrideMatmulPlan(r.device, { rule: 'test', variant, tiled: { WG: 128, WG_N: 16 }, subgroup: { SG: 8, ROWS: 8, WG: 32 } });
           try {
             for (const [i, [M, N, K]] of [[64, 64, 64], [65, 33, 129]].entries()) {
               for (const batchedB of [true, false]) {

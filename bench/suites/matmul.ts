@@ -6,8 +6,8 @@
 // x (tokens, C) · Wᵀ + bias with W stored (out, in), i.e. transB, per image. The transposed
 // products the backward uses (A·Bᵀ for dX, Aᵀ·B for dW) are timed at 1024.
 //
-// Default (non-full) budget: about 1.5 minutes on lavapipe; the naive kernel at 2048 (~17 GFLOP at
-// ~1.5 GFLOP/s) gets a single sample.
+// Default (non-full) budget: about 1.5 minutes on an idle lavapipe machine, of which the naive
+// kernel at 2048 (~17 GFLOP at ~1.5 GFLOP/s: a warm-up run and one sample) takes ~25 s.
 import { matmul, matmulPlan, type MatmulVariant } from '../../src/runtime/ops/matmul.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
 import { row, timeGpu, type BenchContext, type BenchRow } from '../lib.js';
@@ -17,12 +17,13 @@ interface Config {
   M: number; N: number; K: number;
   transA?: boolean; transB?: boolean; bias?: boolean;
   full?: boolean;
-  /** Samples for the naive kernel (it is slow at large sizes). */
+  /** Samples for the naive kernel (it is slow at large sizes) and for the others (default 5). */
   naiveSamples?: number;
+  samples?: number;
 }
 
 const SQUARE: Config[] = [256, 512, 1024, 2048].map((n) => ({
-  label: `square ${n}`, M: n, N: n, K: n, naiveSamples: n >= 2048 ? 1 : n >= 1024 ? 3 : 5,
+  label: `square ${n}`, M: n, N: n, K: n, naiveSamples: n >= 2048 ? 1 : n >= 1024 ? 3 : 5, samples: n >= 2048 ? 3 : 5,
 }));
 
 // Swin-B: C = 128 at stage 1 (56×56 = 3136 tokens at 224 px, 128×128 = 16,384 at 512 px), 512 at
@@ -70,7 +71,7 @@ export async function matmulSuite(ctx: BenchContext): Promise<BenchRow[]> {
       const reps = Math.max(1, Math.round((naive ? 2e7 : 2e8) / flop));
       const t = await timeGpu(rt, () => {
         rt.withoutGrad(() => matmul(a, b, { transA: c.transA, transB: c.transB, bias, variant }));
-      }, { reps, minSamples: naive ? (c.naiveSamples ?? 5) : ctx.quick ? 2 : 5, maxTime: naive || ctx.quick ? 0.1 : 1 });
+      }, { reps, minSamples: naive ? (c.naiveSamples ?? 5) : ctx.quick ? 2 : (c.samples ?? 5), maxTime: naive || ctx.quick ? 0.1 : 1 });
       gflops[variant] = flop / (t.medianMs * 1e6);
       pending.push({
         variant,

@@ -39,8 +39,8 @@ export interface MatmulPlan {
   /** The table row that chose it. */
   rule: string;
   variant: MatmulVariant;
-  /** matmul_tiled: workgroup size, invocations along N, rows per invocation (tile (TROWS·WG/WG_N) × (8·WG_N)). */
-  tiled: { WG: number; WG_N: number; TROWS: number };
+  /** matmul_tiled: workgroup size and invocations along N (tile (4·WG/WG_N) × (8·WG_N)). */
+  tiled: { WG: number; WG_N: number };
   /** matmul_subgroup: lanes per subgroup, rows per subgroup (8 or 16), workgroup size. */
   subgroup?: { SG: number; ROWS: number; WG: number };
 }
@@ -56,7 +56,7 @@ function isCpuAdapter(dev: Device): boolean {
   return a.isFallbackAdapter || a.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(`${a.name} ${a.description}`);
 }
 
-const TILED_DEFAULT = { WG: 64, WG_N: 8, TROWS: 4 };
+const TILED_DEFAULT = { WG: 64, WG_N: 8 };
 
 /** First matching row wins. Figures behind each choice: bench/suites/matmul.ts. */
 const PLANS: { rule: string; applies: (dev: Device) => boolean; plan: (dev: Device) => Omit<MatmulPlan, 'rule'> }[] = [
@@ -64,7 +64,7 @@ const PLANS: { rule: string; applies: (dev: Device) => boolean; plan: (dev: Devi
     // Mesa lavapipe: 8-lane subgroups, one lane per AVX2 slot. 16 rows per subgroup (64 vec4
     // accumulator registers, half of them spilled) load 6 vec4 per 64 fma chains against 5 per 32
     // with 8 rows: 22–25 GFLOP/s against 17–19 at 1024–2048 (bench/suites/matmul.ts). Workgroups
-    // of up to 8 subgroups (fewer when M is small: subgroupsPerWorkgroup).
+    // of 8 subgroups; those past M return at once, so a small M wastes little.
     rule: 'CPU (lavapipe) with 8-lane subgroups',
     applies: (dev) => isCpuAdapter(dev) && fixedSubgroupSize(dev) === 8,
     plan: () => ({ variant: 'subgroup', tiled: TILED_DEFAULT, subgroup: { SG: 8, ROWS: 16, WG: 64 } }),
@@ -75,12 +75,11 @@ const PLANS: { rule: string; applies: (dev: Device) => boolean; plan: (dev: Devi
     // on such hardware: no GPU was available when this table was written.
     rule: 'GPU with a fixed subgroup size of 8 to 64 lanes',
     applies: (dev) => !isCpuAdapter(dev) && fixedSubgroupSize(dev) >= 8 && fixedSubgroupSize(dev) <= 64,
-    plan: (dev) => ({ variant: 'subgroup', tiled: { WG: 128, WG_N: 16, TROWS: 4 }, subgroup: { SG: fixedSubgroupSize(dev), ROWS: 8, WG: 4 * fixedSubgroupSize(dev) } }),
+    plan: (dev) => ({ variant: 'subgroup', tiled: { WG: 128, WG_N: 16 }, subgroup: { SG: fixedSubgroupSize(dev), ROWS: 8, WG: 4 * fixedSubgroupSize(dev) } }),
   },
   {
     // No subgroups, subgroups under 8 lanes (the broadcasts read lanes 0..7) or of varying size
-    // (the kernel assumes SG lanes). On lavapipe this kernel runs at 7–9 GFLOP/s; 8 rows per
-    // invocation executes a third fewer instructions per FMA but measured no faster, so 4.
+    // (the kernel assumes SG lanes). On lavapipe this kernel runs at 6–9 GFLOP/s.
     rule: 'no usable subgroups',
     applies: () => true,
     plan: () => ({ variant: 'tiled', tiled: TILED_DEFAULT }),
@@ -137,19 +136,6 @@ interface Gemm {
   transA: boolean; transB: boolean;
 }
 
-/**
- * Subgroups per workgroup (a power of two up to `most`) that leave the fewest idle subgroups over
- * `blocks` row blocks (ties: the largest): 196 tokens in blocks of 16 rows take 13 workgroups of one
- * subgroup, not 2 of 8 with 3 computing clamped rows for nothing.
- */
-function subgroupsPerWorkgroup(blocks: number, most: number): number {
-  let best = most;
-  for (let q = most; q >= 1; q = Math.floor(q / 2)) {
-    if (Math.ceil(blocks / q) * q < Math.ceil(blocks / best) * best) best = q;
-  }
-  return best;
-}
-
 function gemm(g: Gemm, variant: MatmulVariant, op: string): void {
   const rt = g.out.rt;
   const { M, N, K } = g;
@@ -166,15 +152,14 @@ function gemm(g: Gemm, variant: MatmulVariant, op: string): void {
   } else if (variant === 'tiled') {
     const t = matmulPlan(rt.device).tiled;
     decl = TILED;
-    [tileM, tileN] = [t.TROWS * (t.WG / t.WG_N), 8 * t.WG_N];
-    constants = { ...flags, ...vec, WG: t.WG, WG_N: t.WG_N, TROWS: t.TROWS };
+    [tileM, tileN] = [4 * (t.WG / t.WG_N), 8 * t.WG_N];
+    constants = { ...flags, ...vec, WG: t.WG, WG_N: t.WG_N };
   } else {
     const sgSize = fixedSubgroupSize(rt.device);
     const s = matmulPlan(rt.device).subgroup ?? { SG: sgSize, ROWS: 8, WG: 4 * sgSize };
-    const wg = s.SG * subgroupsPerWorkgroup(Math.ceil(M / s.ROWS), s.WG / s.SG);
     decl = SUBGROUP;
-    [tileM, tileN] = [s.ROWS * (wg / s.SG), 4 * s.SG];
-    constants = { ...flags, ...vec, SG: s.SG, ROWS: s.ROWS, WG: wg };
+    [tileM, tileN] = [s.ROWS * (s.WG / s.SG), 4 * s.SG];
+    constants = { ...flags, ...vec, SG: s.SG, ROWS: s.ROWS, WG: s.WG };
   }
   const tilesN = Math.ceil(N / tileN);
   const tiles = Math.ceil(M / tileM) * tilesN;
