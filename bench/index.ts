@@ -12,6 +12,7 @@ import type { BenchContext, BenchRow } from './lib.js';
 import { attentionSuite } from './suites/attention.js';
 import { matmulSuite } from './suites/matmul.js';
 import { opsSuite } from './suites/ops.js';
+import { writeSummary } from './summary.js';
 import { rooflineSuite, type Roofline } from './suites/roofline.js';
 import { windowAttentionSuite } from './suites/window_attention.js';
 
@@ -74,7 +75,7 @@ mkdirSync(join(here, 'results'), { recursive: true });
 const out = join(here, 'results', `${slug}.json`);
 writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
 if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2) + '\n');
-console.log(`results: ${out}${values.json ? ` and ${values.json}` : ''}`);
+console.log(`results: ${out}${values.json ? ` and ${values.json}` : ''}; summary: ${writeSummary(here)}`);
 rt.destroy();
 
 /** Adds each row's fraction of the measured FMA peak or bandwidth. */
