@@ -10,8 +10,9 @@ import { inferConfig, loadParams, type HostTensor, type ParamStore } from './par
 /** The SegFace state dict in a .pt or .safetensors file, by official name. */
 export function readStateDict(path: string): Map<string, HostTensor> {
   if (path.endsWith('.safetensors')) {
+    // A training checkpoint (src/train/checkpoint.ts) also holds optimizer moments under `optim.`.
     const st = readSafetensors(path);
-    return new Map([...st].map(([k, t]) => [k, { shape: t.shape, data: t.data }]));
+    return new Map([...st].filter(([k]) => !k.startsWith('optim.')).map(([k, t]) => [k, { shape: t.shape, data: t.data }]));
   }
   const top = readTorchCheckpoint(path);
   let dict: unknown = top;

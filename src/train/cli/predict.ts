@@ -1,0 +1,81 @@
+// `npm run predict -- --checkpoint FILE --image A.jpg [--image B.png ...] [--dataset celeb|lapa|helen]
+//   [--res 512] [--out DIR] [--dump-logits LOGITS.npy] [--stats]`
+// Per image: a class-index mask PNG and a colour overlay PNG with a legend of class names. An image
+// already at the model resolution is used pixel for pixel; others are resized with PIL's bicubic
+// filter, as the official pre-processing does.
+import { mkdirSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CLASS_NAMES, type Dataset } from '../../model/config.js';
+import { segfaceForward } from '../../model/segface.js';
+import { loadWeightsFile } from '../../model/weights_file.js';
+import { Runtime } from '../../runtime/runtime.js';
+import { overlay, PALETTES, readImage, resizeBicubicPIL, toNormalizedCHW, withLegend, writeNpy, writePng } from '../image/index.js';
+import { argmaxClasses } from '../trainer.js';
+
+const USAGE = `usage: npm run predict -- --checkpoint FILE(.pt|.safetensors) --image A.jpg [--image B.png ...]
+  [--dataset celeb|lapa|helen] [--res N] [--out DIR] [--dump-logits LOGITS.npy] [--stats] [--adapter I|NAME]
+  --dataset   class names and colours (default from the class count: 19 -> celeb, 11 -> lapa)
+  --res       model input size, a multiple of 4 (default 512)
+  --out       output folder (default predictions/)`;
+
+function fail(msg: string): never {
+  console.error(`error: ${msg}\n${USAGE}`);
+  process.exit(2);
+}
+
+const { values: v } = parseArgs({
+  options: {
+    checkpoint: { type: 'string' }, image: { type: 'string', multiple: true }, dataset: { type: 'string' },
+    res: { type: 'string', default: '512' }, out: { type: 'string', default: 'predictions' }, 'dump-logits': { type: 'string' },
+    stats: { type: 'boolean', default: false }, adapter: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (v.help) { console.log(USAGE); process.exit(0); }
+if (!v.checkpoint) fail('--checkpoint is required');
+if (!v.image?.length) fail('at least one --image is required');
+const res = Number(v.res);
+if (!Number.isInteger(res) || res < 4 || res % 4 !== 0) fail(`--res ${v.res}: expected a positive multiple of 4`);
+if (v.dataset !== undefined && !['celeb', 'lapa', 'helen'].includes(v.dataset)) fail(`--dataset ${v.dataset}: expected celeb, lapa or helen`);
+
+// Decode every image first, so a bad file fails before any GPU work.
+const images = v.image.map((path) => {
+  const img = readImage(path);
+  const rgb = img.width === res && img.height === res ? img.rgb : resizeBicubicPIL(img.rgb, img.width, img.height, res, res);
+  return { path, rgb };
+});
+
+const adapter = v.adapter === undefined ? undefined : /^\d+$/.test(v.adapter) ? Number(v.adapter) : v.adapter;
+const rt = await Runtime.create(adapter === undefined ? {} : { adapter });
+const { params, cfg } = loadWeightsFile(rt, v.checkpoint);
+const dataset: Dataset = (v.dataset as Dataset | undefined) ?? cfg.dataset;
+const names = CLASS_NAMES[dataset];
+if (names.length !== CLASS_NAMES[cfg.dataset].length) fail(`--dataset ${dataset} has ${names.length} classes, the checkpoint ${CLASS_NAMES[cfg.dataset].length}`);
+const palette = PALETTES[dataset];
+mkdirSync(v.out!, { recursive: true });
+
+const px = res * res;
+const batch = new Float32Array(images.length * 3 * px);
+images.forEach((im, b) => batch.set(toNormalizedCHW(im.rgb, res, res), b * 3 * px));
+rt.pool.resetPeak();
+const t0 = performance.now();
+const logits = rt.withoutGrad(() => rt.scope(() => segfaceForward(params, rt.tensor(batch, [images.length, 3, res, res]))));
+const data = (await logits.read()) as Float32Array;
+const seconds = (performance.now() - t0) / 1000;
+const K = logits.shape[1]!;
+const pred = argmaxClasses(data, images.length, K, px);
+images.forEach((im, b) => {
+  const stem = basename(im.path, extname(im.path));
+  const mask = pred.subarray(b * px, (b + 1) * px);
+  writePng(join(v.out!, `${stem}_mask.png`), { width: res, height: res, gray: mask });
+  writePng(join(v.out!, `${stem}_overlay.png`), withLegend(overlay(im.rgb, mask, 0.55, palette), res, res, names, palette));
+  console.log(`${im.path}: ${join(v.out!, `${stem}_mask.png`)}, ${join(v.out!, `${stem}_overlay.png`)}`);
+});
+if (v['dump-logits']) {
+  writeNpy(v['dump-logits'], data, [images.length, K, res, res]);
+  console.log(`logits (${images.length}, ${K}, ${res}, ${res}) float32: ${v['dump-logits']}`);
+}
+if (v.stats) console.log(`forward of ${images.length} image(s) at ${res} px: ${seconds.toFixed(2)} s; peak GPU memory ${(rt.memory().bytesPeak / 2 ** 20).toFixed(1)} MiB`);
+logits.release();
+params.release();
+rt.destroy();
