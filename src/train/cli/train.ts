@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { BACKBONES, CLASS_NAMES, makeConfig, type Dataset as DatasetName } from '../../model/config.js';
-import { loadParams, syntheticParams } from '../../model/params.js';
+import { inferConfig, loadParams, syntheticParams, type ParamStore } from '../../model/params.js';
+import { readStateDict } from '../../model/weights_file.js';
 import { AdamW } from '../../runtime/ops/adamw.js';
 import { Runtime } from '../../runtime/runtime.js';
 import { loadCheckpoint, restoreOptimizer, saveCheckpoint, type TrainState, CHECKPOINT_VERSION } from '../checkpoint.js';
@@ -94,7 +95,19 @@ const cfg = makeConfig(args.model, args.dataset);
 const classes = CLASS_NAMES[args.dataset];
 const train = new SyntheticDataset('train', args.trainSize, res, args.dataset, args.seed);
 const val = new SyntheticDataset('val', args.valSize, res, args.dataset, args.seed);
-const params = resumed ? loadParams(rt, cfg, resumed.weights, join(runDir, 'checkpoint.safetensors')) : syntheticParams(rt, cfg, args.seed);
+function initialParams(): ParamStore {
+  if (resumed) return loadParams(rt, cfg, resumed.weights, join(runDir, 'checkpoint.safetensors'));
+  if (!v['init-from']) return syntheticParams(rt, cfg, args.seed);
+  // Fine-tuning: the file decides the architecture; it must agree with --model and --dataset.
+  const state = readStateDict(v['init-from']);
+  const fileCfg = inferConfig(new Map([...state].map(([k, t]) => [k, t.shape])), v['init-from']);
+  if (fileCfg.backbone !== cfg.backbone || CLASS_NAMES[fileCfg.dataset].length !== classes.length) {
+    fail(`--init-from ${v['init-from']} holds ${fileCfg.backbone} with ${CLASS_NAMES[fileCfg.dataset].length} classes; ` +
+      `pass --model ${fileCfg.backbone} --dataset ${fileCfg.dataset === 'celeb' ? 'celeb' : 'lapa|helen'}`);
+  }
+  return loadParams(rt, cfg, state, v['init-from']);
+}
+const params = initialParams();
 const optim = new AdamW(params.params(), { lr: args.lr, weightDecay: args.weightDecay });
 if (resumed) restoreOptimizer(optim, params, resumed, runDir);
 const schedule = new MultiStepLR(args.lr, args.milestones);
