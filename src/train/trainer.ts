@@ -5,7 +5,7 @@
 import type { ParamStore } from '../model/params.js';
 import { segfaceForward } from '../model/segface.js';
 import type { AdamW } from '../runtime/ops/adamw.js';
-import { readSegLoss, segLoss } from '../runtime/ops/loss.js';
+import { checkLabels, segLoss } from '../runtime/ops/loss.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { Batch, Dataset } from './data/dataset.js';
 import { makeBatch } from './data/dataset.js';
@@ -52,14 +52,22 @@ export class Trainer {
     rt.backward(loss.total);
     const stats = this.optim.step({ lr: this.schedule.lrAt(epoch) });
     rt.zeroGrad(this.params.params());
-    rt.batch.flush();
-    return (async () => {
-      const numbers = await readSegLoss(loss);
-      const applied = await this.optim.checkStep(stats);
-      const gradNorm = await stats.norm.item();
-      for (const t of [loss.total, loss.ce, loss.dice, loss.badLabels, stats.norm, stats.nonFinite, stats.clipScale]) t.release();
-      return { total: numbers.total, ce: numbers.ce, dice: numbers.dice, applied, gradNorm };
-    })();
+    // One readback for the step: the loss values, the bad-label count, the gradient norm and the
+    // optimizer's non-finite flag, gathered into one small buffer on the GPU.
+    const parts = [loss.total, loss.ce, loss.dice, loss.badLabels, stats.norm, stats.nonFinite];
+    const staging = rt.empty([parts.length], 'f32', 'step readback');
+    parts.forEach((t, i) => rt.batch.copy(t.buffer, 0, staging.buffer, 4 * i, 4));
+    for (const t of [...parts, stats.clipScale]) t.release();
+    const read = rt.batch.read(staging.buffer, 0, 4 * parts.length);
+    staging.release();
+    return read.then((bytes) => {
+      const f = new Float32Array(bytes);
+      const i = new Int32Array(bytes);
+      checkLabels(i[3]!, loss.classes, 'train step');
+      const applied = i[5] === 0;
+      if (!applied) this.optim.revertStep();
+      return { total: f[0]!, ce: f[1]!, dice: f[2]!, applied, gradNorm: f[4]! };
+    });
   }
 
   /** Eval-mode forward of a batch; returns per-pixel argmax predictions (B·res·res). */

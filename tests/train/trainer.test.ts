@@ -69,8 +69,11 @@ describe('trainer', () => {
     const after = await weights(params);
     after.forEach((w, i) => expect(Array.from(w)).toEqual(Array.from(before[i]!)));
     expect(optim.steps.every((s) => s === 0)).toBe(true);
+    const before2 = { ...rt().counters };
     const good = await trainer.step(makeBatch(data, batches[1]!), RES, 0, 1);
     expect(good.applied).toBe(true);
+    // the whole step comes back in one readback
+    expect(rt().counters.readbacks - before2.readbacks).toBe(1);
     params.release();
     optim.destroy();
   }, 600_000);
