@@ -27,6 +27,8 @@ export class Trainer {
     readonly optim: AdamW,
     readonly schedule: MultiStepLR,
     readonly seed: number,
+    /** Stochastic depth in training steps (the official recipe); off for step-by-step reference checks. */
+    readonly stochasticDepth = true,
   ) {}
 
   /** Uploads a host batch as (images, labels) tensors owned by the caller. */
@@ -46,7 +48,7 @@ export class Trainer {
     const rt = this.rt;
     const loss = rt.scope(() => {
       const { images, labels } = this.upload(batch, res);
-      const logits = segfaceForward(this.params, images, { train: true, seed: (this.seed * 7919 + globalStep) >>> 0 });
+      const logits = segfaceForward(this.params, images, { train: this.stochasticDepth, seed: (this.seed * 7919 + globalStep) >>> 0 });
       return segLoss(logits, labels);
     });
     rt.backward(loss.total);

@@ -28,6 +28,8 @@ export interface Batch {
   labels: Int32Array;
   size: number;
   names: string[];
+  /** (B, 5, 2) landmark pixel coordinates, when every sample of the batch has them. */
+  landmarks?: Float32Array;
 }
 
 export function makeBatch(ds: Dataset, indices: readonly number[]): Batch {
@@ -35,8 +37,12 @@ export function makeBatch(ds: Dataset, indices: readonly number[]): Batch {
   const images = new Float32Array(indices.length * 3 * px);
   const labels = new Int32Array(indices.length * px);
   const names: string[] = [];
+  const landmarks = new Float32Array(indices.length * 10);
+  let allLandmarks = true;
   indices.forEach((idx, b) => {
     const s = ds.get(idx);
+    if (s.landmarks5) landmarks.set(s.landmarks5, b * 10);
+    else allLandmarks = false;
     if (s.image.length !== px * 3 || s.labels.length !== px) throw new Error(`${ds.name}: sample ${s.name} is not ${ds.res}×${ds.res}`);
     images.set(toNormalizedCHW(s.image, ds.res, ds.res), b * 3 * px);
     for (let i = 0; i < px; i++) {
@@ -46,7 +52,7 @@ export function makeBatch(ds: Dataset, indices: readonly number[]): Batch {
     }
     names.push(s.name);
   });
-  return { images, labels, size: indices.length, names };
+  return { images, labels, size: indices.length, names, ...(allLandmarks ? { landmarks } : {}) };
 }
 
 /** The order of epoch `epoch`: a seeded shuffle of [0, length) (Fisher–Yates). */
