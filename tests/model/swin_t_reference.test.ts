@@ -1,7 +1,8 @@
-// swin_t at 224 px against a case generated fresh by PyTorch (tools/reference/gen.py, Debian's
+// swin_t at 224 px and swinv2_t at 160 px against cases generated fresh by PyTorch (tools/reference/gen.py, Debian's
 // python3-torch 1.13 + torchvision 0.14, installed by `bash scripts/setup.sh --tests`). The
 // thresholds are the project's targets: activations (logits included) 1e-4 and gradients 1e-3
-// relative L2; the zero-by-invariance gradients absolutely.
+// relative L2; the zero-by-invariance gradients absolutely. swinv2_t at 160 px pads every stage
+// after the first (window 8: 40, 20→24, 10→16, 5→8 tokens a side; the last stage unshifted).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,17 +15,22 @@ import { useRuntime } from '../harness.js';
 
 const rt = useRuntime();
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const dir = mkdtempSync(join(tmpdir(), 'swin_t224-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const caseRoot = mkdtempSync(join(tmpdir(), 'swin-reference-'));
+afterAll(() => rmSync(caseRoot, { recursive: true, force: true }));
 
-describe('swin_t 224 px against a freshly generated PyTorch case', () => {
+function generate(dir: string, backbone: string, res: number): void {
+  try {
+    execFileSync('/usr/bin/python3', [join(root, 'tools/reference/gen.py'), '--backbone', backbone, '--res', String(res), '--batch', '1',
+      '--seed', '3', '--no-weights', '--no-block-acts', '--out', dir], { env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' }, stdio: 'pipe' });
+  } catch (e) {
+    throw new Error(`tools/reference/gen.py failed (is python3-torch installed? run: bash scripts/setup.sh --tests):\n${(e as { stderr?: Buffer }).stderr?.toString() ?? e}`);
+  }
+}
+
+describe.each([['swin_t', 224], ['swinv2_t', 160]] as const)('%s %i px against a freshly generated PyTorch case', (backbone, res) => {
   it('matches every activation and gradient', async () => {
-    try {
-      execFileSync('/usr/bin/python3', [join(root, 'tools/reference/gen.py'), '--backbone', 'swin_t', '--res', '224', '--batch', '1',
-        '--seed', '3', '--no-weights', '--no-block-acts', '--out', dir], { env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' }, stdio: 'pipe' });
-    } catch (e) {
-      throw new Error(`tools/reference/gen.py failed (is python3-torch installed? run: bash scripts/setup.sh --tests):\n${(e as { stderr?: Buffer }).stderr?.toString() ?? e}`);
-    }
+    const dir = join(caseRoot, `${backbone}_${res}`);
+    generate(dir, backbone, res);
     const c = loadCase(dir);
     const result = await runCase(rt(), c);
     const verdicts = judge(result);
