@@ -25,6 +25,13 @@ export interface CaseManifest {
   loss: { total: number; ce: number; dice: number };
   activations: Record<string, number[]>;
   no_grad: string[];
+  /** Present when the case ran LaPa's warped forward with inputs.safetensors' `landmarks` (B, 5, 2). */
+  warp?: { kind: string; landmarks: string };
+  /**
+   * Tensors stored flattened and strided (gen.py --max-elems): name -> stride s; the file holds
+   * elements 0, s, 2s, … of the full tensor, whose shape is in `activations` / the parameter's own.
+   */
+  strided?: { acts: Record<string, number>; grads: Record<string, number> };
 }
 
 export interface ReferenceCase {
@@ -79,11 +86,19 @@ export function caseParams(rt: Runtime, c: ReferenceCase): ParamStore {
   return syntheticParams(rt, c.cfg, c.manifest.seed);
 }
 
+/** Elements 0, s, 2s, … of x: the sample a strided reference tensor holds. */
+function strided(x: ArrayLike<number>, s: number | undefined): ArrayLike<number> {
+  if (!s || s === 1) return x;
+  const out = new Float64Array(Math.ceil(x.length / s));
+  for (let i = 0; i < out.length; i++) out[i] = x[i * s]!;
+  return out;
+}
+
 /** Our NHWC activations (or (h·w, C) tokens) that the reference stores NCHW, as (1|B, C, h, w). */
 const NCHW_IN_REFERENCE = /^neck\.\d$|^neck\.fused$|^pe$/;
 
-function toReferenceLayout(t: Tensor, want: StTensor): Tensor {
-  const [b, c, h, w] = want.shape as [number, number, number, number];
+function toReferenceLayout(t: Tensor, shape: readonly number[]): Tensor {
+  const [b, c, h, w] = shape as [number, number, number, number];
   const nhwc = t.reshape([b, h, w, c]);
   const out = permute(nhwc, [0, 3, 1, 2]);
   nhwc.release();
@@ -94,12 +109,14 @@ export async function runCase(rt: Runtime, c: ReferenceCase, params?: ParamStore
   const p = params ?? caseParams(rt, c);
   const img = c.inputs.get('image')!;
   const lab = c.inputs.get('labels')!;
+  const lm = c.inputs.get('landmarks');
+  if (c.manifest.warp && !lm) throw new Error(`${c.dir}: the manifest says the case is warped, but inputs.safetensors has no landmarks`);
   const recorded = new Map<string, Tensor>();
   const loss = rt.scope(() => {
     const image = rt.tensor(img.data, img.shape);
     const labels = rt.tensor(lab.data, lab.shape, 'i32');
     const record = (name: string, t: Tensor): void => { recorded.set(name, t.pin()); };
-    const logits = segfaceForward(p, image, { record });
+    const logits = segfaceForward(p, image, lm ? { record, landmarks: Float32Array.from(lm.data) } : { record });
     const l = segLoss(logits, labels);
     rt.backward(l.total);
     return l;
@@ -111,17 +128,20 @@ export async function runCase(rt: Runtime, c: ReferenceCase, params?: ParamStore
   for (const [name, want] of c.acts) {
     const t = recorded.get(name);
     if (!t) continue;
-    const nchw = NCHW_IN_REFERENCE.test(name) ? rt.withoutGrad(() => toReferenceLayout(t, want)) : undefined;
-    const got = await (nchw ?? t).read();
+    const shape = c.manifest.activations[name] ?? want.shape;
+    const nchw = NCHW_IN_REFERENCE.test(name) ? rt.withoutGrad(() => toReferenceLayout(t, shape)) : undefined;
+    const got = strided(await (nchw ?? t).read(), c.manifest.strided?.acts[name]);
     nchw?.release();
-    activations.push({ name, shape: want.shape, relL2: relL2(got, want.data), norm: l2(want.data) });
+    if (got.length !== want.data.length) throw new Error(`${c.dir}: activation ${name} has ${got.length} compared elements, the reference ${want.data.length}`);
+    activations.push({ name, shape, relL2: relL2(got, want.data), norm: l2(want.data) });
   }
   for (const t of recorded.values()) t.unpin();
   const gradients: Comparison[] = [];
   for (const [name, want] of c.grads) {
     const t = p.get(name);
-    const got = t.grad ? await t.grad.read() : new Float32Array(want.data.length);
-    gradients.push({ name, shape: want.shape, relL2: relL2(got, want.data), norm: l2(want.data) });
+    const got = strided(t.grad ? await t.grad.read() : new Float32Array(t.size), c.manifest.strided?.grads[name]);
+    if (got.length !== want.data.length) throw new Error(`${c.dir}: gradient ${name} has ${got.length} compared elements, the reference ${want.data.length}`);
+    gradients.push({ name, shape: t.shape.slice(), relL2: relL2(got, want.data), norm: l2(want.data) });
   }
   if (!params) p.release();
   return { loss: result, activations, gradients, noGrad: c.manifest.no_grad };

@@ -1,17 +1,40 @@
 // SegFace forward: image (B, 3, H, W) normalised NCHW -> logits (B, K, H, W), H and W multiples
 // of 4 (the output is 4·floor(H/4) officially). Train mode turns stochastic depth on.
+//
+// LaPa models with `landmarks` run the official SegFaceLapa flow (src/model/warp.ts): the image is
+// warped onto the 5-point template with RoI tanh warping, the network runs on the warped image
+// and its logits are sampled back to the input's pixels (gradients flow through both samplings).
+// Without landmarks a LaPa model runs on the image as it is (unwarped), which the official code
+// never does: its predictions then differ from the official ones. HELEN has no warp.
 import type { Tensor } from '../runtime/tensor.js';
 import { maskHead, neck, twoWayTransformer } from './head.js';
 import type { ParamStore } from './params.js';
 import { swinForward, type RunOptions } from './swin.js';
+import { lapaWarped } from './warp.js';
 
 export type { RunOptions } from './swin.js';
 
-export function segfaceForward(p: ParamStore, image: Tensor, opts: RunOptions = {}): Tensor {
-  const rt = p.rt;
+export interface SegFaceOptions extends RunOptions {
+  /**
+   * (B, 5, 2) landmarks (x, y) in the image's pixel coordinates (after the resize to the model
+   * resolution): left eye centre, right eye centre, nose tip, left and right mouth corner, image
+   * left first. LaPa models only; a square image is required.
+   */
+  landmarks?: Float32Array;
+}
+
+export function segfaceForward(p: ParamStore, image: Tensor, opts: SegFaceOptions = {}): Tensor {
   if (image.rank !== 4 || image.shape[1] !== 3) throw new Error(`segface: image ${image.describe()} must be (B, 3, H, W)`);
   const [, , H, W] = image.shape as [number, number, number, number];
   if (H % 4 !== 0 || W % 4 !== 0) throw new Error(`segface: image size ${H}×${W} must be a multiple of 4`);
+  if (opts.landmarks === undefined) return network(p, image, opts);
+  if (p.cfg.dataset !== 'lapa') throw new Error(`segface: landmarks were given, but only LaPa models warp (this model is ${p.cfg.dataset})`);
+  return lapaWarped(p.rt, image, opts.landmarks, (warped) => network(p, warped, opts), opts.record);
+}
+
+/** Backbone, neck, two-way transformer and mask head: image (B, 3, H, W) -> logits (B, K, H, W). */
+function network(p: ParamStore, image: Tensor, opts: RunOptions): Tensor {
+  const rt = p.rt;
   const stages = swinForward(p, image, opts);
   const fused = rt.scope(() => neck(p, stages, opts));
   for (const s of stages) s.release();

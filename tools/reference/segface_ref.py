@@ -9,6 +9,7 @@ model; the official configs use 256/2048/8.
 from dataclasses import dataclass, field
 import math
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -216,7 +217,23 @@ class SegFace(nn.Module):
         if self.record:
             self.acts[name] = t.detach().clone()
 
-    def forward(self, x):
+    def forward(self, x, landmarks=None):
+        """x (B,3,H,W); landmarks (B,5,2) float64 pixel (x, y): LaPa's warped forward (SegFaceLapa)."""
+        if landmarks is None:
+            return self.net(x)
+        if self.cfg.dataset != "lapa":
+            raise ValueError(f"landmarks given to a {self.cfg.dataset} model; only LaPa warps")
+        b, _, hgt, wid = x.shape
+        grid, inv = lapa_warp_grids(landmarks, hgt, hgt, wid)
+        self.keep("warp.grid", grid)
+        self.keep("warp.inv_grid", inv)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        self.keep("warp.image", x)
+        logits = F.grid_sample(self.net(x), inv, mode="bilinear", padding_mode="zeros", align_corners=False)
+        self.keep("warp.logits", logits)
+        return logits
+
+    def net(self, x):
         features = self.backbone[0]
         stages = []
         h = x
@@ -270,6 +287,64 @@ class SegFace(nn.Module):
         logits = (hyper @ up.reshape(bu, cu, hu * wu)).reshape(bu, -1, hu, wu)
         self.keep("logits", logits)
         return logits
+
+
+# ---- LaPa: RoI tanh warp onto the 5-point template ----------------------------------------------
+
+LAPA_TEMPLATE_512 = np.array([[196, 226], [316, 226], [256, 286], [220, 360.4], [292, 360.4]], dtype=np.float64)
+
+
+def similarity_to_template(src, res):
+    """Least-squares similarity (3x3, float64) mapping src (5,2) onto T = P*(res-1)/512."""
+    dst = LAPA_TEMPLATE_512 * (res - 1) / 512
+    src = np.asarray(src, dtype=np.float64)
+    ms, md = src.mean(0), dst.mean(0)
+    s, d = src - ms, dst - md
+    norm = (s ** 2).sum()
+    a = (d * s).sum() / norm
+    b = (d[:, 0] * s[:, 1] - d[:, 1] * s[:, 0]).sum() / norm
+    tx = md[0] - a * ms[0] - b * ms[1]
+    ty = md[1] + b * ms[0] - a * ms[1]
+    return np.array([[a, b, tx], [-b, a, ty], [0, 0, 1]], dtype=np.float64)
+
+
+def _roi(c, expand):
+    """RoI tanh warping of normalised coordinates: |c| <= 0.2 unchanged, beyond that expanded with
+    atanh (the warp grid) or compressed with tanh (the inverse grid)."""
+    if expand:
+        hi = torch.atanh(torch.clamp((c - 0.2) / 0.8, -0.999, 0.999)) * 0.8 + 0.2
+        lo = torch.atanh(torch.clamp((c + 0.2) / 0.8, -0.999, 0.999)) * 0.8 - 0.2
+    else:
+        hi = torch.tanh((c - 0.2) / 0.8) * 0.8 + 0.2
+        lo = torch.tanh((c + 0.2) / 0.8) * 0.8 - 0.2
+    return torch.where(c > 0.2, hi, torch.where(c < -0.2, lo, c))
+
+
+def _pixels(h, w):
+    """(h, w, 3) homogeneous integer pixel coordinates (x, y, 1), float64."""
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+    return torch.stack([xs, ys, torch.ones_like(xs)], -1)
+
+
+def lapa_warp_grids(landmarks, res, h, w):
+    """Warp grids (B,res,res,2) and inverse grids (B,h,w,2), float32, for (B,5,2) landmarks.
+
+    Built in float64 (then rounded once) with the spec's formulas: warp: c = pixel/res*2-1, RoI
+    atanh, p = (c+1)/2*res, q = M^-1 p, grid = q/(w,h)*2-1; inverse: p = M pixel, c = p/res*2-1, RoI
+    tanh, grid = ((c+1)/2*res)/res*2-1 (the official round trip).
+    """
+    grids, invs = [], []
+    for lm in np.asarray(landmarks, dtype=np.float64):
+        m = torch.from_numpy(similarity_to_template(lm, res))
+        c = _roi(_pixels(res, res)[..., :2] / res * 2 - 1, expand=True)
+        p = torch.cat([(c + 1) / 2 * res, torch.ones(res, res, 1, dtype=torch.float64)], -1)
+        q = p @ torch.linalg.inv(m).T
+        q = q[..., :2] / q[..., 2:]
+        grids.append(q / torch.tensor([w, h], dtype=torch.float64) * 2 - 1)
+        p = _pixels(h, w) @ m.T
+        c = _roi(p[..., :2] / p[..., 2:] / res * 2 - 1, expand=False)
+        invs.append(((c + 1) / 2 * res) / res * 2 - 1)
+    return torch.stack(grids).float(), torch.stack(invs).float()
 
 
 def seg_losses(logits, labels):
