@@ -2,10 +2,12 @@
 backward of SegFace on an image file and its label map, loss 0.5·CE + 0.5·Dice.
 
     python3 tools/reference/grads_for_image.py --weights W.safetensors|model_299.pt --backbone swin_base \
-        --dataset celeb --image IMG --labels LABELS.png --res 512 --loss LOSS.json --grads GRADS.safetensors
+        --dataset celeb --image IMG --labels LABELS.png --res 512 --loss LOSS.json --grads GRADS.safetensors \
+        [--landmarks L.json]
 
 Pre-processing is the official loader's: PIL RGB image, bicubic resize to res (skipped when already
-res x res), ToTensor + ImageNet Normalize; labels as 8-bit grey, nearest resize.
+res x res), ToTensor + ImageNet Normalize; labels as 8-bit grey, nearest resize. LaPa landmarks
+(a JSON [[x, y] x5] in the image file's pixels) are scaled by (res/w, res/h) and warp the forward.
 """
 import argparse
 import json
@@ -41,11 +43,17 @@ def main():
     ap.add_argument("--res", type=int, default=512)
     ap.add_argument("--loss", required=True)
     ap.add_argument("--grads", required=True)
+    ap.add_argument("--landmarks")
     args = ap.parse_args()
 
     model = SegFace(make_config(args.backbone, args.dataset)).eval()
     model.load_state_dict(load_state(args.weights), strict=True)
     img = Image.open(args.image).convert("RGB")
+    landmarks = None
+    if args.landmarks:
+        with open(args.landmarks) as f:
+            points = np.array(json.load(f), dtype=np.float64).reshape(1, 5, 2)
+        landmarks = points * [args.res / img.size[0], args.res / img.size[1]]
     lab = Image.open(args.labels).convert("L")
     if img.size != (args.res, args.res):
         img = img.resize((args.res, args.res), Image.BICUBIC)
@@ -54,7 +62,7 @@ def main():
     x = TF.normalize(TF.to_tensor(img), MEAN, STD).unsqueeze(0)
     y = torch.from_numpy(np.array(lab, dtype=np.int64)).unsqueeze(0)
 
-    total, ce, dice = seg_losses(model(x), y)
+    total, ce, dice = seg_losses(model(x, landmarks), y)
     total.backward()
     with open(args.loss, "w") as f:
         json.dump({"total": total.item(), "ce": ce.item(), "dice": dice.item()}, f)

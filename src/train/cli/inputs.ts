@@ -1,12 +1,24 @@
-// Model inputs from files, pre-processed as the official code does: an image already at the model
-// resolution is used pixel for pixel; others are resized with PIL's bicubic filter (images) or
-// nearest neighbour (label maps). Errors name the file.
+// Model inputs from files for the CLIs, pre-processed as the official code does: an image already
+// at the model resolution is used pixel for pixel; others are resized with PIL's bicubic filter
+// (images) or nearest neighbour (label maps); LaPa landmarks are scaled by (res/w, res/h). Errors
+// name the file.
+import { readFileSync } from 'node:fs';
+import { lapaFivePoints } from '../../model/warp.js';
 import { readImage, readLabelMap, resizeBicubicPIL, resizeNearestPIL } from '../image/index.js';
 
-/** (res, res, 3) RGB bytes of an image file. */
-export function imageAtRes(path: string, res: number): Uint8Array {
+export interface LoadedImage {
+  path: string;
+  /** (res, res, 3) RGB bytes. */
+  rgb: Uint8Array;
+  /** The file's own size. */
+  width: number;
+  height: number;
+}
+
+export function loadImage(path: string, res: number): LoadedImage {
   const img = readImage(path);
-  return img.width === res && img.height === res ? img.rgb : resizeBicubicPIL(img.rgb, img.width, img.height, res, res);
+  const rgb = img.width === res && img.height === res ? img.rgb : resizeBicubicPIL(img.rgb, img.width, img.height, res, res);
+  return { path, rgb, width: img.width, height: img.height };
 }
 
 /** (res, res) class ids of a label PNG, each checked against the class count. */
@@ -16,4 +28,67 @@ export function labelsAtRes(path: string, res: number, classes: number): Uint8Ar
   const bad = ids.findIndex((v) => v >= classes);
   if (bad >= 0) throw new Error(`${path}: label ${ids[bad]} at pixel (${bad % res}, ${Math.floor(bad / res)}) after resizing to ${res} px is outside [0, ${classes})`);
   return ids;
+}
+
+/**
+ * The (B, 5, 2) landmarks at the model resolution from --landmarks files (see USAGE), each point
+ * scaled by (res/w, res/h) of its image as the official loader does. Errors name the file.
+ */
+export function readLandmarks(files: string[], imgs: { path: string; width: number; height: number }[], size: number): Float32Array {
+  let sets: number[][];
+  if (files.length === 1) {
+    sets = readLandmarkFile(files[0]!, imgs.length === 1);
+    if (sets.length !== imgs.length) throw new Error(`${files[0]}: ${sets.length} landmark sets for ${imgs.length} images (give one set of 5 points per --image, in order)`);
+  } else if (files.length === imgs.length) {
+    sets = files.map((f) => {
+      const one = readLandmarkFile(f, true);
+      if (one.length !== 1) throw new Error(`${f}: ${one.length} landmark sets; with one --landmarks file per --image each holds the 5 points of its image`);
+      return one[0]!;
+    });
+  } else {
+    throw new Error(`${files.length} --landmarks files for ${imgs.length} images: give one file for all images or one per --image`);
+  }
+  const out = new Float32Array(imgs.length * 10);
+  imgs.forEach((im, b) => {
+    for (let k = 0; k < 5; k++) {
+      out[b * 10 + 2 * k] = (sets[b]![2 * k]! * size) / im.width;
+      out[b * 10 + 2 * k + 1] = (sets[b]![2 * k + 1]! * size) / im.height;
+    }
+  });
+  return out;
+}
+
+/** One file's landmark sets, each 10 numbers (5 (x, y) points), in original-image pixels. */
+function readLandmarkFile(file: string, bareAllowed: boolean): number[][] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`--landmarks ${file}: ${(e as Error).message}`);
+  }
+  if (file.toLowerCase().endsWith('.txt')) {
+    const nums = text.split(/\s+/).filter((t) => t.length > 0).map(Number);
+    if (nums[0] !== 106 || nums.length !== 213) throw new Error(`${file}: a LaPa landmark file holds the number 106 then 212 coordinates; found ${nums.length} numbers starting with ${nums[0]}`);
+    const bad = nums.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) throw new Error(`${file}: value ${bad} is not a number`);
+    return [Array.from(lapaFivePoints(Float32Array.from(nums.slice(1))))];
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${file}: not JSON (${(e as Error).message}); expected [[x, y] x5] or an array of them`);
+  }
+  const isPoint = (p: unknown): boolean => Array.isArray(p) && p.length === 2 && p.every((x) => typeof x === 'number' && Number.isFinite(x));
+  const asSet = (set: unknown, where: string): number[] => {
+    if (!Array.isArray(set) || !set.every(isPoint)) throw new Error(`${file}: ${where} must be a list of [x, y] number pairs`);
+    if (set.length !== 5) throw new Error(`${file}: ${where} has ${set.length} points, expected 5 (left eye, right eye, nose tip, left and right mouth corner)`);
+    return (set as number[][]).flat();
+  };
+  if (!Array.isArray(json) || json.length === 0) throw new Error(`${file}: expected a JSON array: [[x, y] x5] or an array of them`);
+  if (isPoint(json[0])) {
+    if (!bareAllowed) throw new Error(`${file}: holds a single set of 5 points, but there are several images: give an array with one set per --image`);
+    return [asSet(json, 'the landmark list')];
+  }
+  return json.map((set, i) => asSet(set, `set ${i}`));
 }

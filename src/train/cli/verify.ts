@@ -17,16 +17,18 @@ import { readSegLoss, segLoss } from '../../runtime/ops/loss.js';
 import { Runtime } from '../../runtime/runtime.js';
 import { writeSafetensors, type StWrite } from '../../runtime/safetensors.js';
 import { toNormalizedCHW } from '../image/index.js';
-import { imageAtRes, labelsAtRes } from './inputs.js';
+import { labelsAtRes, loadImage, readLandmarks } from './inputs.js';
 
 const USAGE = `usage: npm run verify -- --case DIR [--all] [--stats] [--adapter INDEX|NAME]
        npm run verify -- --checkpoint FILE --image IMG --labels LABELS.png [--res N]
-                         [--dump-loss LOSS.json] [--dump-grads GRADS.safetensors] [--stats]
+                         [--landmarks L.json|L.txt] [--dump-loss LOSS.json] [--dump-grads GRADS.safetensors] [--stats]
   --case DIR        a reference case (python3 tools/reference/gen.py --backbone swin_t --res 224 --out DIR)
   --all             print every gradient, not only failures
   --checkpoint      weights (.pt official release, .safetensors state dict or training checkpoint)
   --image/--labels  one image and its label map (class ids); resized to --res as the official loader does
   --res N           model input size, a multiple of 4 (default 512)
+  --landmarks FILE  LaPa models: the face's 5 points (JSON [[x, y] x5] or a LaPa 106-point .txt, original
+                    image pixels); the forward then warps as the official model does
   --dump-loss       write {"total","ce","dice"} of 0.5·CE + 0.5·Dice (eval mode)
   --dump-grads      write every parameter's gradient, official names, float32 (zeros where none flows)
   --stats           print time and peak GPU memory of the forward+backward`;
@@ -39,7 +41,7 @@ function fail(msg: string): never {
 const { values: v } = parseArgs({
   options: {
     case: { type: 'string' }, checkpoint: { type: 'string' }, image: { type: 'string' }, labels: { type: 'string' },
-    res: { type: 'string', default: '512' }, 'dump-loss': { type: 'string' }, 'dump-grads': { type: 'string' },
+    res: { type: 'string', default: '512' }, landmarks: { type: 'string', multiple: true }, 'dump-loss': { type: 'string' }, 'dump-grads': { type: 'string' },
     adapter: { type: 'string' }, all: { type: 'boolean', default: false },
     stats: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
   },
@@ -79,10 +81,18 @@ async function dumpGradients(checkpoint: string): Promise<void> {
   const res = Number(v.res);
   if (!Number.isInteger(res) || res < 4 || res % 4 !== 0) fail(`--res ${v.res}: expected a positive multiple of 4`);
   // Everything that can be wrong with the files is found before any GPU work.
-  const state = readStateDict(checkpoint);
-  const cfg = inferConfig(new Map([...state].map(([k, t]) => [k, t.shape])), checkpoint);
-  const rgb = imageAtRes(v.image!, res);
-  const labelIds = labelsAtRes(v.labels!, res, CLASS_NAMES[cfg.dataset].length);
+  const { state, cfg, rgb, labelIds, landmarks } = (() => {
+    try {
+      const st = readStateDict(checkpoint);
+      const c = inferConfig(new Map([...st].map(([k, t]) => [k, t.shape])), checkpoint);
+      const img = loadImage(v.image!, res);
+      const marks = v.landmarks?.length ? readLandmarks(v.landmarks, [img], res) : undefined;
+      if (marks && c.dataset !== 'lapa') throw new Error(`--landmarks: only LaPa models warp; ${checkpoint} holds a ${c.dataset} model`);
+      return { state: st, cfg: c, rgb: img.rgb, labelIds: labelsAtRes(v.labels!, res, CLASS_NAMES[c.dataset].length), landmarks: marks };
+    } catch (e) {
+      fail((e as Error).message);
+    }
+  })();
 
   const rt = await Runtime.create(adapter === undefined ? {} : { adapter });
   console.log(`${checkpoint}: ${cfg.backbone}/${cfg.dataset}; ${v.image} at ${res} px; adapter ${rt.device.name}`);
@@ -92,7 +102,7 @@ async function dumpGradients(checkpoint: string): Promise<void> {
   const loss = rt.scope(() => {
     const image = rt.tensor(toNormalizedCHW(rgb, res, res), [1, 3, res, res]);
     const labels = rt.tensor(Int32Array.from(labelIds), [1, res, res], 'i32');
-    const l = segLoss(segfaceForward(params, image), labels);
+    const l = segLoss(segfaceForward(params, image, { landmarks }), labels);
     rt.backward(l.total);
     return l;
   });
