@@ -77,6 +77,8 @@ export interface CaseResult {
   gradients: Comparison[];
   /** Parameters without a reference gradient (PyTorch gave none). */
   noGrad: string[];
+  /** Fraction of pixels where our logits' argmax equals the reference's (when logits are stored whole). */
+  argmaxAgreement?: number;
 }
 
 /** The parameters of a case: stored weights when present, else the shared synthetic init. */
@@ -125,6 +127,7 @@ export async function runCase(rt: Runtime, c: ReferenceCase, params?: ParamStore
   for (const t of [loss.total, loss.ce, loss.dice, loss.badLabels]) t.release();
   const result = { total: numbers.total, ce: numbers.ce, dice: numbers.dice };
   const activations: Comparison[] = [];
+  let argmaxAgreement: number | undefined;
   for (const [name, want] of c.acts) {
     const t = recorded.get(name);
     if (!t) continue;
@@ -134,6 +137,7 @@ export async function runCase(rt: Runtime, c: ReferenceCase, params?: ParamStore
     nchw?.release();
     if (got.length !== want.data.length) throw new Error(`${c.dir}: activation ${name} has ${got.length} compared elements, the reference ${want.data.length}`);
     activations.push({ name, shape, relL2: relL2(got, want.data), norm: l2(want.data) });
+    if (name === 'logits' && !c.manifest.strided?.acts[name]) argmaxAgreement = agreement(got, want.data, shape);
   }
   for (const t of recorded.values()) t.unpin();
   const gradients: Comparison[] = [];
@@ -144,7 +148,25 @@ export async function runCase(rt: Runtime, c: ReferenceCase, params?: ParamStore
     gradients.push({ name, shape: t.shape.slice(), relL2: relL2(got, want.data), norm: l2(want.data) });
   }
   if (!params) p.release();
-  return { loss: result, activations, gradients, noGrad: c.manifest.no_grad };
+  return { loss: result, activations, gradients, noGrad: c.manifest.no_grad, ...(argmaxAgreement === undefined ? {} : { argmaxAgreement }) };
+}
+
+/** Fraction of pixels whose argmax over classes agrees, for (B, K, H, W) logits. */
+export function agreement(a: ArrayLike<number>, b: ArrayLike<number>, [B, K, H, W]: number[]): number {
+  const P = H! * W!;
+  let same = 0;
+  for (let n = 0; n < B!; n++) {
+    for (let px = 0; px < P; px++) {
+      let ia = 0, ib = 0;
+      for (let k = 1; k < K!; k++) {
+        const at = (n * K! + k) * P + px;
+        if (a[at]! > a[(n * K! + ia) * P + px]!) ia = k;
+        if (b[at]! > b[(n * K! + ib) * P + px]!) ib = k;
+      }
+      if (ia === ib) same++;
+    }
+  }
+  return same / (B! * P);
 }
 
 function l2(x: ArrayLike<number>): number {

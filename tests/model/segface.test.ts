@@ -4,7 +4,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadCase, runCase, type CaseResult } from '../../src/model/reference_case.js';
+import { agreement, loadCase, runCase, type CaseResult } from '../../src/model/reference_case.js';
 import { useRuntime } from '../harness.js';
 
 const rt = useRuntime();
@@ -36,5 +36,15 @@ describe('SegFace tiny (64 px, batch 2) against PyTorch 1.13 / torchvision 0.14'
       else expect(g.relL2, g.name).toBeLessThan(1e-4);
     }
     expect(result.noGrad).toEqual(['backbone.1.bias', 'backbone.1.weight']);
+  });
+  it('argmax of the logits agrees on at least 99.9 % of pixels', () => {
+    expect(result.argmaxAgreement).toBeGreaterThanOrEqual(0.999);
+  });
+});
+
+describe('argmax agreement', () => {
+  it('counts pixels whose best class is the same (B 1, K 3, 1×2)', () => {
+    // pixel 0: classes (1, 3, 2) vs (1, 2, 3) -> 1 vs 2; pixel 1: (5, 0, 0) vs (4, 1, 1) -> 0 vs 0
+    expect(agreement([1, 5, 3, 0, 2, 0], [1, 4, 2, 1, 3, 1], [1, 3, 1, 2])).toBe(0.5);
   });
 });

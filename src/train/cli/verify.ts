@@ -67,6 +67,7 @@ async function verifyCase(dir: string): Promise<void> {
   const ref = c.manifest.loss;
   console.log(`loss: ours ${result.loss.total.toFixed(7)} (ce ${result.loss.ce.toFixed(7)}, dice ${result.loss.dice.toFixed(7)}); ` +
     `reference ${ref.total.toFixed(7)} (ce ${ref.ce.toFixed(7)}, dice ${ref.dice.toFixed(7)})`);
+  if (result.argmaxAgreement !== undefined) console.log(`argmax agreement of the logits: ${(result.argmaxAgreement * 100).toFixed(4)} %`);
   if (v.stats) console.log(`forward+backward+readback: ${(ms / 1000).toFixed(2)} s; peak GPU memory ${(rt.memory().bytesPeak / 2 ** 20).toFixed(1)} MiB`);
   const failed = verdicts.filter((x) => !x.ok);
   rt.destroy();
