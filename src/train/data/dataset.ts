@@ -18,7 +18,8 @@ export interface Dataset {
   readonly length: number;
   readonly res: number;
   readonly classes: number;
-  get(index: number): Sample;
+  /** `epoch` seeds per-epoch training augmentation (datasets without augmentation ignore it). */
+  get(index: number, epoch?: number): Sample;
 }
 
 export interface Batch {
