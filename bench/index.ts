@@ -1,4 +1,5 @@
-// `npm run bench [-- SUITE ...] [--full] [--json FILE] [--adapter I|NAME]`
+// `npm run bench [-- SUITE ...] [--full] [--json FILE] [--adapter I|NAME] [--python PATH]`
+// `npm run bench -- --profile step|forward [--model swin_t] [--res 224] [--batch 1] [--trace FILE]`
 //
 // Runs the roofline first (the adapter's measured FMA peak and bandwidth), then the selected
 // suites, prints one table and writes bench/results/<adapter>.json. Ratios in a row are against
@@ -8,22 +9,31 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Runtime } from '../src/runtime/runtime.js';
-import type { BenchContext, BenchRow } from './lib.js';
+import { fmt, type BenchContext, type BenchRow } from './lib.js';
 import { attentionSuite } from './suites/attention.js';
+import { distSuite } from './suites/dist.js';
+import { inputSuite } from './suites/input.js';
 import { matmulSuite } from './suites/matmul.js';
+import { modelSuite } from './suites/model.js';
 import { opsSuite } from './suites/ops.js';
+import { peersSuite } from './suites/peers.js';
+import { runProfile } from './profile.js';
 import { writeSummary } from './summary.js';
 import { rooflineSuite, type Roofline } from './suites/roofline.js';
 import { windowAttentionSuite } from './suites/window_attention.js';
 
 type Suite = (ctx: BenchContext) => Promise<BenchRow[]>;
 const SUITES: Record<string, Suite> = {
+  dist: distSuite,   // opt-in (spawns mpiexec): npm run bench -- dist
   matmul: matmulSuite,
   attention: attentionSuite,
   window_attention: windowAttentionSuite,
   ops: opsSuite,
+  input: inputSuite,
+  peers: peersSuite,
+  model: modelSuite,
 };
-const DEFAULT_SUITES = ['matmul', 'window_attention', 'attention', 'ops'];
+const DEFAULT_SUITES = ['matmul', 'window_attention', 'attention', 'ops', 'peers', 'model'];
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -32,6 +42,12 @@ const { values, positionals } = parseArgs({
     quick: { type: 'boolean', default: false },
     json: { type: 'string' },
     adapter: { type: 'string' },
+    python: { type: 'string' },
+    profile: { type: 'string' },
+    trace: { type: 'string' },
+    model: { type: 'string', default: 'swin_t' },
+    res: { type: 'string', default: '224' },
+    batch: { type: 'string', default: '1' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -39,7 +55,12 @@ if (values.help) {
   console.log(`usage: npm run bench [-- SUITE ...] [--full] [--quick] [--json FILE] [--adapter INDEX|NAME]
   suites: ${Object.keys(SUITES).join(', ')} (default: ${DEFAULT_SUITES.join(', ')}); the roofline always runs first
   --full   add the big (GPU-sized) configurations
-  --json   also write the rows to FILE (results always go to bench/results/<adapter>.json)`);
+  --json   also write the rows to FILE (results always go to bench/results/<adapter>.json)
+  --python PATH   python with torch for the PyTorch peer (default $SEGFACE_PYTHON or /usr/bin/python3)
+  --profile step|forward   instead of suites: time every dispatch of one training step (or forward)
+           of --model (swin_t) at --res (224) and --batch (1); prints the top 15 ops by GPU time and
+           writes a Chrome trace (chrome://tracing, Perfetto) to --trace FILE or
+           bench/results/profile-<adapter>.json`);
   process.exit(0);
 }
 const unknown = positionals.filter((s) => !(s in SUITES));
@@ -49,9 +70,22 @@ if (unknown.length) {
 }
 const adapter = values.adapter === undefined ? undefined : /^\d+$/.test(values.adapter) ? Number(values.adapter) : values.adapter;
 const rt = await Runtime.create(adapter === undefined ? {} : { adapter });
-const ctx: BenchContext = { rt, full: values.full, quick: values.quick };
+const ctx: BenchContext = { rt, full: values.full, quick: values.quick, ...(values.python ? { python: values.python } : {}) };
+const here = dirname(fileURLToPath(import.meta.url));
+const slug = rt.device.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
 
 console.log(`adapter: ${rt.device.name} (${rt.device.adapter.description}); subgroups ${rt.device.hasSubgroups ? `yes (${rt.device.adapter.subgroupMinSize}..${rt.device.adapter.subgroupMaxSize})` : 'no'}`);
+if (values.profile !== undefined) {
+  if (values.profile !== 'step' && values.profile !== 'forward') {
+    console.error(`error: --profile takes step or forward, not ${values.profile}`);
+    process.exit(2);
+  }
+  const out = values.trace ?? join(here, 'results', `profile-${slug}.json`);
+  await runProfile(rt, { what: values.profile, backbone: values.model, res: Number(values.res), batch: Number(values.batch), out });
+  if (!values.trace) console.log(`summary: ${writeSummary(here)}`);
+  rt.destroy();
+  process.exit(0);
+}
 const roof = await rooflineSuite(ctx);
 const rows: BenchRow[] = [...roof.rows];
 for (const name of positionals.length ? positionals : DEFAULT_SUITES) {
@@ -60,8 +94,6 @@ for (const name of positionals.length ? positionals : DEFAULT_SUITES) {
 }
 printTable(rows);
 
-const here = dirname(fileURLToPath(import.meta.url));
-const slug = rt.device.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
 const result = {
   date: new Date().toISOString(),
   adapter: rt.device.adapter,
@@ -80,7 +112,7 @@ rt.destroy();
 
 /** Adds each row's fraction of the measured FMA peak or bandwidth. */
 function addRoofline(rs: BenchRow[], peak: Roofline): BenchRow[] {
-  return rs.map((r) => ({
+  return rs.map((r) => (r.unavailable || r.peer === 'torch-cpu' ? r : {
     ...r,
     ratios: {
       ...r.ratios,
@@ -93,9 +125,13 @@ function addRoofline(rs: BenchRow[], peak: Roofline): BenchRow[] {
 function printTable(rs: BenchRow[]): void {
   const header = ['suite', 'name', 'sizes', 'median ms', 'min..max ms', 'GFLOP/s', 'GB/s', 'ratios'];
   const body = rs.map((r) => [
-    r.suite, r.name, r.sizes, r.medianMs.toFixed(3), `${r.minMs.toFixed(3)}..${r.maxMs.toFixed(3)}`,
-    r.gflops !== undefined ? r.gflops.toFixed(2) : '', r.gbps !== undefined ? r.gbps.toFixed(2) : '',
-    Object.entries(r.ratios).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ') + (r.note ? ` (${r.note})` : ''),
+    r.suite, r.name, r.sizes, fmt(r.medianMs, 3), r.unavailable ? '' : `${fmt(r.minMs, 3)}..${fmt(r.maxMs, 3)}`,
+    r.gflops !== undefined ? fmt(r.gflops) : '', r.gbps !== undefined ? fmt(r.gbps) : '',
+    r.unavailable ? `unavailable: ${r.unavailable}` : [
+      ...(r.imagesPerSec !== undefined ? [`${fmt(r.imagesPerSec, 3)} img/s`] : []),
+      ...(r.peakBytes !== undefined ? [`peak ${(r.peakBytes / 2 ** 20).toFixed(0)} MiB`] : []),
+      ...Object.entries(r.ratios).map(([k, v]) => `${k} ${v.toFixed(2)}`),
+    ].join(', ') + (r.note ? ` (${r.note})` : ''),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();

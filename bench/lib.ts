@@ -23,6 +23,13 @@ export interface BenchRow {
   /** Named ratios measured in the same run, e.g. `vs_naive`, `of_fma_peak`. */
   ratios: Record<string, number>;
   note?: string;
+  /** Who ran it when not this engine: `tfjs-webgpu` (same adapter) or `torch-cpu`. */
+  peer?: string;
+  /** Whole-model rows: images per second and the pool's peak bytes during the measurement. */
+  imagesPerSec?: number;
+  peakBytes?: number;
+  /** Set when the measurement could not run: why (timings are then NaN). */
+  unavailable?: string;
 }
 
 export interface BenchContext {
@@ -31,6 +38,8 @@ export interface BenchContext {
   full: boolean;
   /** Extra time budget factor (quick runs use fewer samples). */
   quick: boolean;
+  /** Python with torch for the PyTorch peer (default /usr/bin/python3 or $SEGFACE_PYTHON). */
+  python?: string;
 }
 
 export interface Timing { medianMs: number; minMs: number; maxMs: number; samples: number }
@@ -42,6 +51,34 @@ function median(xs: number[]): number {
 }
 
 /**
+ * Times `run` (which resolves when its work is done) with benchmark.js: one call per cycle, at
+ * least `minSamples` cycles, then more while under `maxTime` seconds. Returns milliseconds per
+ * call divided by `perCall` (the repetitions one call does). No warm-up: callers do their own.
+ */
+export async function timeAsync(run: () => Promise<void>, opts: { perCall?: number; minSamples?: number; maxTime?: number } = {}): Promise<Timing> {
+  const perCall = opts.perCall ?? 1;
+  let failure: unknown;
+  const bench = new Benchmark({
+    defer: true,
+    minSamples: opts.minSamples ?? 5,
+    maxTime: opts.maxTime ?? 2,
+    initCount: 1,
+    minTime: 0,
+    fn: (deferred: { resolve(): void }) => {
+      run().then(() => deferred.resolve(), (e: unknown) => { failure ??= e; deferred.resolve(); });
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    bench.on('complete', () => resolve());
+    bench.on('error', () => reject(bench.error));
+    bench.run({ async: true });
+  });
+  if (failure) throw failure;
+  const per = bench.stats.sample.map((s: number) => (s * 1000) / perCall);
+  return { medianMs: median(per), minMs: Math.min(...per), maxMs: Math.max(...per), samples: per.length };
+}
+
+/**
  * Times `record` (which only records GPU work) with benchmark.js: each cycle records it `reps`
  * times and waits for the GPU once. Returns milliseconds per repetition.
  */
@@ -50,26 +87,23 @@ export async function timeGpu(rt: Runtime, record: () => void, opts: { reps?: nu
   // Warm up: compile pipelines and fill the pool outside the timed region.
   rt.scope(() => { record(); });
   await rt.sync();
-  const bench = new Benchmark({
-    defer: true,
-    minSamples: opts.minSamples ?? 5,
-    maxTime: opts.maxTime ?? 2,
-    initCount: 1,
-    minTime: 0,
-    fn: (deferred: { resolve(): void }) => {
-      rt.scope(() => { for (let i = 0; i < reps; i++) record(); });
-      rt.sync().then(() => deferred.resolve(), (e: unknown) => { failure = e; deferred.resolve(); });
-    },
-  });
-  let failure: unknown;
-  await new Promise<void>((resolve, reject) => {
-    bench.on('complete', () => resolve());
-    bench.on('error', () => reject(bench.error));
-    bench.run({ async: true });
-  });
-  if (failure) throw failure;
-  const perRep = bench.stats.sample.map((s: number) => (s * 1000) / reps);
-  return { medianMs: median(perRep), minMs: Math.min(...perRep), maxMs: Math.max(...perRep), samples: perRep.length };
+  return timeAsync(() => {
+    rt.scope(() => { for (let i = 0; i < reps; i++) record(); });
+    return rt.sync();
+  }, { perCall: reps, minSamples: opts.minSamples, maxTime: opts.maxTime });
+}
+
+/** A row for a measurement that could not run: no timings, and `unavailable` says why. */
+export function unavailableRow(ctx: BenchContext, r: Pick<BenchRow, 'suite' | 'name' | 'sizes'> & { dtype?: string; why: string }): BenchRow {
+  return {
+    suite: r.suite, name: r.name, sizes: r.sizes, dtype: r.dtype ?? 'f32', adapter: ctx.rt.device.name,
+    medianMs: NaN, minMs: NaN, maxMs: NaN, samples: 0, ratios: {}, unavailable: r.why,
+  };
+}
+
+/** Formats a possibly missing number (NaN becomes null in the JSON files). */
+export function fmt(x: number | null | undefined, digits = 2): string {
+  return x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits);
 }
 
 export function row(ctx: BenchContext, r: Omit<BenchRow, 'adapter' | 'ratios'> & { ratios?: Record<string, number> }): BenchRow {

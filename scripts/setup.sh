@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set-up from nothing: npm dependencies, plus a Vulkan loader and driver when no usable adapter exists.
+# Set-up from nothing: npm dependencies, MPICH (multi-GPU training), plus a Vulkan loader and driver
+# when no usable adapter exists.
 #
 #   bash scripts/setup.sh            # idempotent; skips what is already there
 #   bash scripts/setup.sh --tests    # also what the tests need: PyTorch for the reference cases
@@ -31,6 +32,23 @@ if [ ! -d node_modules/webgpu ] || [ package-lock.json -nt node_modules/.package
   npm install --no-audit --no-fund
 else
   say "npm dependencies present"
+fi
+
+# ---- MPI, for data-parallel training (`npm run train -- --devices N`) ----------------------------
+# MPICH's launcher and library, about 45 MB without recommends, so `--devices N` works out of the
+# box (and the multi-rank tests run). Single-device training does not need it: failing to
+# install it only warns.
+mpi_ok() { command -v mpiexec >/dev/null && node -e "require('koffi').load('libmpich.so.12')" >/dev/null 2>&1; }
+if mpi_ok; then
+  say "MPI present ($(command -v mpiexec))"
+elif [ -n "${SEGFACE_SETUP_NO_APT:-}" ] || [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+  say "warning: MPICH is not installed; multi-GPU training (--devices N) needs it: apt-get install mpich"
+else
+  say "installing MPICH for multi-GPU training (--devices N)"
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get install -y -qq --no-install-recommends mpich >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends mpich >/dev/null; }; } \
+    || say "warning: apt-get install mpich failed; --devices N needs it"
 fi
 
 # ---- Vulkan adapter ----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import { matmul, matmulPlan, type MatmulVariant } from '../../src/runtime/ops/ma
 import type { Tensor } from '../../src/runtime/tensor.js';
 import { row, timeGpu, type BenchContext, type BenchRow } from '../lib.js';
 
-interface Config {
+export interface MatmulConfig {
   label: string;
   M: number; N: number; K: number;
   transA?: boolean; transB?: boolean; bias?: boolean;
@@ -22,20 +22,20 @@ interface Config {
   samples?: number;
 }
 
-const SQUARE: Config[] = [256, 512, 1024, 2048].map((n) => ({
+export const SQUARE: MatmulConfig[] = [256, 512, 1024, 2048].map((n) => ({
   label: `square ${n}`, M: n, N: n, K: n, naiveSamples: n >= 2048 ? 1 : n >= 1024 ? 3 : 5, samples: n >= 2048 ? 3 : 5,
 }));
 
 // Swin-B: C = 128 at stage 1 (56×56 = 3136 tokens at 224 px, 128×128 = 16,384 at 512 px), 512 at
 // stage 3 (14×14 = 196 tokens at 224 px); qkv projects C → 3C, MLP fc1 C → 4C.
-const SEGFACE: Config[] = [
+export const SEGFACE: MatmulConfig[] = [
   { label: 'swin-b s1 qkv 224px', M: 3136, N: 384, K: 128, transB: true, bias: true },
   { label: 'swin-b s1 fc1 224px', M: 3136, N: 512, K: 128, transB: true, bias: true },
   { label: 'swin-b s3 qkv 224px', M: 196, N: 1536, K: 512, transB: true, bias: true },
   { label: 'swin-b s1 qkv 512px', M: 16384, N: 384, K: 128, transB: true, bias: true, full: true, naiveSamples: 2 },
 ];
 
-const TRANSPOSED: Config[] = [
+export const TRANSPOSED: MatmulConfig[] = [
   { label: 'A·Bᵀ 1024 (dX)', M: 1024, N: 1024, K: 1024, transB: true, naiveSamples: 2 },
   { label: 'Aᵀ·B 1024 (dW)', M: 1024, N: 1024, K: 1024, transA: true, naiveSamples: 2 },
 ];

@@ -36,16 +36,34 @@ export class Tape {
     this.nodes.push(node);
   }
 
-  /** Back-propagates from `root` (seeded with `seed`, or ones) and clears the tape. */
-  backward(root: Tensor, seed?: Tensor): void {
+  /**
+   * Back-propagates from `root` (seeded with `seed`, or ones) and clears the tape. `onLeafFinal`,
+   * if given, is called (during backward, in the order they complete) with each leaf whose
+   * `.grad` no later node will change, e.g. to start copying finished gradients out early.
+   */
+  backward(root: Tensor, seed?: Tensor, onLeafFinal?: (leaf: Tensor) => void): void {
     if (!root.requiresGrad) throw new Error(`backward: ${root.describe()} does not require a gradient (nothing recorded on the tape)`);
     const rt = this.rt;
     const grads = new Map<Tensor, Tensor>();
+    // A leaf's gradient is final once the earliest node that reads it has run (nodes run in reverse).
+    const finalAt = new Map<number, Tensor[]>();
+    if (onLeafFinal) {
+      const seen = new Set<Tensor>();
+      this.nodes.forEach((node, i) => {
+        for (const t of node.inputs) {
+          if (t.node !== null || !t.requiresGrad || seen.has(t)) continue;
+          seen.add(t);
+          finalAt.set(i, [...(finalAt.get(i) ?? []), t]);
+        }
+      });
+    }
+    const announce = (i: number): void => { for (const t of finalAt.get(i) ?? []) if (t.grad) onLeafFinal!(t); };
     // Gradients are owned by the tape (and parameters), never by a caller's scope; each node's
     // backward runs in its own scope so temporaries it forgets to release are freed.
     rt.untracked(() => rt.withoutGrad(() => {
       grads.set(root, seed ? rt.copy(seed) : rt.full(root.shape, 1));
       for (let i = this.nodes.length - 1; i >= 0; i--) {
+        announce(i + 1);
         const node = this.nodes[i]!;
         const dOut = grads.get(node.output);
         if (!dOut) continue;
@@ -59,6 +77,7 @@ export class Tape {
           this.accumulate(grads, input, d);
         });
       }
+      announce(0);
     }));
     for (const g of grads.values()) g.release();
     this.clear();

@@ -29,6 +29,38 @@ export interface DispatchArgs {
   workgroups: readonly [number, number?, number?];
 }
 
+/** Profiling (opt-in, off by default): how dispatch times are measured. */
+export type ProfileMode = 'timestamp' | 'cpu';
+
+/**
+ * One profiled dispatch. `startMs`/`durationMs` are filled when the profile is collected:
+ * device timestamps ('timestamp' mode) or host time around a per-dispatch submit ('cpu' mode).
+ */
+export interface DispatchTiming {
+  op: string;
+  kernel: string;
+  params: Record<string, number | readonly number[]>;
+  constants: Record<string, number>;
+  grid: [number, number, number];
+  /** Index of the submitted batch the dispatch went in. */
+  batch: number;
+  startMs: number;
+  durationMs: number;
+}
+
+interface ProfileState {
+  mode: ProfileMode;
+  /** Timestamp mode: two queries (begin, end of its own pass) per dispatch of the open batch. */
+  querySet: GPUQuerySet | null;
+  resolve: GPUBuffer | null;
+  inBatch: DispatchTiming[];
+  /** Readbacks of resolved timestamps (timestamp mode) or completion times (cpu mode) in flight. */
+  pending: Promise<void>[];
+  done: DispatchTiming[];
+  /** Cpu mode: host completion time of the previous dispatch. */
+  lastEndMs: number;
+}
+
 interface ArenaChunk { buffer: GPUBuffer; host: ArrayBuffer; view: DataView; used: number }
 
 interface PendingScope { ops: string[]; errors: Promise<(GPUError | null)[]> }
@@ -46,6 +78,7 @@ export class CommandBatch {
   private pendingScopes: PendingScope[] = [];
   private dispatchesInBatch = 0;
   private readonly uniformAlign: number;
+  private profile: ProfileState | null = null;
 
   constructor(private device: Device, private kernels: KernelCache) {
     this.uniformAlign = Math.max(16, device.limits.minUniformBufferOffsetAlignment);
@@ -128,6 +161,10 @@ export class CommandBatch {
     }
     const pipeline = this.kernels.pipeline(kernel, constants);
     const bindGroup = this.gpu.createBindGroup({ layout: kernel.layout, entries, label: op });
+    if (this.profile) {
+      this.profiledDispatch(encoder, { op, kernel: kernel.label, params: args.params ?? {}, constants, grid: [x, y, z], batch: this.counters.submits, startMs: 0, durationMs: 0 }, pipeline, bindGroup);
+      return;
+    }
     if (!this.pass) this.pass = encoder.beginComputePass({ label: 'batch pass' });
     this.pass.setPipeline(pipeline);
     this.pass.setBindGroup(0, bindGroup);
@@ -175,6 +212,7 @@ export class CommandBatch {
   flush(): void {
     if (!this.encoder) return;
     this.endPass();
+    const timestamps = this.profile?.mode === 'timestamp' ? this.resolveTimestamps(this.encoder) : null;
     const commands = this.encoder.finish({ label: 'batch' });
     this.encoder = null;
     for (const chunk of this.chunks) this.gpu.queue.writeBuffer(chunk.buffer, 0, chunk.host, 0, Math.ceil(chunk.used / 4) * 4);
@@ -189,6 +227,106 @@ export class CommandBatch {
     this.chunks = [];
     for (const fn of this.afterSubmit) fn();
     this.afterSubmit = [];
+    if (timestamps) this.profile!.pending.push(timestamps());
+  }
+
+  // ---- profiling (opt-in; nothing below runs unless startProfiling was called) -----------------
+
+  /**
+   * Times every dispatch from now on, each in its own compute pass: with 'timestamp' (the default
+   * where the device has 'timestamp-query') the pass writes begin/end timestamps into a query set
+   * that is resolved once per submitted batch; with 'cpu' each dispatch is submitted alone and
+   * timed on the host from the previous completion to its own (includes the submit overhead,
+   * about 0.1 ms a dispatch on lavapipe). Returns the mode used. Flushes pending work first.
+   */
+  startProfiling(mode?: ProfileMode): ProfileMode {
+    if (this.profile) throw new Error('startProfiling: already profiling');
+    const chosen = mode ?? (this.device.hasTimestamps ? 'timestamp' : 'cpu');
+    if (chosen === 'timestamp' && !this.device.hasTimestamps) throw new Error("startProfiling: the device has no 'timestamp-query' feature; use 'cpu'");
+    this.flush();
+    const queries = 2 * AUTO_FLUSH_DISPATCHES;
+    this.profile = {
+      mode: chosen, inBatch: [], pending: [], done: [], lastEndMs: 0,
+      querySet: chosen === 'timestamp' ? this.gpu.createQuerySet({ type: 'timestamp', count: queries, label: 'profile' }) : null,
+      resolve: chosen === 'timestamp'
+        ? this.gpu.createBuffer({ size: queries * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, label: 'profile resolve' })
+        : null,
+    };
+    return chosen;
+  }
+
+  /** Stops profiling: submits, waits, and returns every dispatch since `startProfiling`, in order. */
+  async stopProfiling(): Promise<DispatchTiming[]> {
+    const prof = this.profile;
+    if (!prof) throw new Error('stopProfiling: not profiling');
+    this.flush();
+    this.profile = null;
+    await Promise.all(prof.pending);
+    await this.gpu.queue.onSubmittedWorkDone();
+    prof.querySet?.destroy();
+    prof.resolve?.destroy();
+    const origin = prof.done.reduce((m, e) => Math.min(m, e.startMs), Infinity);
+    for (const e of prof.done) e.startMs -= origin;
+    return prof.done;
+  }
+
+  get profiling(): ProfileMode | null { return this.profile?.mode ?? null; }
+
+  private profiledDispatch(encoder: GPUCommandEncoder, entry: DispatchTiming, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup): void {
+    const prof = this.profile!;
+    this.endPass();
+    const i = prof.inBatch.length;
+    const pass = encoder.beginComputePass({
+      label: entry.op,
+      ...(prof.querySet ? { timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } } : {}),
+    });
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(...entry.grid);
+    pass.end();
+    this.counters.dispatches++;
+    this.dispatchesInBatch++;
+    this.opsInBatch.push(entry.op);
+    prof.inBatch.push(entry);
+    if (DEBUG >= 1) console.error(`[engine] dispatch ${entry.op} ${entry.kernel} grid (${entry.grid.join(',')}) [profiled]`);
+    if (prof.mode === 'cpu') {
+      this.flush();
+      prof.done.push(entry);
+      prof.inBatch = [];
+      const submitted = performance.now();
+      // Completions arrive in submit order: the dispatch ran from max(its submit, the previous
+      // completion) to its own completion.
+      prof.pending.push(this.gpu.queue.onSubmittedWorkDone().then(() => {
+        const end = performance.now();
+        entry.startMs = Math.max(submitted, prof.lastEndMs);
+        entry.durationMs = end - entry.startMs;
+        prof.lastEndMs = end;
+      }));
+    } else if (this.dispatchesInBatch >= AUTO_FLUSH_DISPATCHES) {
+      this.flush();
+    }
+  }
+
+  /** Encodes the resolve of this batch's timestamps; returns a reader to run after the submit. */
+  private resolveTimestamps(encoder: GPUCommandEncoder): (() => Promise<void>) | null {
+    const prof = this.profile!;
+    const entries = prof.inBatch;
+    prof.inBatch = [];
+    if (entries.length === 0) return null;
+    const bytes = entries.length * 16;
+    encoder.resolveQuerySet(prof.querySet!, 0, entries.length * 2, prof.resolve!, 0);
+    const staging = this.gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'profile readback' });
+    encoder.copyBufferToBuffer(prof.resolve!, 0, staging, 0, bytes);
+    prof.done.push(...entries);
+    return async () => {
+      await staging.mapAsync(GPUMapMode.READ);
+      const ns = new BigUint64Array(staging.getMappedRange().slice(0));
+      staging.destroy();
+      entries.forEach((e, k) => {
+        e.startMs = Number(ns[2 * k]!) / 1e6;
+        e.durationMs = Math.max(0, Number(ns[2 * k + 1]! - ns[2 * k]!) / 1e6);
+      });
+    };
   }
 
   /** Flushes and waits for the GPU; throws the first WebGPU error of any batch since the last sync. */

@@ -5,9 +5,12 @@
 // or a full disk never damages the previous checkpoint.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ParamStore } from '../model/params.js';
+import { stateDictSpec, type SegFaceConfig } from '../model/config.js';
+import { inferConfig, type ParamStore } from '../model/params.js';
 import type { AdamW } from '../runtime/ops/adamw.js';
 import { readSafetensors, readSafetensorsMetadata, writeSafetensors, type StTensor, type StWrite } from '../runtime/safetensors.js';
+import { PyDict, PyFloat, PyObject, PyTuple, torchTensor } from '../runtime/torch_checkpoint.js';
+import { MultiStepLR } from './schedule.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const CHECKPOINT_VERSION = 1;
@@ -42,8 +45,24 @@ export async function saveCheckpoint(dir: string, params: ParamStore, optim: Ada
     tensors.set(`optim.exp_avg_sq.${p.name}`, { shape: p.shape, data: await optim.expAvgSq[i]!.read() });
   }
   const path = join(dir, CHECKPOINT_FILE);
-  writeSafetensors(path, tensors, { segface_train_state: JSON.stringify(state) });
+  try {
+    writeSafetensors(path, tensors, { segface_train_state: JSON.stringify(state) });
+  } catch (e) {
+    throw new Error(`${saveFailure(e, path)}; the previous checkpoint there (if any) is intact`);
+  }
   return path;
+}
+
+/** A write error with what it most likely means (writeFileAtomic's message names the file). */
+export function saveFailure(e: unknown, path: string): string {
+  const msg = (e as Error).message ?? String(e);
+  const code = (e as { cause?: { code?: string } }).cause?.code ?? /\b(E[A-Z]+)\b/.exec(msg)?.[1];
+  const why: Record<string, string> = {
+    ENOSPC: 'the disk is full', EDQUOT: 'the disk quota is exhausted', EFBIG: 'the file is larger than this process may write (ulimit -f) or the filesystem allows',
+    EACCES: 'permission denied', EPERM: 'permission denied', EROFS: 'the filesystem is read-only', ENOENT: 'the directory no longer exists',
+  };
+  const hint = code && why[code] ? ` (${why[code]})` : '';
+  return `could not save ${path}${hint}: ${msg}`;
 }
 
 /** Reads a run directory's checkpoint (or a checkpoint file); errors name the file. */
@@ -81,4 +100,90 @@ export function restoreOptimizer(optim: AdamW, params: ParamStore, ck: LoadedChe
     p.rt.batch.upload(optim.expAvgSq[i]!.buffer, 0, v.data);
     optim.steps[i] = ck.state.optimSteps[i]!;
   }
+}
+
+// ---- the official torch.save layout (`npm run export`)
+
+/** Numbers of the run a training checkpoint belongs to, from its saved arguments. */
+function runHyper(state: TrainState, source: string): { lr: number; weightDecay: number; milestones: number[] } {
+  const a = state.args;
+  const lr = a.lr;
+  const weightDecay = a.weightDecay;
+  const milestones = a.milestones;
+  if (typeof lr !== 'number' || typeof weightDecay !== 'number' || !Array.isArray(milestones) || milestones.some((m) => typeof m !== 'number')) {
+    throw new Error(`${source}: the checkpoint's run arguments lack lr, weightDecay or milestones (args: ${JSON.stringify(a)})`);
+  }
+  return { lr, weightDecay, milestones: milestones as number[] };
+}
+
+/**
+ * A training checkpoint as the dict SegFace's train.py saves (`model_299.pt`): epoch (the last
+ * completed epoch, 0-based, -1 before the first), iteration (optimizer steps taken), state_dict_backbone
+ * (official names in state_dict order, float32 CPU tensors, relative_position_index int64), optimizer
+ * (torch.optim.AdamW.state_dict() over model.parameters(): state {index: {step, exp_avg, exp_avg_sq}}
+ * for the parameters that have been stepped, one param group) and scheduler (MultiStepLR.state_dict(),
+ * stepped once per completed epoch). Loads into torch with torch.load; the optimizer and scheduler
+ * with load_state_dict into AdamW(model.parameters()) and MultiStepLR.
+ */
+export function officialCheckpoint(ck: LoadedCheckpoint, source: string): { dict: PyDict; cfg: SegFaceConfig } {
+  const cfg = inferConfig(new Map([...ck.weights].map(([k, t]) => [k, t.shape])), source);
+  const specs = stateDictSpec(cfg);
+  const sd = new PyDict();
+  sd.ordered = true;
+  for (const spec of specs) {
+    const t = ck.weights.get(spec.name);
+    if (!t) throw new Error(`${source}: tensor ${spec.name} missing`);
+    if (t.shape.join() !== spec.shape.join()) throw new Error(`${source}: ${spec.name} is [${t.shape.join(', ')}], expected [${spec.shape.join(', ')}]`);
+    const data = spec.integer ? (t.data instanceof Int32Array ? t.data : Int32Array.from(t.data)) : (t.data instanceof Float32Array ? t.data : Float32Array.from(t.data));
+    sd.set(spec.name, torchTensor(spec.shape, data, { dtype: spec.integer ? 'int64' : 'float32' }));
+  }
+  const { state } = ck;
+  const { lr, weightDecay, milestones } = runHyper(state, source);
+  const trainable = specs.filter((s) => s.kind === 'param');
+  if (state.optimSteps.length !== trainable.length) {
+    throw new Error(`${source}: optimizer steps for ${state.optimSteps.length} parameters, the model has ${trainable.length}`);
+  }
+  const optState = new PyDict();
+  trainable.forEach((spec, i) => {
+    const steps = state.optimSteps[i]!;
+    if (steps === 0) return; // never stepped (no gradient, e.g. backbone.1): torch keeps no state
+    const m = ck.expAvg.get(spec.name);
+    const v = ck.expAvgSq.get(spec.name);
+    if (!m || !v) throw new Error(`${source}: optimizer moments of ${spec.name} missing`);
+    const entry = new PyDict();
+    entry.set('step', torchTensor([], Float32Array.of(steps)));
+    entry.set('exp_avg', torchTensor(spec.shape, Float32Array.from(m.data)));
+    entry.set('exp_avg_sq', torchTensor(spec.shape, Float32Array.from(v.data)));
+    optState.set(i, entry);
+  });
+  // Epochs the scheduler has been stepped through: every completed one.
+  const done = state.epoch;
+  const schedule = new MultiStepLR(lr, milestones);
+  const group = new PyDict();
+  const entries: [string, unknown][] = [
+    ['lr', new PyFloat(schedule.lrAt(done))], ['betas', new PyTuple([new PyFloat(0.9), new PyFloat(0.999)])], ['eps', new PyFloat(1e-8)],
+    ['weight_decay', new PyFloat(weightDecay)], ['amsgrad', false], ['foreach', null], ['maximize', false], ['capturable', false],
+    ['initial_lr', new PyFloat(lr)], ['params', trainable.map((_, i) => i)],
+  ];
+  for (const [k, val] of entries) group.set(k, val as never);
+  const optimizer = new PyDict();
+  optimizer.set('state', optState);
+  optimizer.set('param_groups', [group]);
+  // MultiStepLR keeps its milestones as a collections.Counter (epoch -> multiplicity).
+  const counts = new PyDict();
+  for (const m of milestones) counts.set(m, ((counts.get(m) as number | undefined) ?? 0) + 1);
+  const scheduler = new PyDict();
+  const sched: [string, unknown][] = [
+    ['milestones', new PyObject('collections.Counter', [counts])], ['gamma', new PyFloat(0.1)], ['base_lrs', [new PyFloat(lr)]],
+    ['last_epoch', done], ['verbose', false], ['_step_count', done + 1], ['_get_lr_called_within_step', false],
+    ['_last_lr', [new PyFloat(schedule.lrAt(done))]],
+  ];
+  for (const [k, val] of sched) scheduler.set(k, val as never);
+  const dict = new PyDict();
+  dict.set('epoch', state.epoch - 1);
+  dict.set('iteration', state.globalStep);
+  dict.set('state_dict_backbone', sd);
+  dict.set('optimizer', optimizer);
+  dict.set('scheduler', scheduler);
+  return { dict, cfg };
 }

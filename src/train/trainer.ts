@@ -2,12 +2,20 @@
 // backward + AdamW, recorded and submitted as a few large batches; the host reads back only the
 // loss values and the optimizer's non-finite flag at the end of the step. The next batch is
 // prepared on the host while the GPU works on the current one (lavapipe runs on its own threads).
+//
+// Data parallel (a GradSync given): each rank steps on its shard of the global batch. After the
+// forward, the loss's per-rank sums (CE sum, Dice I/Z/Y per class, pixel and bad-label counts, a
+// stop request) are summed over ranks; the loss and its backward then use the global sums, so the
+// ranks' gradients add up to the single-device gradient of the whole batch. Backward hands
+// finished gradients to GradSync (bucketed all-reduce), and every rank applies the same AdamW step
+// to the same summed gradients (norm and non-finite check included).
 import type { ParamStore } from '../model/params.js';
 import { segfaceForward } from '../model/segface.js';
 import type { AdamW } from '../runtime/ops/adamw.js';
-import { checkLabels, segLoss } from '../runtime/ops/loss.js';
+import { checkLabels, segLoss, segLossFinish, segLossPartials, type SegLossResult } from '../runtime/ops/loss.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { Batch, Dataset } from './data/dataset.js';
+import type { GradSync } from './dist/grad_sync.js';
 import { makeBatch } from './data/dataset.js';
 import type { MultiStepLR } from './schedule.js';
 
@@ -18,6 +26,13 @@ export interface StepResult {
   /** False when the gradients were not finite: the weights were left untouched. */
   applied: boolean;
   gradNorm: number;
+  /** Some rank asked to stop (Trainer.stopRequested) before this step's exchange: all ranks stop after it. */
+  stop: boolean;
+}
+
+/** Stochastic-depth seed of a step on a rank; rank 0 (and single-device runs) keep the original seed. */
+export function dropSeed(seed: number, globalStep: number, rank: number): number {
+  return (seed * 7919 + globalStep + Math.imul(rank, 0x9e3779b9)) >>> 0;
 }
 
 export class Trainer {
@@ -29,7 +44,12 @@ export class Trainer {
     readonly seed: number,
     /** Stochastic depth in training steps (the official recipe); off for step-by-step reference checks. */
     readonly stochasticDepth = true,
+    /** Data parallelism: gradient sync over ranks (undefined: one device). */
+    readonly dist?: GradSync,
   ) {}
+
+  /** Set (e.g. on SIGINT) to stop every rank after the next step; see StepResult.stop. */
+  stopRequested = false;
 
   /** Uploads a host batch as (images, labels) tensors owned by the caller. */
   upload(batch: Batch, res: number): { images: ReturnType<Runtime['tensor']>; labels: ReturnType<Runtime['tensor']> } {
@@ -45,13 +65,65 @@ export class Trainer {
    * readback happens synchronously, so the caller can prepare the next batch before awaiting.
    */
   step(batch: Batch, res: number, epoch: number, globalStep: number): Promise<StepResult> {
+    if (this.dist) return this.stepDataParallel(this.dist, batch, res, epoch, globalStep);
     const rt = this.rt;
     const loss = rt.scope(() => {
       const { images, labels } = this.upload(batch, res);
-      const logits = segfaceForward(this.params, images, { train: this.stochasticDepth, seed: (this.seed * 7919 + globalStep) >>> 0 });
+      const logits = segfaceForward(this.params, images, { train: this.stochasticDepth, seed: dropSeed(this.seed, globalStep, 0), landmarks: this.params.cfg.dataset === 'lapa' ? batch.landmarks : undefined });
       return segLoss(logits, labels);
     });
     rt.backward(loss.total);
+    return this.finishStep(loss, epoch, this.stopRequested);
+  }
+
+  private async stepDataParallel(dist: GradSync, batch: Batch, res: number, epoch: number, globalStep: number): Promise<StepResult> {
+    const rt = this.rt;
+    const { comm } = dist;
+    const fwd = rt.scope(() => {
+      const { images, labels } = this.upload(batch, res);
+      const logits = segfaceForward(this.params, images, { train: this.stochasticDepth, seed: dropSeed(this.seed, globalStep, comm.rank), landmarks: this.params.cfg.dataset === 'lapa' ? batch.landmarks : undefined });
+      return { logits, labels, partials: segLossPartials(logits, labels) };
+    });
+    const { logits, labels, partials } = fwd;
+    const K = partials.classes;
+    // One readback of this rank's sums: [ceSum, I (K), Z (K), Y (K), badLabels]
+    const staging = rt.empty([3 * K + 2], 'f32', 'loss partials readback');
+    rt.batch.copy(partials.ceSum.buffer, 0, staging.buffer, 0, 4);
+    rt.batch.copy(partials.dicePartials.buffer, 0, staging.buffer, 4, 12 * K);
+    rt.batch.copy(partials.badLabels.buffer, 0, staging.buffer, 4 * (3 * K + 1), 4);
+    for (const t of [partials.ceSum, partials.dicePartials, partials.badLabels]) t.release();
+    const read = rt.batch.read(staging.buffer, 0, 4 * (3 * K + 2));
+    staging.release();
+    const bytes = await read;
+    const f = new Float32Array(bytes);
+    const mine = new Float64Array(3 * K + 4);
+    for (let i = 0; i <= 3 * K; i++) mine[i] = f[i]!;
+    mine[3 * K + 1] = new Int32Array(bytes)[3 * K + 1]!;
+    mine[3 * K + 2] = partials.pixels;
+    mine[3 * K + 3] = this.stopRequested ? 1 : 0;
+    const sum = await comm.sumOrdered(mine);
+    const stop = sum[3 * K + 3]! > 0;
+    try {
+      checkLabels(sum[3 * K + 1]!, K, 'train step (all ranks)');
+    } catch (e) {
+      logits.release(); labels.release();
+      throw e;
+    }
+    const loss = rt.scope(() => {
+      const ceSum = rt.tensor([sum[0]!], [1]);
+      const dicePartials = rt.tensor(sum.subarray(1, 1 + 3 * K), [3, K]);
+      const values = segLossFinish(logits, labels, { ceSum, dicePartials, pixels: sum[3 * K + 2]! }, { ceWeight: 0.5, diceWeight: 0.5 });
+      return { ...values, badLabels: rt.zeros([1], 'i32'), classes: K };
+    });
+    logits.release();
+    labels.release();
+    await dist.backward(loss.total);
+    return this.finishStep(loss, epoch, stop);
+  }
+
+  /** Optimizer step, then one readback of the step's numbers. */
+  private finishStep(loss: SegLossResult, epoch: number, stop: boolean): Promise<StepResult> {
+    const rt = this.rt;
     const stats = this.optim.step({ lr: this.schedule.lrAt(epoch) });
     rt.zeroGrad(this.params.params());
     // One readback for the step: the loss values, the bad-label count, the gradient norm and the
@@ -68,7 +140,7 @@ export class Trainer {
       checkLabels(i[3]!, loss.classes, 'train step');
       const applied = i[5] === 0;
       if (!applied) this.optim.revertStep();
-      return { total: f[0]!, ce: f[1]!, dice: f[2]!, applied, gradNorm: f[4]! };
+      return { total: f[0]!, ce: f[1]!, dice: f[2]!, applied, gradNorm: f[4]!, stop };
     });
   }
 
@@ -77,7 +149,7 @@ export class Trainer {
     const rt = this.rt;
     const logits = rt.withoutGrad(() => rt.scope(() => {
       const { images } = this.upload(batch, res);
-      return segfaceForward(this.params, images);
+      return segfaceForward(this.params, images, { landmarks: this.params.cfg.dataset === 'lapa' ? batch.landmarks : undefined });
     }));
     const data = await logits.read();
     logits.release();
