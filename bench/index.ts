@@ -4,7 +4,7 @@
 // Runs the roofline first (the adapter's measured FMA peak and bandwidth), then the selected
 // suites, prints one table and writes bench/results/<adapter>.json. Ratios in a row are against
 // figures measured in this same run.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -94,17 +94,28 @@ for (const name of positionals.length ? positionals : DEFAULT_SUITES) {
 }
 printTable(rows);
 
+const date = new Date().toISOString();
+const suitesRun = positionals.length ? positionals : DEFAULT_SUITES;
+mkdirSync(join(here, 'results'), { recursive: true });
+const out = join(here, 'results', `${slug}.json`);
+// Rows of suites not run now are kept from the adapter's earlier results, with the date of the run
+// that measured them (their ratios are against that run's roofline).
+interface Results { date: string; suiteDates?: Record<string, string>; rows: BenchRow[] }
+const earlier = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) as Results : undefined;
+const kept = (earlier?.rows ?? []).filter((r) => r.suite !== 'roofline' && !suitesRun.includes(r.suite));
+const suiteDates: Record<string, string> = {};
+for (const r of kept) suiteDates[r.suite] = earlier!.suiteDates?.[r.suite] ?? earlier!.date;
+for (const sname of ['roofline', ...suitesRun]) suiteDates[sname] = date;
 const result = {
-  date: new Date().toISOString(),
+  date,
   adapter: rt.device.adapter,
   node: process.version,
   full: values.full,
-  suites: positionals.length ? positionals : DEFAULT_SUITES,
+  suites: suitesRun,
+  suiteDates,
   roofline: roof.peak,
-  rows,
+  rows: [...rows, ...kept],
 };
-mkdirSync(join(here, 'results'), { recursive: true });
-const out = join(here, 'results', `${slug}.json`);
 writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
 if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2) + '\n');
 console.log(`results: ${out}${values.json ? ` and ${values.json}` : ''}; summary: ${writeSummary(here)}`);

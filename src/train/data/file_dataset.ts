@@ -9,7 +9,7 @@
 // outside [0, K), mismatched sizes) make `get` throw a `BadSampleError`, which the batch loader
 // (batches.ts) catches in 'skip' mode: the sample leaves its batch and is counted.
 import { existsSync } from 'node:fs';
-import { resizeBicubicPIL, resizeNearestPIL } from '../image/index.js';
+import { readImage, readLabelMap, resizeBicubicPIL, resizeNearestPIL } from '../image/index.js';
 import type { Dataset, Sample } from './dataset.js';
 
 export type BadSamplePolicy = 'skip' | 'stop';
@@ -84,6 +84,16 @@ export abstract class FileDataset implements Dataset {
 }
 
 /** Throws if a label map holds a value outside [0, classes), naming the file and the pixel. */
+/** An image and its label map of the same size, every label checked against the class count. */
+export function readImageAndLabels(imagePath: string, labelPath: string, classes: number): { rgb: Uint8Array; labels: Uint8Array; w: number; h: number } {
+  const img = readImage(imagePath);
+  const lab = readLabelMap(labelPath);
+  const { width: w, height: h } = img;
+  if (lab.width !== w || lab.height !== h) throw new Error(`${labelPath}: label map is ${lab.width}×${lab.height} but ${imagePath} is ${w}×${h}`);
+  checkLabelRange(lab.data, w, classes, labelPath);
+  return { rgb: img.rgb, labels: lab.data, w, h };
+}
+
 export function checkLabelRange(labels: Uint8Array, width: number, classes: number, file: string): void {
   for (let i = 0; i < labels.length; i++) {
     if (labels[i]! >= classes) {

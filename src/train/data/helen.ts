@@ -12,9 +12,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLASS_NAMES } from '../../model/config.js';
-import { readImage, readLabelMap } from '../image/index.js';
 import type { Sample } from './dataset.js';
-import { checkLabelRange, FileDataset, fivePoints, toResolution, type FileDatasetOptions, type Split } from './file_dataset.js';
+import { FileDataset, readImageAndLabels, fivePoints, toResolution, type FileDatasetOptions, type Split } from './file_dataset.js';
 
 interface HelenEntry {
   name: string;
@@ -117,15 +116,12 @@ export class HelenDataset extends FileDataset {
 
   protected load(index: number): Sample {
     const e = this.entries[index]!;
-    const img = readImage(e.image);
-    const lab = readLabelMap(e.label);
-    const { width: w, height: h } = img;
-    if (lab.width !== w || lab.height !== h) throw new Error(`${e.label}: label map is ${lab.width}×${lab.height} but ${e.image} is ${w}×${h}`);
-    checkLabelRange(lab.data, w, this.classes, e.label);
+    const img = readImageAndLabels(e.image, e.label, this.classes);
+    const { w, h } = img;
     const { x1, y1, x2, y2, points } = helenCrop(e.landmarks, w, h);
     if (x2 <= x1 || y2 <= y1) throw new Error(`${e.image}: the crop around the landmarks (${x1}, ${y1})..(${x2}, ${y2}) is empty for a ${w}×${h} image`);
     const rgb = crop(img.rgb, w, 3, x1, y1, x2, y2);
-    const labels = crop(lab.data, w, 1, x1, y1, x2, y2);
+    const labels = crop(img.labels, w, 1, x1, y1, x2, y2);
     const cw = x2 - x1, ch = y2 - y1;
     const res = this.res;
     const sx = res / cw, sy = res / ch;

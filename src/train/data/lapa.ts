@@ -11,10 +11,9 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLASS_NAMES } from '../../model/config.js';
-import { readImage, readLabelMap } from '../image/index.js';
 import { affineImageAndLabels, affinePoints, lapaAugmentParams } from './augment.js';
 import type { Sample } from './dataset.js';
-import { checkLabelRange, FileDataset, fivePoints, toResolution, type FileDatasetOptions, type Split } from './file_dataset.js';
+import { FileDataset, readImageAndLabels, fivePoints, toResolution, type FileDatasetOptions, type Split } from './file_dataset.js';
 
 interface LapaEntry {
   name: string;
@@ -82,17 +81,14 @@ export class LapaDataset extends FileDataset {
 
   protected load(index: number, epoch: number): Sample {
     const e = this.entries[index]!;
-    const img = readImage(e.image);
-    const lab = readLabelMap(e.label);
-    const { width: w, height: h } = img;
-    if (lab.width !== w || lab.height !== h) throw new Error(`${e.label}: label map is ${lab.width}×${lab.height} but ${e.image} is ${w}×${h}`);
-    checkLabelRange(lab.data, w, this.classes, e.label);
+    const img = readImageAndLabels(e.image, e.label, this.classes);
+    const { w, h } = img;
     const res = this.res;
     const sx = res / w, sy = res / h;
     const lm = e.landmarks;
     if (this.augment) {
       const p = lapaAugmentParams(this.seed, epoch, index);
-      const moved = affineImageAndLabels(img.rgb, lab.data, w, h, p);
+      const moved = affineImageAndLabels(img.rgb, img.labels, w, h, p);
       const pts = affinePoints(lm, w, h, p);
       for (let i = 0; i < pts.length; i += 2) { pts[i] = pts[i]! * sx; pts[i + 1] = pts[i + 1]! * sy; }
       const at = (k: number): [number, number] => [pts[2 * k]!, pts[2 * k + 1]!];
@@ -103,7 +99,7 @@ export class LapaDataset extends FileDataset {
     const mid = (a: number, b: number): [number, number] => [
       (Math.fround(lm[2 * a]! + lm[2 * b]!) / 2) * sx, (Math.fround(lm[2 * a + 1]! + lm[2 * b + 1]!) / 2) * sy];
     const at = (k: number): [number, number] => [lm[2 * k]! * sx, lm[2 * k + 1]! * sy];
-    const { image, labels } = toResolution(img.rgb, lab.data, w, h, res);
+    const { image, labels } = toResolution(img.rgb, img.labels, w, h, res);
     return { image, labels, landmarks5: fivePoints([mid(74, 104), mid(83, 105), at(54), at(84), at(90)]), name: e.name };
   }
 }
