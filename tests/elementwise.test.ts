@@ -1,7 +1,7 @@
 import { describe, it } from 'vitest';
-import { affine, binary, type BinaryKind } from '../src/runtime/ops/elementwise.js';
+import { accumulateInPlace, affine, binary, type BinaryKind } from '../src/runtime/ops/elementwise.js';
 import { sumLastDim, sumLeading } from '../src/runtime/ops/reduce.js';
-import { checkOp, checkRefGradient, numel, randn, useRuntime } from './harness.js';
+import { checkOp, checkRefGradient, expectClose, numel, randn, useRuntime } from './harness.js';
 import { binaryRef, binaryRefBackward, sumColsRef, sumRowsRef } from './ref/elementwise.js';
 
 const rt = useRuntime();
@@ -15,6 +15,11 @@ const BINARY_CASES: { a: number[]; b: number[] }[] = [
   { a: [5, 31], b: [2, 5, 31] },
   { a: [2, 3, 1000], b: [3, 1000] },
   { a: [70001], b: [70001] },
+  // lengths that are multiples of 4 take the vec4 kernel: no broadcast, a or b broadcast, and a
+  // last workgroup that is partly past the end
+  { a: [64, 36], b: [64, 36] },
+  { a: [12], b: [5, 12] },
+  { a: [70004], b: [70004] },
 ];
 
 describe('binary add/sub/mul with broadcasting', () => {
@@ -41,6 +46,21 @@ describe('binary add/sub/mul with broadcasting', () => {
       checkRefGradient(kind, [randn(15, 1), randn(5, 2)], ([x, y]) => binaryRef(kind, x!, y!), ([x, y], g) => binaryRefBackward(kind, x!, y!, g));
     }
   });
+});
+
+describe('accumulateInPlace (gradient accumulation)', () => {
+  for (const n of [4099, 70004]) {   // the scalar kernel, and the vec4 one with a partial last workgroup
+    it(`dst += src over ${n} elements`, async () => {
+      const dstData = randn(n, 11);
+      const srcData = randn(n, 12);
+      const dst = rt().tensor(dstData, [n]);
+      const src = rt().tensor(srcData, [n]);
+      accumulateInPlace(dst, src);
+      expectClose('accumulate', await dst.read(), dstData.map((v, i) => v + srcData[i]!), TOL);
+      dst.release();
+      src.release();
+    });
+  }
 });
 
 describe('affine', () => {

@@ -11,6 +11,11 @@ const FILL: KernelDecl = { file: 'elementwise.wgsl', entry: 'fill', storage: { f
 const BINARY: KernelDecl = { file: 'elementwise.wgsl', entry: 'binary', storage: { out: 'read_write', a: 'read', b: 'read' }, uniform: 'bp' };
 const AFFINE: KernelDecl = { file: 'elementwise.wgsl', entry: 'affine', storage: { aff_out: 'read_write', aff_x: 'read' }, uniform: 'ap' };
 const ACCUMULATE: KernelDecl = { file: 'elementwise.wgsl', entry: 'accumulate', storage: { acc: 'read_write', acc_x: 'read' }, uniform: 'cp' };
+const BINARY4: KernelDecl = { file: 'elementwise.wgsl', entry: 'binary4', storage: { out4: 'read_write', a4: 'read', b4: 'read' }, uniform: 'bp' };
+const ACCUMULATE4: KernelDecl = { file: 'elementwise.wgsl', entry: 'accumulate4', storage: { acc4: 'read_write', acc_x4: 'read' }, uniform: 'cp' };
+/** vec4 per invocation step in the `*4` kernels: each invocation handles PER vec4. */
+const PER = 2;
+const vec4Groups = (n: number): number => groups(n / 4, WG * PER);
 
 const f32bits = new DataView(new ArrayBuffer(4));
 
@@ -32,6 +37,15 @@ export type BinaryKind = 'add' | 'sub' | 'mul';
 const OP_CODE: Record<BinaryKind, number> = { add: 0, sub: 1, mul: 2 };
 
 function dispatchBinary(kind: BinaryKind, out: Tensor, a: Tensor, b: Tensor): void {
+  if (out.size % 4 === 0 && a.size % 4 === 0 && b.size % 4 === 0) {
+    out.rt.dispatch(BINARY4, {
+      op: kind, storage: { out4: { buffer: out.buffer }, a4: { buffer: a.buffer }, b4: { buffer: b.buffer } },
+      params: { n: out.size, na: a.size, nb: b.size },
+      constants: { OP: OP_CODE[kind], BCAST_A: Number(a.size !== out.size), BCAST_B: Number(b.size !== out.size), PER },
+      workgroups: [vec4Groups(out.size)],
+    });
+    return;
+  }
   out.rt.dispatch(BINARY, {
     op: kind, storage: { out: { buffer: out.buffer }, a: { buffer: a.buffer }, b: { buffer: b.buffer } },
     params: { n: out.size, na: a.size, nb: b.size }, constants: { OP: OP_CODE[kind] }, workgroups: [groups(out.size, WG)],
@@ -94,5 +108,9 @@ export const scale = (x: Tensor, alpha: number): Tensor => affine(x, alpha, 0);
 /** `dst += src` in place; not recorded on the tape (used for gradient accumulation). */
 export function accumulateInPlace(dst: Tensor, src: Tensor): void {
   sameShape('accumulate', dst, src);
+  if (dst.size % 4 === 0) {
+    dst.rt.dispatch(ACCUMULATE4, { op: 'accumulate', storage: { acc4: { buffer: dst.buffer }, acc_x4: { buffer: src.buffer } }, params: { n: dst.size }, constants: { PER }, workgroups: [vec4Groups(dst.size)] });
+    return;
+  }
   dst.rt.dispatch(ACCUMULATE, { op: 'accumulate', storage: { acc: { buffer: dst.buffer }, acc_x: { buffer: src.buffer } }, params: { n: dst.size }, workgroups: [groups(dst.size, WG)] });
 }
