@@ -129,7 +129,7 @@ describe('npm run predict', () => {
     const three = write('three_sets.json', JSON.stringify([[[1, 2], [3, 4], [5, 6], [7, 8], [9, 1]], [[1, 2], [3, 4], [5, 6], [7, 8], [9, 1]], [[1, 2], [3, 4], [5, 6], [7, 8], [9, 1]]]));
     expect(run([three], [img, img])).toThrow(/three_sets\.json: 3 landmark sets for 2 images/);
     expect(run([write('garbage.json', '{oops')])).toThrow(/garbage\.json: not JSON/);
-    expect(run([write('short.txt', `106 ${'1 2 '.repeat(100)}`)])).toThrow(/short\.txt: a LaPa landmark file holds the number 106 then 212 coordinates; found 201/);
+    expect(run([write('short.txt', `106 ${'1 2 '.repeat(100)}`)])).toThrow(/short\.txt: expected the number 106 followed by 212 coordinates, found 201 numbers/);
     expect(run([join(dir, 'absent.json')])).toThrow(/absent\.json/);
     expect(run([five, five, five], [img, img])).toThrow(/3 --landmarks files for 2 images/);
   }, 120_000);

@@ -4,6 +4,7 @@
 // name the file.
 import { readFileSync } from 'node:fs';
 import { lapaFivePoints } from '../../model/warp.js';
+import { parseLapaLandmarks } from '../data/lapa.js';
 import { readImage, readLabelMap, resizeBicubicPIL, resizeNearestPIL } from '../image/index.js';
 
 export interface LoadedImage {
@@ -67,11 +68,7 @@ function readLandmarkFile(file: string, bareAllowed: boolean): number[][] {
     throw new Error(`--landmarks ${file}: ${(e as Error).message}`);
   }
   if (file.toLowerCase().endsWith('.txt')) {
-    const nums = text.split(/\s+/).filter((t) => t.length > 0).map(Number);
-    if (nums[0] !== 106 || nums.length !== 213) throw new Error(`${file}: a LaPa landmark file holds the number 106 then 212 coordinates; found ${nums.length} numbers starting with ${nums[0]}`);
-    const bad = nums.findIndex((x) => !Number.isFinite(x));
-    if (bad >= 0) throw new Error(`${file}: value ${bad} is not a number`);
-    return [Array.from(lapaFivePoints(Float32Array.from(nums.slice(1))))];
+    return [Array.from(lapaFivePoints(parseLapaLandmarks(text, file)))];
   }
   let json: unknown;
   try {
