@@ -9,7 +9,9 @@
 
 override WG: u32 = 256;
 
-struct Params { n: u32, per_sample: u32, seed: u32, p: f32, scale: f32 }
+// first_sample: the global index of sample 0 of this batch (data parallelism: a rank's shard of a
+// global batch draws the masks the whole batch would give those samples on one device).
+struct Params { n: u32, per_sample: u32, seed: u32, p: f32, scale: f32, first_sample: u32 }
 @group(0) @binding(2) var<uniform> dp: Params;   // n: elements of x (drop_path) or vec4s (drop_path_vec4)
 
 fn pcg(v: u32) -> u32 {
@@ -20,7 +22,7 @@ fn pcg(v: u32) -> u32 {
 
 /** s_b: 1/(1 − p) for a kept sample, 0 for a dropped one. */
 fn sample_scale(b: u32) -> f32 {
-  let u = f32(pcg(pcg(dp.seed) ^ b) >> 8u) * (1.0 / 16777216.0);
+  let u = f32(pcg(pcg(dp.seed) ^ (dp.first_sample + b)) >> 8u) * (1.0 / 16777216.0);
   return select(0.0, dp.scale, u >= dp.p);
 }
 

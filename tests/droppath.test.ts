@@ -75,6 +75,23 @@ describe('dropPath masks', () => {
     }
   });
 
+  it('a shard with firstSample draws the masks the whole batch gives those samples (data parallelism)', async () => {
+    const whole = await maskOf(64, 0.5, 4321);
+    for (const [first, count] of [[0, 16], [16, 32], [48, 16], [7, 9]] as const) {
+      for (const scalar of [false, true]) {
+        const x = rt().full([count, 4], 1);   // vec4 kernel; scalar kernel when forced
+        const y = dropPath(x, 0.5, 4321, { firstSample: first, scalar });
+        const got = (await y.read()) as Float32Array;
+        x.release();
+        y.release();
+        rt().tape.clear();
+        const want = Array.from(whole.subarray(first, first + count)).flatMap((v) => [v, v, v, v]);
+        expect(Array.from(got), `samples ${first}..${first + count - 1}, scalar ${scalar}`).toEqual(want);
+      }
+    }
+    expect(() => dropPath(rt().full([2, 4], 1), 0.5, 1, { firstSample: -1 })).toThrow('dropPath: firstSample -1 must be a u32 index');
+  });
+
   it('p = 1 drops everything', async () => {
     expect(Array.from(await maskOf(64, 1, 3))).toEqual(new Array(64).fill(0));
   });

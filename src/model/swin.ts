@@ -26,6 +26,8 @@ export interface RunOptions {
   train?: boolean;
   /** Seed of the drop-path masks (combine with the step so each step differs). */
   seed?: number;
+  /** Index of the batch's first sample in the global batch (data parallelism; default 0). */
+  firstSample?: number;
   /** Called with every block-boundary activation, named like the PyTorch reference. */
   record?: (name: string, t: Tensor) => void;
 }
@@ -59,7 +61,7 @@ interface BlockCtx { cfg: SegFaceConfig; stage: number; index: number; globalInd
 function residual(x: Tensor, branch: Tensor, c: BlockCtx, which: number): Tensor {
   const prob = c.cfg.stochasticDepth * c.globalIndex / Math.max(1, c.totalBlocks - 1);
   const kept = c.opts.train && prob > 0
-    ? dropPath(branch, prob, (((c.opts.seed ?? 0) * 1009 + c.globalIndex) * 2 + which) >>> 0, { training: true })
+    ? dropPath(branch, prob, (((c.opts.seed ?? 0) * 1009 + c.globalIndex) * 2 + which) >>> 0, { training: true, firstSample: c.opts.firstSample ?? 0 })
     : branch;
   return add(x, kept);
 }

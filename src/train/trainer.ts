@@ -30,9 +30,10 @@ export interface StepResult {
   stop: boolean;
 }
 
-/** Stochastic-depth seed of a step on a rank; rank 0 (and single-device runs) keep the original seed. */
-export function dropSeed(seed: number, globalStep: number, rank: number): number {
-  return (seed * 7919 + globalStep + Math.imul(rank, 0x9e3779b9)) >>> 0;
+/** Stochastic-depth seed of a step, the same on every rank: each rank's samples draw their masks
+ *  by their index in the global batch (`firstSample`), so N ranks drop what one device would. */
+export function dropSeed(seed: number, globalStep: number): number {
+  return (seed * 7919 + globalStep) >>> 0;
 }
 
 export class Trainer {
@@ -63,25 +64,26 @@ export class Trainer {
   /**
    * Records one training step and returns a promise of its numbers. Everything up to the first
    * readback happens synchronously, so the caller can prepare the next batch before awaiting.
+   * `firstSample`: with data parallelism, the index of this rank's first sample in the global batch.
    */
-  step(batch: Batch, res: number, epoch: number, globalStep: number): Promise<StepResult> {
-    if (this.dist) return this.stepDataParallel(this.dist, batch, res, epoch, globalStep);
+  step(batch: Batch, res: number, epoch: number, globalStep: number, firstSample = 0): Promise<StepResult> {
+    if (this.dist) return this.stepDataParallel(this.dist, batch, res, epoch, globalStep, firstSample);
     const rt = this.rt;
     const loss = rt.scope(() => {
       const { images, labels } = this.upload(batch, res);
-      const logits = segfaceForward(this.params, images, { train: this.stochasticDepth, seed: dropSeed(this.seed, globalStep, 0), landmarks: this.params.cfg.dataset === 'lapa' ? batch.landmarks : undefined });
+      const logits = segfaceForward(this.params, images, { train: this.stochasticDepth, seed: dropSeed(this.seed, globalStep), firstSample, landmarks: this.params.cfg.dataset === 'lapa' ? batch.landmarks : undefined });
       return segLoss(logits, labels);
     });
     rt.backward(loss.total);
     return this.finishStep(loss, epoch, this.stopRequested);
   }
 
-  private async stepDataParallel(dist: GradSync, batch: Batch, res: number, epoch: number, globalStep: number): Promise<StepResult> {
+  private async stepDataParallel(dist: GradSync, batch: Batch, res: number, epoch: number, globalStep: number, firstSample: number): Promise<StepResult> {
     const rt = this.rt;
     const { comm } = dist;
     const fwd = rt.scope(() => {
       const { images, labels } = this.upload(batch, res);
-      const logits = segfaceForward(this.params, images, { train: this.stochasticDepth, seed: dropSeed(this.seed, globalStep, comm.rank), landmarks: this.params.cfg.dataset === 'lapa' ? batch.landmarks : undefined });
+      const logits = segfaceForward(this.params, images, { train: this.stochasticDepth, seed: dropSeed(this.seed, globalStep), firstSample, landmarks: this.params.cfg.dataset === 'lapa' ? batch.landmarks : undefined });
       return { logits, labels, partials: segLossPartials(logits, labels) };
     });
     const { logits, labels, partials } = fwd;

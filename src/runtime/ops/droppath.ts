@@ -19,6 +19,11 @@ export interface DropPathOptions {
   workgroupSize?: number;
   /** Use the scalar kernel even when the per-sample size is a multiple of 4 (tests). */
   scalar?: boolean;
+  /**
+   * Index of x's sample 0 in a larger batch (default 0): the masks are those the larger batch
+   * would draw for these samples, so a batch split across devices drops the same samples.
+   */
+  firstSample?: number;
 }
 
 /** The kept-sample factor torchvision uses: noise.div_(1 − p) in f32 (0 when p = 1). */
@@ -36,7 +41,7 @@ function apply(op: string, x: Tensor, p: number, seed: number, opts: DropPathOpt
   rt.dispatch(vec4 ? VEC4 : SCALAR, {
     op,
     storage: vec4 ? { y4: { buffer: y.buffer }, x4: { buffer: x.buffer } } : { y: { buffer: y.buffer }, x: { buffer: x.buffer } },
-    params: { n, per_sample: perSample, seed, p, scale: dropPathScale(p) },
+    params: { n, per_sample: perSample, seed, p, scale: dropPathScale(p), first_sample: opts.firstSample ?? 0 },
     constants: { WG: wg }, workgroups: [groups(n, wg)],
   });
   return y;
@@ -48,6 +53,8 @@ export function dropPath(x: Tensor, p: number, seed: number, opts: DropPathOptio
   assertRank('dropPath', x, 1);
   if (!(p >= 0 && p <= 1)) throw new Error(`dropPath: drop probability ${p} must be in [0, 1]`);
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error(`dropPath: seed ${seed} must be a u32`);
+  const first = opts.firstSample ?? 0;
+  if (!Number.isInteger(first) || first < 0 || first + x.shape[0]! > 0xffffffff) throw new Error(`dropPath: firstSample ${first} must be a u32 index`);
   const rt = x.rt;
   if (p === 0 || opts.training === false || x.size === 0) return rt.reshape(x, x.shape);
   const y = apply('drop_path_fwd', x, p, seed, opts);

@@ -298,7 +298,7 @@ for (; state.epoch < args.epochs && !stopping; state = { ...state, epoch: state.
       continue;
     }
     const t0 = performance.now();
-    const pending: Promise<StepResult> = trainer.step(next, res, state.epoch, state.globalStep);
+    const pending: Promise<StepResult> = trainer.step(next, res, state.epoch, state.globalStep, shardRange(args.batch, world.rank, world.size).start);
     const following = take();
     const r = await pending;
     if (r.stop) stopping = true;

@@ -31,6 +31,8 @@ export interface WorkerJob {
   saveTo?: string;
   overlap?: boolean;
   bucketBytes?: number;
+  /** Train with stochastic depth (default off). */
+  stochasticDepth?: boolean;
   /** Throw on this rank at step `failStep` (fault test). */
   failRank?: number;
   failStep?: number;
@@ -67,7 +69,7 @@ const params = ck ? loadParams(rt, cfg, ck.weights, job.resume!) : syntheticPara
 const optim = new AdamW(params.params(), { lr: 1e-3, weightDecay: 1e-5 });
 if (ck) restoreOptimizer(optim, params, ck, job.resume!);
 const sync = world.mpi ? new GradSync(rt, params.params(), world.mpi, { overlap: job.overlap ?? true, bucketBytes: job.bucketBytes ?? 256 << 10 }) : undefined;
-const trainer = new Trainer(rt, params, optim, new MultiStepLR(1e-3, [1]), 3, false, sync);
+const trainer = new Trainer(rt, params, optim, new MultiStepLR(1e-3, [1]), 3, job.stochasticDepth ?? false, sync);
 
 // The optimizer sees the gradients after the all-reduce: copy them out as it starts.
 let captured: Promise<Float32Array[]> | undefined;
@@ -99,7 +101,7 @@ for (let s = job.from; s < job.to; s++) {
   if (job.failRank === world.rank && job.failStep === s) throw new Error(`injected fault at step ${s}`);
   const comm0 = world.mpi?.commSeconds ?? 0;
   const t0 = performance.now();
-  const r = await trainer.step(batch, RES, epoch, s);
+  const r = await trainer.step(batch, RES, epoch, s, start);
   result.stepSeconds.push((performance.now() - t0) / 1000);
   result.commSeconds.push((world.mpi?.commSeconds ?? 0) - comm0);
   result.tailSeconds.push(sync?.last.tail ?? 0);
