@@ -98,21 +98,20 @@ const date = new Date().toISOString();
 const suitesRun = positionals.length ? positionals : DEFAULT_SUITES;
 mkdirSync(join(here, 'results'), { recursive: true });
 const out = join(here, 'results', `${slug}.json`);
-// Rows of suites not run now are kept from the adapter's earlier results, with the date of the run
-// that measured them (their ratios are against that run's roofline).
-interface Results { date: string; suiteDates?: Record<string, string>; rows: BenchRow[] }
+// Rows not measured now (other suites, or --full rows after a default run) are kept from the
+// adapter's earlier results with the date they were measured (their ratios are against that run's
+// roofline); rows measured now replace their namesakes.
+interface Results { date: string; rows: BenchRow[] }
 const earlier = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) as Results : undefined;
-const kept = (earlier?.rows ?? []).filter((r) => r.suite !== 'roofline' && !suitesRun.includes(r.suite));
-const suiteDates: Record<string, string> = {};
-for (const r of kept) suiteDates[r.suite] = earlier!.suiteDates?.[r.suite] ?? earlier!.date;
-for (const sname of ['roofline', ...suitesRun]) suiteDates[sname] = date;
+const key = (r: BenchRow): string => `${r.suite}\u0000${r.name}`;
+const measured = new Set(rows.map(key));
+const kept = (earlier?.rows ?? []).filter((r) => r.suite !== 'roofline' && !measured.has(key(r))).map((r) => ({ ...r, date: r.date ?? earlier!.date }));
 const result = {
   date,
   adapter: rt.device.adapter,
   node: process.version,
   full: values.full,
   suites: suitesRun,
-  suiteDates,
   roofline: roof.peak,
   rows: [...rows, ...kept],
 };

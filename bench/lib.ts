@@ -23,6 +23,8 @@ export interface BenchRow {
   /** Named ratios measured in the same run, e.g. `vs_naive`, `of_fma_peak`. */
   ratios: Record<string, number>;
   note?: string;
+  /** When the row was measured, if not in the run that wrote the file (kept from an earlier run). */
+  date?: string;
   /** Who ran it when not this engine: `tfjs-webgpu` (same adapter) or `torch-cpu`. */
   peer?: string;
   /** Whole-model rows: images per second and the pool's peak bytes during the measurement. */

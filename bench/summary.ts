@@ -102,7 +102,7 @@ export function writeSummary(dir: string): string {
     '# Benchmarks',
     '',
     'Written by `npm run bench` from `bench/results/*.json` (one file per adapter; a run replaces the rows',
-    "of the suites it ran and keeps the others, with each suite's date). Times are per repetition:",
+    'it measures and keeps the others with their date). Times are per repetition:',
     'median and min..max over benchmark.js samples; every',
     'ratio compares figures measured in the same run (`of_fma_peak`, `of_copy_bw`: the roofline rows;',
     '`vs_naive`: the one-output-per-invocation matmul; `vs_tfjs`, `vs_torch`: the peers\' time over ours).',
