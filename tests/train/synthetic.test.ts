@@ -19,7 +19,7 @@ function nearest(labels: Uint8Array, res: number, x: number, y: number, ids: num
   let best = Infinity;
   for (let j = 0; j < res; j++) {
     for (let i = 0; i < res; i++) {
-      if (ids.includes(labels[j * res + i]!)) best = Math.min(best, Math.hypot(i + 0.5 - x, j + 0.5 - y));
+      if (ids.includes(labels[j * res + i]!)) best = Math.min(best, Math.hypot(i - x, j - y));   // pixel centres at integers
     }
   }
   return best;
@@ -82,7 +82,7 @@ describe('synthetic faces', () => {
       for (let i = 0; i < 20; i++) {
         const s = syntheticSample(i, { res, dataset, seed: 11 });
         const p = (k: number): [number, number] => [s.landmarks5[2 * k]!, s.landmarks5[2 * k + 1]!];
-        const at = ([x, y]: [number, number]): number => s.labels[Math.floor(y) * res + Math.floor(x)]!;
+        const at = ([x, y]: [number, number]): number => s.labels[Math.round(y) * res + Math.round(x)]!;   // the pixel whose centre is nearest
         const where = `${dataset} sample ${i}`;
         for (let k = 0; k < 5; k++) {
           const [x, y] = p(k);

@@ -228,8 +228,9 @@ export interface SyntheticOptions {
 
 export interface SyntheticSample extends Sample {
   /**
-   * (5, 2) continuous pixel coordinates (pixel (i, j) covers [i, i+1)×[j, j+1)): image-left eye
-   * centre, image-right eye centre, nose tip, image-left mouth corner, image-right mouth corner.
+   * (5, 2) pixel coordinates with pixel (i, j)'s centre at (i, j), the convention of the LaPa
+   * annotations and of the warp: image-left eye centre, image-right eye centre, nose tip,
+   * image-left mouth corner, image-right mouth corner.
    */
   landmarks5: Float32Array;
 }
@@ -262,7 +263,12 @@ export function syntheticSample(index: number, opts: SyntheticOptions = {}): Syn
   const landmarks = paintFace(cv, r, dataset === 'celeb');
   const image = finish(cv, r);
   const landmarks5 = new Float32Array(10);
-  landmarks.forEach(([x, y], k) => { [landmarks5[2 * k], landmarks5[2 * k + 1]] = cv.toPixel(x, y); });
+  // Landmarks in pixel-index coordinates (pixel i's centre is i, as in the LaPa annotations and the
+  // warp's grid); the canvas paints pixel i at the continuous coordinate i + 0.5.
+  landmarks.forEach(([x, y], k) => {
+    const [px, py] = cv.toPixel(x, y);
+    [landmarks5[2 * k], landmarks5[2 * k + 1]] = [px - 0.5, py - 0.5];
+  });
   return { image, labels: cv.labels, landmarks5, name: `synthetic_${seed}_${index}` };
 }
 
