@@ -122,9 +122,19 @@ function derivedBuffer(cfg: SegFaceConfig, spec: TensorSpec): Float32Array | Int
   return undefined;
 }
 
+/** The value of one state-dict entry under the synthetic initialisation (derived buffers as always). */
+function syntheticEntry(cfg: SegFaceConfig, spec: TensorSpec, seed: number): Float32Array | Int32Array {
+  return derivedBuffer(cfg, spec) ?? syntheticValue(spec.name, spec.shape, seed);
+}
+
+/** The whole synthetic state dict on the host, official names (e.g. to write a weights file). */
+export function syntheticStateDict(cfg: SegFaceConfig, seed: number): Map<string, HostTensor> {
+  return new Map(stateDictSpec(cfg).map((spec) => [spec.name, { shape: spec.shape, data: syntheticEntry(cfg, spec, seed) }]));
+}
+
 /** Synthetic weights identical to the PyTorch reference generator's (tools/reference/gen.py). */
 export function syntheticParams(rt: Runtime, cfg: SegFaceConfig, seed: number): ParamStore {
-  return new ParamStore(rt, cfg, (spec) => derivedBuffer(cfg, spec) ?? syntheticValue(spec.name, spec.shape, seed));
+  return new ParamStore(rt, cfg, (spec) => syntheticEntry(cfg, spec, seed));
 }
 
 /** Parameters from a host state dict, checked strictly first (before any GPU work). */

@@ -10,8 +10,9 @@
 import { activation } from '../runtime/ops/activation.js';
 import { patchEmbed } from '../runtime/ops/conv.js';
 import { dropPath } from '../runtime/ops/droppath.js';
-import { add, mul } from '../runtime/ops/elementwise.js';
+import { add } from '../runtime/ops/elementwise.js';
 import { layerNorm } from '../runtime/ops/layernorm.js';
+import { concat, slice } from '../runtime/ops/layout.js';
 import { matmul } from '../runtime/ops/matmul.js';
 import { patchMerge } from '../runtime/ops/vision.js';
 import { windowAttention } from '../runtime/ops/window_attention.js';
@@ -51,9 +52,15 @@ function cpbTable(p: ParamStore, prefix: string, ws: number): Tensor {
 /** V2 zeroes the k third of the qkv bias at every forward (its gradient is therefore 0). */
 function v2QkvBias(p: ParamStore, prefix: string, C: number): Tensor {
   const rt = p.rt;
-  const mask = new Float32Array(3 * C).fill(1).fill(0, C, 2 * C);
-  const m = rt.tensor(mask, [3 * C]);
-  return mul(p.get(`${prefix}.qkv.bias`), m);
+  const qkv = p.get(`${prefix}.qkv.bias`).reshape([3, C]);
+  const q = slice(qkv, 0, 0, 1);
+  const v = slice(qkv, 0, 2, 1);
+  const k0 = rt.zeros([1, C]);
+  const bias = concat([q, k0, v], 0);
+  for (const t of [qkv, q, v, k0]) t.release();
+  const flat = bias.reshape([3 * C]);
+  bias.release();
+  return flat;
 }
 
 interface BlockCtx { cfg: SegFaceConfig; stage: number; index: number; globalIndex: number; totalBlocks: number; opts: RunOptions }

@@ -8,18 +8,16 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLASS_NAMES, makeConfig, stateDictSpec } from '../../src/model/config.js';
-import { relativePositionIndex } from '../../src/model/params.js';
+import { CLASS_NAMES, makeConfig } from '../../src/model/config.js';
 import { segfaceForward } from '../../src/model/segface.js';
-import { syntheticValue } from '../../src/model/synthetic_init.js';
 import { loadWeightsFile } from '../../src/model/weights_file.js';
-import { writeSafetensors, type StWrite } from '../../src/runtime/safetensors.js';
 import { loadBatch, sequentialBatches } from '../../src/train/data/batches.js';
 import { writeFakeHelen, writeFakeLapa } from '../../src/train/data/fake.js';
 import { openDataset, type DatasetName } from '../../src/train/data/open.js';
 import { ConfusionMatrix, HELEN_MERGES } from '../../src/train/metrics.js';
 import { argmaxClasses } from '../../src/train/trainer.js';
 import { useRuntime } from '../harness.js';
+import { writeSyntheticWeights } from './weights_fixture.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'eval-cli-'));
@@ -32,12 +30,8 @@ const BATCH = 2;
 
 function checkpoint(): string {
   const cfg = makeConfig('tiny', 'lapa');
-  const weights: Record<string, StWrite> = {};
-  for (const s of stateDictSpec(cfg)) {
-    weights[s.name] = { shape: s.shape, data: s.integer ? relativePositionIndex(cfg.window) : syntheticValue(s.name, s.shape, 4) };
-  }
   const path = join(dir, 'tiny_lapa.safetensors');
-  writeSafetensors(path, weights);
+  writeSyntheticWeights(path, cfg, 4);
   return path;
 }
 

@@ -6,15 +6,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { makeConfig, stateDictSpec } from '../../src/model/config.js';
-import { relativePositionIndex, syntheticParams } from '../../src/model/params.js';
-import { syntheticValue } from '../../src/model/synthetic_init.js';
+import { makeConfig } from '../../src/model/config.js';
+import { syntheticParams } from '../../src/model/params.js';
 import { segfaceForward } from '../../src/model/segface.js';
 import { lapaTemplate } from '../../src/model/warp.js';
-import { writeSafetensors, type StWrite } from '../../src/runtime/safetensors.js';
 import { syntheticSample } from '../../src/train/data/synthetic.js';
 import { readImage, readLabelMap, readNpy, resizeBicubicPIL, toNormalizedCHW, writePng } from '../../src/train/image/index.js';
 import { useRuntime } from '../harness.js';
+import { writeSyntheticWeights } from './weights_fixture.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'predict-'));
@@ -26,12 +25,8 @@ const rt = useRuntime();
 describe('npm run predict', () => {
   it('writes a mask, an overlay with legend and the logits', () => {
     const cfg = makeConfig('tiny', 'lapa');
-    const weights: Record<string, StWrite> = {};
-    for (const s of stateDictSpec(cfg)) {
-      weights[s.name] = { shape: s.shape, data: s.integer ? relativePositionIndex(cfg.window) : syntheticValue(s.name, s.shape, 2) };
-    }
     const ckpt = join(dir, 'tiny_lapa.safetensors');
-    writeSafetensors(ckpt, weights);
+    writeSyntheticWeights(ckpt, cfg, 2);
     const face = syntheticSample(5, { res: 40, dataset: 'lapa', seed: 2 });
     const img = join(dir, 'face.png');
     writePng(img, { width: 40, height: 40, rgb: face.image });
@@ -62,12 +57,8 @@ describe('npm run predict', () => {
   });
   it('--landmarks warps LaPa faces: a LaPa .txt and a JSON for two images (40 px and 32 px), logits equal the in-process warped forward', async () => {
     const cfg = makeConfig('tiny', 'lapa');
-    const weights: Record<string, StWrite> = {};
-    for (const s of stateDictSpec(cfg)) {
-      weights[s.name] = { shape: s.shape, data: s.integer ? relativePositionIndex(cfg.window) : syntheticValue(s.name, s.shape, 2) };
-    }
     const ckpt = join(dir, 'tiny_lapa_warp.safetensors');
-    writeSafetensors(ckpt, weights);
+    writeSyntheticWeights(ckpt, cfg, 2);
     const face = syntheticSample(5, { res: 40, dataset: 'lapa', seed: 2 });
     const small = syntheticSample(6, { res: 32, dataset: 'lapa', seed: 2 });
     const imgs = [join(dir, 'lm_a.png'), join(dir, 'lm_b.png')];
