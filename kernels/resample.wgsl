@@ -154,20 +154,27 @@ fn corners(t: u32) -> Corners {   // t = b·out_hw + p indexes the grid's (B, H_
   return Corners(select(vec4i(-1), idx, ok), select(vec4f(0.0), vec4f(wx * wy, ex * wy, wx * ey, ex * ey), ok));
 }
 
+// Grid point t = b·out_hw + p: its corners, and channel 0's offsets in the input (b, 0, ·, ·) and
+// the output (b, 0, p); channel c adds c·in_hw / c·out_hw.
+struct GridPoint { k: Corners, in0: u32, out0: u32, in_hw: u32 }
+
+fn grid_point(t: u32) -> GridPoint {
+  let b = t / gp.out_hw;
+  let in_hw = gp.in_h * gp.in_w;
+  return GridPoint(corners(t), b * gp.c * in_hw, b * gp.c * gp.out_hw + t % gp.out_hw, in_hw);
+}
+
 @compute @workgroup_size(WG) fn grid_sample_fwd(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                                                @builtin(local_invocation_index) lid: u32) {
   let t = (wid.x + wid.y * nwg.x) * WG + lid;   // (b, p)
   if (t >= gp.n) { return; }
-  let b = t / gp.out_hw;
-  let p = t % gp.out_hw;
-  let k = corners(t);
-  let in_hw = gp.in_h * gp.in_w;
+  let s = grid_point(t);
   // Out-of-range corners read offset 0 of the plane with weight 0 (no branch per channel).
-  let off = vec4u(max(k.idx, vec4i(0)));
+  let off = vec4u(max(s.k.idx, vec4i(0)));
   for (var c = 0u; c < gp.c; c++) {
-    let base = (b * gp.c + c) * in_hw;
+    let base = s.in0 + c * s.in_hw;
     let v = vec4f(gs_x[base + off.x], gs_x[base + off.y], gs_x[base + off.z], gs_x[base + off.w]);
-    gs_out[(b * gp.c + c) * gp.out_hw + p] = dot(k.w, v);
+    gs_out[s.out0 + c * gp.out_hw] = dot(s.k.w, v);
   }
 }
 
@@ -185,15 +192,12 @@ fn atomic_add_dx(i: u32, v: f32) {
                                                @builtin(local_invocation_index) lid: u32) {
   let t = (wid.x + wid.y * nwg.x) * WG + lid;   // (b, p)
   if (t >= gp.n) { return; }
-  let b = t / gp.out_hw;
-  let p = t % gp.out_hw;
-  let k = corners(t);
-  let in_hw = gp.in_h * gp.in_w;
+  let s = grid_point(t);
   for (var c = 0u; c < gp.c; c++) {
-    let g = gs_dout[(b * gp.c + c) * gp.out_hw + p];
-    let base = (b * gp.c + c) * in_hw;
+    let g = gs_dout[s.out0 + c * gp.out_hw];
+    let base = s.in0 + c * s.in_hw;
     for (var q = 0u; q < 4u; q++) {
-      if (k.idx[q] >= 0) { atomic_add_dx(base + u32(k.idx[q]), k.w[q] * g); }
+      if (s.k.idx[q] >= 0) { atomic_add_dx(base + u32(s.k.idx[q]), s.k.w[q] * g); }
     }
   }
 }
