@@ -143,21 +143,29 @@ fn work(wid: vec3u, nwg: vec3u) -> Work {
   return w;
 }
 
+// This invocation's row (`own`, past the end in the last block), the row clamped for loads, and the
+// vec4 offset of that row's head slice in a (B, rows, heads·HD) tensor.
+struct Row { own: u32, own_c: u32, at: u32 }
+
+fn row_of(w: Work, lid: u32) -> Row {
+  let own = w.block * WG + lid;
+  let own_c = min(own, p.rows - 1u);
+  return Row(own, own_c, (w.b * p.rows + own_c) * w.d4 + w.h * (HD / 4u));
+}
+
 // ---- forward -------------------------------------------------------------------------------------
 
 @compute @workgroup_size(WG) fn attn_fwd(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                                         @builtin(local_invocation_index) lid: u32) {
   let w = work(wid, nwg);
-  let own = w.block * WG + lid;   // this invocation's row
   if (!w.ok) { return; }   // uniform per workgroup
+  let row = row_of(w, lid);
   let hd4 = HD / 4u;
   let cr = 32u / HD;   // chunk rows
-  let own_c = min(own, p.rows - 1u);   // clamped for loads
-  let qat = (w.b * p.rows + own_c) * w.d4 + w.h * hd4;
   let c2 = p.scale * LOG2E;
   var qr: array<vec4f, 8>;
   var acc: array<vec4f, 8>;
-  for (var c = 0u; c < hd4; c++) { qr[c] = q[qat + c] * c2; acc[c] = vec4f(0.0); }
+  for (var c = 0u; c < hd4; c++) { qr[c] = q[row.at + c] * c2; acc[c] = vec4f(0.0); }
   var m = NEG;
   var l = 0.0;
   let kbase = w.b * p.cols * w.d4 + w.h * hd4;
@@ -181,11 +189,11 @@ fn work(wid: vec3u, nwg: vec3u) -> Work {
       for (var c = 0u; c < hd4; c++) { acc[c] = fma(vec4f(pr), ch.b[r * hd4 + c], acc[c]); }
     }
   }
-  if (own < p.rows) {
+  if (row.own < p.rows) {
     let inv = 1.0 / l;
-    let oat = ((w.split * w.nb + w.b) * p.rows + own) * w.d4 + w.h * hd4;
+    let oat = ((w.split * w.nb + w.b) * p.rows + row.own) * w.d4 + w.h * hd4;
     for (var c = 0u; c < hd4; c++) { out[oat + c] = acc[c] * inv; }
-    lse[((w.split * w.nb + w.b) * p.heads + w.h) * p.rows + own] = (m + log2(l)) * LN2;
+    lse[((w.split * w.nb + w.b) * p.heads + w.h) * p.rows + row.own] = (m + log2(l)) * LN2;
   }
 }
 
@@ -226,26 +234,24 @@ fn work(wid: vec3u, nwg: vec3u) -> Work {
 @compute @workgroup_size(WG) fn attn_bwd_dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                                            @builtin(local_invocation_index) lid: u32) {
   let w = work(wid, nwg);
-  let own = w.block * WG + lid;   // this invocation's row
   if (!w.ok) { return; }
+  let row = row_of(w, lid);
   let hd4 = HD / 4u;
   let cr = 32u / HD;   // chunk rows
-  let own_c = min(own, p.rows - 1u);   // clamped for loads
-  let qat = (w.b * p.rows + own_c) * w.d4 + w.h * hd4;
   let c2 = p.scale * LOG2E;
   var qr: array<vec4f, 8>;
   var gr: array<vec4f, 8>;   // dO row
   var acc: array<vec4f, 8>;  // dQ / scale
   var delta = 0.0;
   for (var c = 0u; c < hd4; c++) {
-    qr[c] = q[qat + c] * c2;
-    gr[c] = d_out[qat + c];
-    delta += dot(gr[c], fwd_out[qat + c]);
+    qr[c] = q[row.at + c] * c2;
+    gr[c] = d_out[row.at + c];
+    delta += dot(gr[c], fwd_out[row.at + c]);
     acc[c] = vec4f(0.0);
   }
-  let sat = (w.b * p.heads + w.h) * p.rows + own_c;
+  let sat = (w.b * p.heads + w.h) * p.rows + row.own_c;
   let lse2 = saved_lse[sat] * LOG2E;
-  if (w.split == 0u && own < p.rows) { stats[sat] = vec2f(lse2, delta); }
+  if (w.split == 0u && row.own < p.rows) { stats[sat] = vec2f(lse2, delta); }
   let kbase = w.b * p.cols * w.d4 + w.h * hd4;
   for (var j0 = w.begin; j0 < w.end; j0 += cr) {
     let ch = chunk_kv(kbase, w.d4, j0, w.end - 1u, lid & 7u);
@@ -261,8 +267,8 @@ fn work(wid: vec3u, nwg: vec3u) -> Work {
       for (var c = 0u; c < hd4; c++) { acc[c] = fma(vec4f(ds), ch.a[r * hd4 + c], acc[c]); }
     }
   }
-  if (own < p.rows) {
-    let at = ((w.split * w.nb + w.b) * p.rows + own) * w.d4 + w.h * hd4;
+  if (row.own < p.rows) {
+    let at = ((w.split * w.nb + w.b) * p.rows + row.own) * w.d4 + w.h * hd4;
     for (var c = 0u; c < hd4; c++) { dq[at + c] = acc[c] * p.scale; }
   }
 }
@@ -271,20 +277,18 @@ fn work(wid: vec3u, nwg: vec3u) -> Work {
 @compute @workgroup_size(WG) fn attn_bwd_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                                             @builtin(local_invocation_index) lid: u32) {
   let w = work(wid, nwg);
-  let own = w.block * WG + lid;   // this invocation's row
   if (!w.ok) { return; }
+  let row = row_of(w, lid);
   let hd4 = HD / 4u;
   let cr = 32u / HD;   // chunk rows
-  let own_c = min(own, p.rows - 1u);   // clamped for loads
-  let kat = (w.b * p.rows + own_c) * w.d4 + w.h * hd4;
   let c2 = p.scale * LOG2E;
   var kr: array<vec4f, 8>;
   var vr: array<vec4f, 8>;
   var gk: array<vec4f, 8>;   // dK / scale
   var gv: array<vec4f, 8>;   // dV
   for (var c = 0u; c < hd4; c++) {
-    kr[c] = k[kat + c] * c2;
-    vr[c] = v[kat + c];
+    kr[c] = k[row.at + c] * c2;
+    vr[c] = v[row.at + c];
     gk[c] = vec4f(0.0);
     gv[c] = vec4f(0.0);
   }
@@ -308,8 +312,8 @@ fn work(wid: vec3u, nwg: vec3u) -> Work {
       }
     }
   }
-  if (own < p.rows) {
-    let at = ((w.split * w.nb + w.b) * p.rows + own) * w.d4 + w.h * hd4;
+  if (row.own < p.rows) {
+    let at = ((w.split * w.nb + w.b) * p.rows + row.own) * w.d4 + w.h * hd4;
     for (var c = 0u; c < hd4; c++) {
       dk[at + c] = gk[c] * p.scale;
       dv[at + c] = gv[c];
