@@ -24,10 +24,6 @@ export function hashUniform(key: number, n: number): Float64Array {
   return out;
 }
 
-export function hashUniformFor(label: string, n: number): Float64Array {
-  return hashUniform(fnv1a(label), n);
-}
-
 /** The synthetic value of parameter (or PE buffer) `name` of `shape`, float32. */
 export function syntheticValue(name: string, shape: readonly number[], seed: number): Float32Array {
   const n = shape.reduce((a, b) => a * b, 1);
