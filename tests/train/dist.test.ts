@@ -118,11 +118,14 @@ describe('dist: backward hook', () => {
     const b = r.parameter([4, 5, 6], [1, 3], 'b');
     const c = r.parameter([2], [1], 'c');
     const y = r.scope(() => mul(sumLastDim(add(mul(a, b), a)), c));
+    // The order is recorded when the hook is called; the reads may resolve in any order.
     const seen: { name: string; grad: number[] }[] = [];
     const pending: Promise<void>[] = [];
     r.tape.backward(y, undefined, (leaf) => {
+      const entry = { name: leaf.name!, grad: [] as number[] };
+      seen.push(entry);
       const snapshot = r.untracked(() => r.copy(leaf.grad!));
-      pending.push(snapshot.read().then((g) => { seen.push({ name: leaf.name!, grad: Array.from(g) }); snapshot.release(); }));
+      pending.push(snapshot.read().then((g) => { entry.grad = Array.from(g); snapshot.release(); }));
     });
     await Promise.all(pending);
     expect(seen.map((s) => s.name)).toEqual(['c', 'a', 'b']);
