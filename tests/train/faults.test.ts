@@ -109,15 +109,16 @@ describe('train CLI faults', () => {
     }
   }, 120_000);
 
-  it('Ctrl-C saves a checkpoint and exits; --resume finishes exactly like an uninterrupted run', async () => {
+  it('Ctrl-C saves a checkpoint and exits 130; --resume finishes exactly like an uninterrupted run', async () => {
     const a = join(dir, 'interrupted');
     const child = start([...TINY, '--epochs', '2', '--out', a]);
     await until(() => existsSync(join(a, 'metrics.jsonl')) && metrics(a).some((m) => m.kind === 'train'), 'the first training step');
     child.kill('SIGINT');
     const r = await child.done;
     expect(r.signal, r.stderr).toBeNull();                 // handled, not killed by the signal
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, r.stderr).toBe(130);                     // saved, but the run did not finish
     expect(r.stderr).toMatch(/interrupted: saving a checkpoint after the current step/);
+    expect(r.stderr).toContain(`continue with: npm run train -- --resume ${a}`);
     const mid = loadCheckpoint(a).state;
     expect(mid.globalStep).toBeGreaterThanOrEqual(1);
     expect(mid.globalStep).toBeLessThan(8);

@@ -339,5 +339,9 @@ if (!stopping && root) {
 if (root && skippedTotal.length > 0) console.error(`bad samples left out: ${describeSkipped(skippedTotal)}`);
 await Promise.all([trainLoader.close(), valLoader.close()]);
 if (root) console.log(`checkpoint: ${join(runDir, 'checkpoint.safetensors')}; metrics: ${metricsPath}${existsSync(metricsPath) ? '' : ' (none)'}`);
+if (root && stopping) console.error(`interrupted after step ${state.globalStep}; continue with: npm run train -- --resume ${runDir}`);
 rt.destroy();
 await world.finish();
+// An interrupted run exits 130 (as a shell does after Ctrl-C) so that `train && eval` stops. Under
+// MPI each rank ends cleanly (0) and the --devices launcher, which saw the Ctrl-C, returns 130.
+if (stopping && world.size === 1) process.exitCode = 130;

@@ -181,8 +181,10 @@ async function relaunch(n: number): Promise<never> {
   const statusDir = mkdtempSync(join(tmpdir(), 'segface-dist-'));
   const args = ['-n', String(n), process.execPath, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
   console.log(`starting ${n} ranks: ${mpiexec} -n ${n} ...`);
-  // Ctrl-C reaches the ranks directly (same process group); they agree to stop after a step.
-  process.on('SIGINT', () => undefined);
+  // Ctrl-C reaches the ranks directly (same process group); they agree to stop after a step, save
+  // and exit 0, and we return 130 for the interrupted run.
+  let interrupted = false;
+  process.on('SIGINT', () => { interrupted = true; });
   // stdout passes through us so that mpiexec's "BAD TERMINATION ... PID n ... EXIT STRING" report can
   // be matched to a rank; stderr (progress bar, errors) goes straight to the terminal.
   const child = spawn(mpiexec, args, { stdio: ['inherit', 'pipe', 'inherit'], env: { ...process.env, [STATUS_ENV]: statusDir } });
@@ -197,7 +199,7 @@ async function relaunch(n: number): Promise<never> {
     if (lines.length) console.error(`error: the ${n}-rank job stopped:\n  ${lines.join('\n  ')}`);
   }
   rmSync(statusDir, { recursive: true, force: true });
-  process.exit(code);
+  process.exit(code === 0 && interrupted ? 130 : code);
 }
 
 function failureSummary(dir: string, n: number, launcherOutput: string): string[] {
