@@ -47,31 +47,39 @@ fn tap_x(d: u32) -> Tap {
 fn first_y(k: u32) -> u32 { return rs_taps[2u * (rp.out_h + rp.out_w) + k]; }
 fn first_x(k: u32) -> u32 { return rs_taps[2u * (rp.out_h + rp.out_w) + rp.in_h + k]; }
 
-/** Element t of a tensor of spatial size (h, w): its (row, col), and how to address the OTHER
-    tensor of the pair (spatial size (other_h, other_w)) at the same batch and channel. */
-struct Site { base: u32, row_stride: u32, col_stride: u32, y: u32, x: u32 }
+/** The element this invocation computes in a tensor of spatial size (h, w): its flat index t, whether
+    it exists, its (row, col), and how to address the OTHER tensor of the pair (spatial size
+    (other_h, other_w)) at the same batch and channel. NCHW: one invocation per element of the flat
+    index. NHWC: a workgroup covers WG consecutive channels of one pixel, so the pixel's coordinates
+    (all the integer divisions) are uniform across the workgroup, and SIMD back ends such as
+    llvmpipe compute them once per workgroup instead of once per element. */
+struct Site { t: u32, ok: bool, base: u32, row_stride: u32, col_stride: u32, y: u32, x: u32 }
 
-fn site_of(t: u32, h: u32, w: u32, other_h: u32, other_w: u32) -> Site {
+fn site_of(wid: vec3u, nwg: vec3u, lid: u32, h: u32, w: u32, other_h: u32, other_w: u32) -> Site {
+  let g = wid.x + wid.y * nwg.x;
   if (NHWC) {
-    let c = t % rp.c;
-    var r = t / rp.c;
-    let x = r % w; r = r / w;
+    let chunks = (rp.c + WG - 1u) / WG;
+    let pixel = g / chunks;
+    let c = (g % chunks) * WG + lid;
+    let x = pixel % w;
+    let r = pixel / w;
     let y = r % h;
     let b = r / h;
-    return Site(b * other_h * other_w * rp.c + c, other_w * rp.c, rp.c, y, x);
+    let t = pixel * rp.c + c;
+    return Site(t, c < rp.c && t < rp.n, b * other_h * other_w * rp.c + c, other_w * rp.c, rp.c, y, x);
   }
+  let t = g * WG + lid;
   let x = t % w;
   let r = t / w;
   let y = r % h;
   let plane = r / h;
-  return Site(plane * other_h * other_w, other_w, 1u, y, x);
+  return Site(t, t < rp.n, plane * other_h * other_w, other_w, 1u, y, x);
 }
 
 @compute @workgroup_size(WG) fn resize_fwd(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                                           @builtin(local_invocation_index) lid: u32) {
-  let t = (wid.x + wid.y * nwg.x) * WG + lid;
-  if (t >= rp.n) { return; }
-  let s = site_of(t, rp.out_h, rp.out_w, rp.in_h, rp.in_w);
+  let s = site_of(wid, nwg, lid, rp.out_h, rp.out_w, rp.in_h, rp.in_w);
+  if (!s.ok) { return; }
   let ty = tap_y(s.y);
   let tx = tap_x(s.x);
   let r0 = s.base + ty.lo * s.row_stride;
@@ -80,7 +88,7 @@ fn site_of(t: u32, h: u32, w: u32, other_h: u32, other_w: u32) -> Site {
   let c1 = tx.hi * s.col_stride;
   let top = tx.l0 * rs_src[r0 + c0] + tx.l1 * rs_src[r0 + c1];
   let bottom = tx.l0 * rs_src[r1 + c0] + tx.l1 * rs_src[r1 + c1];
-  rs_dst[t] = ty.l0 * top + ty.l1 * bottom;
+  rs_dst[s.t] = ty.l0 * top + ty.l1 * bottom;
 }
 
 /** The weight input k gets from output tap `tap` along one axis (0 when it reads neither). */
@@ -90,9 +98,8 @@ fn tap_weight(tap: Tap, k: u32) -> f32 {
 
 @compute @workgroup_size(WG) fn resize_bwd(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                                           @builtin(local_invocation_index) lid: u32) {
-  let t = (wid.x + wid.y * nwg.x) * WG + lid;
-  if (t >= rp.n) { return; }
-  let s = site_of(t, rp.in_h, rp.in_w, rp.out_h, rp.out_w);
+  let s = site_of(wid, nwg, lid, rp.in_h, rp.in_w, rp.out_h, rp.out_w);
+  if (!s.ok) { return; }
   let x0 = first_x(s.x);
   var acc = 0.0;
   for (var dy = first_y(s.y); dy < rp.out_h; dy++) {
@@ -106,7 +113,7 @@ fn tap_weight(tap: Tap, k: u32) -> f32 {
     }
     acc += tap_weight(ty, s.y) * row;
   }
-  rs_dst[t] = acc;
+  rs_dst[s.t] = acc;
 }
 
 // ---- grid_sample (bilinear, padding zeros, align_corners=False) ------------------------------------

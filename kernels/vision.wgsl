@@ -1,6 +1,6 @@
 // Vision layout kernels: exact copies of 32-bit values (f32 and i32 alike), so results are
-// bit-exact, forward and backward. Each entry point runs one invocation per OUTPUT element and
-// gathers its source, so writes are contiguous and no element is written twice (no atomics).
+// bit-exact, forward and backward. Each output element is written by exactly one invocation, which
+// gathers its source (no atomics).
 // Workgroups may be folded into a 2-D grid when there are more than 65535: wg = x + y * nx.
 
 override WG: u32 = 256;
@@ -13,60 +13,61 @@ override WG: u32 = 256;
 //                                   = image[b, i·P + a, j·P + e, c]    (NHWC image)
 // space_to_depth writes tokens (patchify, and the backward of depth_to_space); depth_to_space
 // writes the image (unpatchify, the ConvTranspose2d k=P s=P pixel shuffle, and the backward of
-// space_to_depth). The two maps are inverse permutations of each other.
+// space_to_depth). The two maps are inverse permutations of each other, so both kernels run one
+// invocation per (b, c, i, j) and copy its P×P block: P·P contiguous token values, P rows of P
+// image pixels. P is a constant, so the block's index arithmetic costs no division per element.
+// Consecutive invocations step along the image's fastest axis (j for NCHW, c for NHWC).
 override NHWC: bool = false;   // image layout: false (B, C, H, W), true (B, H, W, C)
+override P: u32 = 2;
 
-struct DepthParams { n: u32, h: u32, w: u32, c: u32, p: u32 }
+struct DepthParams { blocks: u32, h: u32, w: u32, c: u32 }
 @group(0) @binding(0) var<storage, read_write> dst: array<u32>;   // s2d: tokens (B, h, w, C·P·P); d2s: image
 @group(0) @binding(1) var<storage, read> src: array<u32>;         // s2d: image (B, C, hP, wP) or (B, hP, wP, C); d2s: tokens
 @group(0) @binding(2) var<uniform> dp: DepthParams;
 
-/** Flat index of image pixel (b, c, y, x) in the image layout. */
-fn image_index(b: u32, c: u32, y: u32, x: u32) -> u32 {
-  let hh = dp.h * dp.p;
-  let ww = dp.w * dp.p;
-  if (NHWC) { return ((b * hh + y) * ww + x) * dp.c + c; }
-  return ((b * dp.c + c) * hh + y) * ww + x;
+/** Block t's first token value and first image pixel, and the image's step between pixels of a row / rows. */
+struct Block { token: u32, image: u32, col: u32, row: u32 }
+
+fn block_of(t: u32) -> Block {
+  var b: u32; var c: u32; var i: u32; var j: u32;
+  if (NHWC) {
+    c = t % dp.c;
+    var r = t / dp.c;
+    j = r % dp.w; r = r / dp.w;
+    i = r % dp.h;
+    b = r / dp.h;
+  } else {
+    j = t % dp.w;
+    var r = t / dp.w;
+    i = r % dp.h; r = r / dp.h;
+    c = r % dp.c;
+    b = r / dp.c;
+  }
+  let hh = dp.h * P;
+  let ww = dp.w * P;
+  let token = (((b * dp.h + i) * dp.w + j) * dp.c + c) * P * P;
+  if (NHWC) { return Block(token, ((b * hh + i * P) * ww + j * P) * dp.c + c, dp.c, ww * dp.c); }
+  return Block(token, ((b * dp.c + c) * hh + i * P) * ww + j * P, 1u, ww);
 }
 
 @compute @workgroup_size(WG) fn space_to_depth(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                                               @builtin(local_invocation_index) lid: u32) {
   let t = (wid.x + wid.y * nwg.x) * WG + lid;
-  if (t >= dp.n) { return; }
-  let pp = dp.p * dp.p;
-  let k = t % (dp.c * pp);      // token channel (c, a, e)
-  var r = t / (dp.c * pp);      // token position (b, i, j)
-  let j = r % dp.w; r = r / dp.w;
-  let i = r % dp.h;
-  let b = r / dp.h;
-  let c = k / pp;
-  let a = (k % pp) / dp.p;
-  let e = k % dp.p;
-  dst[t] = src[image_index(b, c, i * dp.p + a, j * dp.p + e)];
+  if (t >= dp.blocks) { return; }
+  let k = block_of(t);
+  for (var a = 0u; a < P; a++) {
+    for (var e = 0u; e < P; e++) { dst[k.token + a * P + e] = src[k.image + a * k.row + e * k.col]; }
+  }
 }
 
 @compute @workgroup_size(WG) fn depth_to_space(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                                               @builtin(local_invocation_index) lid: u32) {
   let t = (wid.x + wid.y * nwg.x) * WG + lid;
-  if (t >= dp.n) { return; }
-  let hh = dp.h * dp.p;
-  let ww = dp.w * dp.p;
-  var b: u32; var c: u32; var y: u32; var x: u32;
-  if (NHWC) {
-    c = t % dp.c;
-    var r = t / dp.c;
-    x = r % ww; r = r / ww;
-    y = r % hh;
-    b = r / hh;
-  } else {
-    x = t % ww;
-    var r = t / ww;
-    y = r % hh; r = r / hh;
-    c = r % dp.c;
-    b = r / dp.c;
+  if (t >= dp.blocks) { return; }
+  let k = block_of(t);
+  for (var a = 0u; a < P; a++) {
+    for (var e = 0u; e < P; e++) { dst[k.image + a * k.row + e * k.col] = src[k.token + a * P + e]; }
   }
-  let pp = dp.p * dp.p;
-  dst[t] = src[(((b * dp.h + y / dp.p) * dp.w + x / dp.p) * dp.c + c) * pp + (y % dp.p) * dp.p + x % dp.p];
 }
 
 // ---- Swin patch merging (NHWC) --------------------------------------------------------------------

@@ -47,6 +47,8 @@ const RESIZE_CASES: ResizeCase[] = [
   { b: 1, c: 3, h: 1, w: 1, oh: 3, ow: 5, layout: 'NCHW' },
   { b: 1, c: 3, h: 6, w: 8, oh: 6, ow: 24, layout: 'NCHW' },   // one axis unchanged
   { b: 2, c: 3, h: 56, w: 56, oh: 56, ow: 56, layout: 'NHWC' }, // identity (stage 1): exact copy
+  { b: 2, c: 40, h: 5, w: 3, oh: 9, ow: 8, layout: 'NHWC' },    // NHWC: 64-lane workgroups, 24 idle
+  { b: 1, c: 300, h: 3, w: 5, oh: 7, ow: 4, layout: 'NHWC' },   // NHWC: two channel chunks per pixel, the second partial
 ];
 
 /**

@@ -19,6 +19,8 @@ const S2D_CASES: { b: number; c: number; hh: number; ww: number; p: number; layo
   { b: 2, c: 5, hh: 6, ww: 10, p: 2, layout: 'NCHW' },
   { b: 2, c: 5, hh: 6, ww: 10, p: 2, layout: 'NHWC' },
   { b: 1, c: 7, hh: 9, ww: 3, p: 3, layout: 'NHWC' },
+  { b: 2, c: 3, hh: 8, ww: 12, p: 4, layout: 'NHWC' },
+  { b: 1, c: 16, hh: 112, ww: 112, p: 2, layout: 'NCHW' },   // the upscaling head's pixel shuffle at 224 px
   { b: 3, c: 1, hh: 1, ww: 1, p: 1, layout: 'NCHW' },
 ];
 

@@ -78,13 +78,16 @@ export function resizeTapTable(inH: number, inW: number, outH: number, outW: num
 }
 
 function dispatchResize(decl: KernelDecl, op: string, dst: Tensor, src: Tensor, layout: ImageLayout, inDims: { c: number; h: number; w: number }, out: { h: number; w: number }, opts: LaunchOptions): void {
-  const wg = opts.workgroupSize ?? WG;
   const rt = dst.rt;
+  const c = inDims.c;
+  // NHWC: a workgroup per (pixel, WG channels), sized to the channels (32..WG lanes); NCHW: flat.
+  const wg = opts.workgroupSize ?? (layout === 'NHWC' ? Math.min(WG, Math.max(32, 2 ** Math.ceil(Math.log2(c)))) : WG);
+  const count = layout === 'NHWC' ? (dst.size / c) * groups(c, wg) : groups(dst.size, wg);
   const taps = rt.tensor(resizeTapTable(inDims.h, inDims.w, out.h, out.w), [2 * (out.h + out.w) + inDims.h + inDims.w], 'i32');
   rt.dispatch(decl, {
     op, storage: { rs_dst: { buffer: dst.buffer }, rs_src: { buffer: src.buffer }, rs_taps: { buffer: taps.buffer } },
-    params: { n: dst.size, c: inDims.c, in_h: inDims.h, in_w: inDims.w, out_h: out.h, out_w: out.w },
-    constants: { NHWC: layout === 'NHWC' ? 1 : 0, WG: wg }, workgroups: [groups(dst.size, wg)],
+    params: { n: dst.size, c, in_h: inDims.h, in_w: inDims.w, out_h: out.h, out_w: out.w },
+    constants: { NHWC: layout === 'NHWC' ? 1 : 0, WG: wg }, workgroups: [count],
   });
   taps.release();
 }

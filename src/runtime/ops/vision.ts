@@ -82,9 +82,10 @@ export function depthToSpace(t: Tensor, p: number, layout: ImageLayout = 'NCHW',
 
 function dispatchDepth(decl: KernelDecl, op: string, out: Tensor, src: Tensor, dims: { h: number; w: number; c: number; p: number }, layout: ImageLayout, opts: LaunchOptions): void {
   const wg = opts.workgroupSize ?? WG;
+  const blocks = out.size / (dims.p * dims.p);   // one invocation per P×P block of one channel
   out.rt.dispatch(decl, {
     op, storage: { dst: { buffer: out.buffer }, src: { buffer: src.buffer } },
-    params: { n: out.size, ...dims }, constants: { NHWC: layout === 'NHWC' ? 1 : 0, WG: wg }, workgroups: [groups(out.size, wg)],
+    params: { blocks, h: dims.h, w: dims.w, c: dims.c }, constants: { NHWC: layout === 'NHWC' ? 1 : 0, P: dims.p, WG: wg }, workgroups: [groups(blocks, wg)],
   });
 }
 
