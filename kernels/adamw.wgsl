@@ -17,7 +17,7 @@
 // Non-finite test on the bits (exponent all ones), which no fast-math assumption can remove.
 
 override WG: u32 = 64;
-override PER: u32 = 8;                    // vec4s per invocation in grad_stats_partial
+override PER: u32 = 8;                    // vec4s per invocation (grad_stats_partial, adamw_step)
 const EXP_BITS: u32 = 0x7f800000u;
 
 fn lanes_valid(j: u32, n: u32) -> vec4<bool> {
@@ -95,20 +95,26 @@ struct AdamParams {
 @group(0) @binding(5) var<storage, read> scale_in: array<f32>;           // (1) clip_scale
 @group(0) @binding(6) var<uniform> ap: AdamParams;
 
+// A workgroup updates WG·PER consecutive vec4s, lane lid the ones at lid + i·WG (as grad_stats_partial).
 @compute @workgroup_size(WG) fn adamw_step(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                                            @builtin(local_invocation_index) lid: u32) {
-  let j = (wid.x + wid.y * nwg.x) * WG + lid;
-  if (4u * j >= ap.n || skip_flag[0] != 0) { return; }
-  let valid = lanes_valid(j, ap.n);
-  let g = grad4[j] * scale_in[0];
-  let p0 = param4[j];
-  let m0 = exp_avg4[j];
-  let v0 = exp_avg_sq4[j];
-  let p = p0 * ap.decay;
-  let m = m0 * ap.beta1 + ap.one_minus_beta1 * g;
-  let v = v0 * ap.beta2 + ap.one_minus_beta2 * g * g;
-  let denom = sqrt(v) / ap.bc2_sqrt + ap.eps;
-  param4[j] = select(p0, p + ap.neg_step_size * m / denom, valid);
-  exp_avg4[j] = select(m0, m, valid);
-  exp_avg_sq4[j] = select(v0, v, valid);
+  if (skip_flag[0] != 0) { return; }
+  let scale = scale_in[0];
+  let first = (wid.x + wid.y * nwg.x) * WG * PER + lid;
+  for (var i = 0u; i < PER; i++) {
+    let j = first + i * WG;
+    if (4u * j >= ap.n) { break; }
+    let valid = lanes_valid(j, ap.n);
+    let g = grad4[j] * scale;
+    let p0 = param4[j];
+    let m0 = exp_avg4[j];
+    let v0 = exp_avg_sq4[j];
+    let p = p0 * ap.decay;
+    let m = m0 * ap.beta1 + ap.one_minus_beta1 * g;
+    let v = v0 * ap.beta2 + ap.one_minus_beta2 * g * g;
+    let denom = sqrt(v) / ap.bc2_sqrt + ap.eps;
+    param4[j] = select(p0, p + ap.neg_step_size * m / denom, valid);
+    exp_avg4[j] = select(m0, m, valid);
+    exp_avg_sq4[j] = select(v0, v, valid);
+  }
 }
