@@ -32,15 +32,12 @@ const WG = 64;
 const STATS_PER = 128;
 const STEP_PER = 32;
 
-/** Invocations per workgroup and vec4s per invocation (tests shrink them). */
-export interface LaunchShape {
-  workgroupSize?: number;
-  vec4sPerThread?: number;
-}
-
-export interface GradStatsOptions extends LaunchShape {
+export interface GradStatsOptions {
   /** Clip to this global L2 norm (torch's max_norm); undefined or <= 0: no clipping. */
   maxNorm?: number;
+  /** Invocations per workgroup and vec4s per invocation of the partial kernel (tests shrink them). */
+  workgroupSize?: number;
+  vec4sPerThread?: number;
 }
 
 export interface GradStats {
@@ -88,7 +85,7 @@ export interface AdamWHyper { lr: number; beta1: number; beta2: number; eps: num
 /** One AdamW update of `param` in place (moments too), skipped on the GPU when `nonFinite` is set. */
 export function adamwUpdate(
   param: Tensor, grad: Tensor, expAvg: Tensor, expAvgSq: Tensor,
-  stats: Pick<GradStats, 'nonFinite' | 'clipScale'>, h: AdamWHyper, opts: LaunchShape = {},
+  stats: Pick<GradStats, 'nonFinite' | 'clipScale'>, h: AdamWHyper,
 ): void {
   // sizes, not shapes: the tape may hand a parameter a same-size gradient through a reshape view
   for (const [name, t] of [['gradient', grad], ['exp_avg', expAvg], ['exp_avg_sq', expAvgSq]] as const) {
@@ -100,8 +97,6 @@ export function adamwUpdate(
   const bc1 = 1 - h.beta1 ** h.step;
   const bc2 = 1 - h.beta2 ** h.step;
   const n4 = Math.ceil(param.size / 4);
-  const wg = opts.workgroupSize ?? WG;
-  const per = opts.vec4sPerThread ?? STEP_PER;
   param.rt.dispatch(STEP, {
     op: 'adamw_step',
     storage: {
@@ -112,7 +107,7 @@ export function adamwUpdate(
       n: param.size, decay: 1 - h.lr * h.weightDecay, beta1: h.beta1, one_minus_beta1: 1 - h.beta1,
       beta2: h.beta2, one_minus_beta2: 1 - h.beta2, neg_step_size: -(h.lr / bc1), bc2_sqrt: Math.sqrt(bc2), eps: h.eps,
     },
-    constants: { WG: wg, PER: per }, workgroups: [groups(n4, wg * per)],
+    constants: { WG, PER: STEP_PER }, workgroups: [groups(n4, WG * STEP_PER)],
   });
 }
 
