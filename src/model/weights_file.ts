@@ -1,8 +1,8 @@
 // Weights from a file: the official torch.save release (`model_299.pt`, whose dict holds the model
 // under `state_dict_backbone`), a plain torch state dict, or safetensors. The configuration is
 // inferred from the tensor shapes, and the state dict is checked strictly before any GPU work.
-import { readTorchCheckpoint, PyDict, TorchTensor } from '../runtime/torch_checkpoint.js';
-import { readSafetensors } from '../runtime/safetensors.js';
+import { readTorchCheckpoint, PyDict, TorchTensor } from '../runtime/formats/torch_checkpoint.js';
+import { readSafetensors } from '../runtime/formats/safetensors.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { SegFaceConfig } from './config.js';
 import { inferConfig, loadParams, type HostTensor, type ParamStore } from './params.js';

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { stateDictSpec, type SegFaceConfig } from '../model/config.js';
 import { inferConfig, type ParamStore } from '../model/params.js';
 import type { AdamW } from '../runtime/ops/adamw.js';
-import { readSafetensors, readSafetensorsMetadata, writeSafetensors, type StTensor, type StWrite } from '../runtime/safetensors.js';
-import { PyDict, PyFloat, PyObject, PyTuple, torchTensor } from '../runtime/torch_checkpoint.js';
+import { readSafetensors, readSafetensorsMetadata, writeSafetensors, type StTensor, type StWrite } from '../runtime/formats/safetensors.js';
+import { PyDict, PyFloat, PyObject, PyTuple, torchTensor } from '../runtime/formats/torch_checkpoint.js';
 import { MultiStepLR } from './schedule.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';

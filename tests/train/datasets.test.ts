@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadBatch } from '../../src/train/data/batches.js';
 import { CelebDataset, celebSplit } from '../../src/train/data/celeb.js';
 import { makeBatch } from '../../src/train/data/dataset.js';
-import { fakeImage, writeFakeCeleb, writeFakeHelen, writeFakeLapa } from '../../src/train/data/fake.js';
+import { fakeImage, writeFakeCeleb, writeFakeHelen, writeFakeLapa } from '../fake_datasets.js';
 import { BadSampleError } from '../../src/train/data/file_dataset.js';
 import { helenCrop, HelenDataset } from '../../src/train/data/helen.js';
 import { LapaDataset } from '../../src/train/data/lapa.js';

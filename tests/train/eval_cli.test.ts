@@ -12,7 +12,7 @@ import { CLASS_NAMES, makeConfig } from '../../src/model/config.js';
 import { segfaceForward } from '../../src/model/segface.js';
 import { loadWeightsFile } from '../../src/model/weights_file.js';
 import { loadBatch, sequentialBatches } from '../../src/train/data/batches.js';
-import { writeFakeHelen, writeFakeLapa } from '../../src/train/data/fake.js';
+import { writeFakeHelen, writeFakeLapa } from '../fake_datasets.js';
 import { openDataset, type DatasetName } from '../../src/train/data/open.js';
 import { ConfusionMatrix, HELEN_MERGES } from '../../src/train/metrics.js';
 import { argmaxClasses } from '../../src/train/trainer.js';

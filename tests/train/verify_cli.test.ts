@@ -16,7 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { makeConfig } from '../../src/model/config.js';
 import { relL2 } from '../../src/model/reference_case.js';
 import { DEFAULT_TOLERANCES, ZERO_BY_INVARIANCE } from '../../src/model/verify_report.js';
-import { readSafetensors, readSafetensorsMetadata } from '../../src/runtime/safetensors.js';
+import { readSafetensors, readSafetensorsMetadata } from '../../src/runtime/formats/safetensors.js';
 import { syntheticSample } from '../../src/train/data/synthetic.js';
 import { writePng } from '../../src/train/image/index.js';
 import { writeSyntheticWeights } from './weights_fixture.js';

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { CLASS_NAMES, type Dataset as LabelSet } from '../../model/config.js';
 import { segfaceForward } from '../../model/segface.js';
 import { loadWeightsFile } from '../../model/weights_file.js';
-import { readSafetensorsMetadata } from '../../runtime/safetensors.js';
+import { readSafetensorsMetadata } from '../../runtime/formats/safetensors.js';
 import { Runtime } from '../../runtime/runtime.js';
 import { CHECKPOINT_FILE } from '../checkpoint.js';
 import { sequentialBatches } from '../data/batches.js';

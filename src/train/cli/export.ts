@@ -9,7 +9,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadCheckpoint, officialCheckpoint, saveFailure } from '../checkpoint.js';
-import { writeTorchCheckpoint } from '../../runtime/torch_checkpoint.js';
+import { writeTorchCheckpoint } from '../../runtime/formats/torch_checkpoint.js';
 
 const USAGE = `usage: npm run export -- --checkpoint RUN_DIR|checkpoint.safetensors --out model.pt
   --checkpoint  a run directory (its checkpoint.safetensors) or a training checkpoint file

@@ -15,7 +15,7 @@ import { readStateDict } from '../../model/weights_file.js';
 import { inferConfig, loadParams } from '../../model/params.js';
 import { readSegLoss, segLoss } from '../../runtime/ops/loss.js';
 import { Runtime } from '../../runtime/runtime.js';
-import { writeSafetensors, type StWrite } from '../../runtime/safetensors.js';
+import { writeSafetensors, type StWrite } from '../../runtime/formats/safetensors.js';
 import { toNormalizedCHW } from '../image/index.js';
 import { labelsAtRes, loadImage, readLandmarks } from './inputs.js';
 
