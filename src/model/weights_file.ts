@@ -14,7 +14,8 @@ export function readStateDict(path: string): Map<string, HostTensor> {
     const st = readSafetensors(path);
     return new Map([...st].filter(([k]) => !k.startsWith('optim.')).map(([k, t]) => [k, { shape: t.shape, data: t.data }]));
   }
-  const top = readTorchCheckpoint(path);
+  // lazy: only the tensors of the state dict are decoded (an official release also holds the optimizer's moments)
+  const top = readTorchCheckpoint(path, { lazy: true });
   let dict: unknown = top;
   if (top instanceof PyDict && top.has('state_dict_backbone')) dict = top.get('state_dict_backbone');
   if (!(dict instanceof PyDict)) throw new Error(`${path}: not a SegFace checkpoint (expected a dict with state_dict_backbone, or a state dict)`);

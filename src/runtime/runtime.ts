@@ -170,6 +170,13 @@ export class Runtime {
     this.batch.dispatch({ ...args, kernel: this.kernels.kernel(decl) });
   }
 
+  /** The values of several tensors with one flush and one readback (e.g. a step's numbers, a checkpoint's tensors). */
+  async readMany(tensors: readonly Tensor[]): Promise<(Float32Array | Int32Array)[]> {
+    for (const t of tensors) if (!t.usable) throw new Error(`readMany: tensor ${t.describe()} was released`);
+    const data = await this.batch.readMany(tensors.map((t) => ({ src: t.buffer, offset: 0, bytes: t.bytes })));
+    return data.map((d, i) => (tensors[i]!.dtype === 'f32' ? new Float32Array(d) : new Int32Array(d)));
+  }
+
   /** Submits pending work, waits for it, and throws any WebGPU error it raised. */
   sync(): Promise<void> { return this.batch.sync(); }
 

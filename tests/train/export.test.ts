@@ -34,7 +34,7 @@ const RES = 32;
 const LOGITS_RELL2 = 1e-4;
 
 function runExport(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(tsx, [join(root, 'src/train/cli/export.ts'), ...args], { cwd: root, encoding: 'utf8' });
+  const r = spawnSync(tsx, [join(root, 'src/cli/segface.ts'), 'export', ...args], { cwd: root, encoding: 'utf8' });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
