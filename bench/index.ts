@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../src/cli/args.js';
+import type { BenchOptions } from '../src/cli/commands/bench.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { fmt, type BenchContext, type BenchRow } from './lib.js';
 import { attentionSuite } from './suites/attention.js';
@@ -36,23 +37,6 @@ const SUITES: Record<string, Suite> = {
 };
 const DEFAULT_SUITES = ['matmul', 'window_attention', 'attention', 'ops', 'peers', 'model'];
 
-/** Flags of `segface bench` (src/cli/commands/bench.ts). */
-export interface BenchOptions {
-  suites: string[];
-  full: boolean;
-  quick: boolean;
-  json?: string;
-  adapter?: number | string;
-  python?: string;
-  profile?: string;
-  trace?: string;
-  model: string;
-  res: number;
-  batch: number;
-}
-
-export const SUITE_NAMES = Object.keys(SUITES);
-export { DEFAULT_SUITES };
 
 export async function runBench(values: BenchOptions): Promise<number> {
   const positionals = values.suites;

@@ -5,7 +5,22 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ADAPTER_FLAG, type Command } from '../args.js';
 
-interface BenchModule { runBench(o: import('../../../bench/index.js').BenchOptions): Promise<number> }
+/** What bench/index.ts's runBench takes. */
+export interface BenchOptions {
+  suites: string[];
+  full: boolean;
+  quick: boolean;
+  json?: string;
+  adapter?: number | string;
+  python?: string;
+  profile?: string;
+  trace?: string;
+  model: string;
+  res: number;
+  batch: number;
+}
+
+interface BenchModule { runBench(o: BenchOptions): Promise<number> }
 
 /** bench/index.ts of this checkout, when running from the sources. */
 function benchEntry(): URL | undefined {

@@ -1,0 +1,121 @@
+// `segface bench [SUITE ...] [--full] [--json FILE] [--adapter I|NAME] [--python PATH]`
+// `segface bench --profile step|forward [--model swin_t] [--res 224] [--batch 1] [--trace FILE]`
+// (flags: src/cli/commands/bench.ts; `npm run bench` is an alias)
+//
+// Runs the roofline first (the adapter's measured FMA peak and bandwidth), then the selected
+// suites, prints one table and writes bench/results/<adapter>.json. Ratios in a row are against
+// figures measured in this same run.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UsageError } from '../src/cli/args.js';
+import { Runtime } from '../src/runtime/runtime.js';
+import { fmt } from './lib.js';
+import { attentionSuite } from './suites/attention.js';
+import { distSuite } from './suites/dist.js';
+import { inputSuite } from './suites/input.js';
+import { matmulSuite } from './suites/matmul.js';
+import { modelSuite } from './suites/model.js';
+import { opsSuite } from './suites/ops.js';
+import { peersSuite } from './suites/peers.js';
+import { runProfile } from './profile.js';
+import { writeSummary } from './summary.js';
+import { rooflineSuite } from './suites/roofline.js';
+import { windowAttentionSuite } from './suites/window_attention.js';
+const SUITES = {
+    dist: distSuite, // opt-in (spawns mpiexec): npm run bench -- dist
+    matmul: matmulSuite,
+    attention: attentionSuite,
+    window_attention: windowAttentionSuite,
+    ops: opsSuite,
+    input: inputSuite,
+    peers: peersSuite,
+    model: modelSuite,
+};
+const DEFAULT_SUITES = ['matmul', 'window_attention', 'attention', 'ops', 'peers', 'model'];
+export const SUITE_NAMES = Object.keys(SUITES);
+export { DEFAULT_SUITES };
+export async function runBench(values) {
+    const positionals = values.suites;
+    const unknown = positionals.filter((s) => !(s in SUITES));
+    if (unknown.length)
+        throw new UsageError(`unknown suite(s) ${unknown.join(', ')}; known: ${Object.keys(SUITES).join(', ')}`);
+    if (values.profile !== undefined && values.profile !== 'step' && values.profile !== 'forward')
+        throw new UsageError(`--profile takes step or forward, not ${values.profile}`);
+    const rt = await Runtime.create(values.adapter === undefined ? {} : { adapter: values.adapter });
+    const ctx = { rt, full: values.full, quick: values.quick, ...(values.python ? { python: values.python } : {}) };
+    const here = dirname(fileURLToPath(import.meta.url));
+    const slug = rt.device.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+    console.log(`adapter: ${rt.device.name} (${rt.device.adapter.description}); subgroups ${rt.device.hasSubgroups ? `yes (${rt.device.adapter.subgroupMinSize}..${rt.device.adapter.subgroupMaxSize})` : 'no'}`);
+    if (values.profile !== undefined) {
+        const out = values.trace ?? join(here, 'results', `profile-${slug}.json`);
+        await runProfile(rt, { what: values.profile, backbone: values.model, res: values.res, batch: values.batch, out });
+        if (!values.trace)
+            console.log(`summary: ${writeSummary(here)}`);
+        rt.destroy();
+        return 0;
+    }
+    const roof = await rooflineSuite(ctx);
+    const rows = [...roof.rows];
+    for (const name of positionals.length ? positionals : DEFAULT_SUITES) {
+        console.log(`running ${name} ...`);
+        rows.push(...addRoofline(await SUITES[name](ctx), roof.peak));
+    }
+    printTable(rows);
+    const date = new Date().toISOString();
+    const suitesRun = positionals.length ? positionals : DEFAULT_SUITES;
+    mkdirSync(join(here, 'results'), { recursive: true });
+    const out = join(here, 'results', `${slug}.json`);
+    // Rows not measured now (other suites, or --full rows after a default run) are kept from the
+    // adapter's earlier results with the date they were measured (their ratios are against that run's
+    // roofline); rows measured now replace their namesakes.
+    const earlier = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) : undefined;
+    const key = (r) => `${r.suite}\u0000${r.name}`;
+    const measured = new Set(rows.map(key));
+    const kept = (earlier?.rows ?? []).filter((r) => r.suite !== 'roofline' && !measured.has(key(r))).map((r) => ({ ...r, date: r.date ?? earlier.date }));
+    const result = {
+        date,
+        adapter: rt.device.adapter,
+        node: process.version,
+        full: values.full,
+        suites: suitesRun,
+        roofline: roof.peak,
+        rows: [...rows, ...kept],
+    };
+    writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
+    if (values.json)
+        writeFileSync(values.json, JSON.stringify(result, null, 2) + '\n');
+    console.log(`results: ${out}${values.json ? ` and ${values.json}` : ''}; summary: ${writeSummary(here)}`);
+    rt.destroy();
+    return 0;
+}
+/** Adds each row's fraction of the measured FMA peak or bandwidth. */
+function addRoofline(rs, peak) {
+    return rs.map((r) => (r.unavailable || r.peer === 'torch-cpu' ? r : {
+        ...r,
+        ratios: {
+            ...r.ratios,
+            ...(r.gflops !== undefined ? { of_fma_peak: r.gflops / peak.gflops } : {}),
+            ...(r.gbps !== undefined ? { of_copy_bw: r.gbps / peak.copyGBps } : {}),
+        },
+    }));
+}
+function printTable(rs) {
+    const header = ['suite', 'name', 'sizes', 'median ms', 'min..max ms', 'GFLOP/s', 'GB/s', 'ratios'];
+    const body = rs.map((r) => [
+        r.suite, r.name, r.sizes, fmt(r.medianMs, 3), r.unavailable ? '' : `${fmt(r.minMs, 3)}..${fmt(r.maxMs, 3)}`,
+        r.gflops !== undefined ? fmt(r.gflops) : '', r.gbps !== undefined ? fmt(r.gbps) : '',
+        r.unavailable ? `unavailable: ${r.unavailable}` : [
+            ...(r.imagesPerSec !== undefined ? [`${fmt(r.imagesPerSec, 3)} img/s`] : []),
+            ...(r.peakBytes !== undefined ? [`peak ${(r.peakBytes / 2 ** 20).toFixed(0)} MiB`] : []),
+            ...Object.entries(r.ratios).map(([k, v]) => `${k} ${v.toFixed(2)}`),
+        ].join(', ') + (r.note ? ` (${r.note})` : ''),
+    ]);
+    const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+    const line = (cells) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+    console.log(line(header));
+    console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+    for (const b of body)
+        console.log(line(b));
+}
+//# sourceMappingURL=index.js.map

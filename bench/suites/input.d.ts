@@ -1,0 +1,2 @@
+import { type BenchContext, type BenchRow } from '../lib.js';
+export declare function inputSuite(ctx: BenchContext): Promise<BenchRow[]>;

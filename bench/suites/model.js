@@ -1,0 +1,95 @@
+// The whole model: SegFace forward (eval, no grad) and training step (forward + 0.5·CE + 0.5·Dice
+// + backward + AdamW, through src/train/trainer.ts's Trainer) on synthetic weights and a synthetic
+// batch: swin_t at 224 px (default) and swin_base at 224 and 512 px (--full), batch 1, CelebAMask-HQ
+// classes (19). Rows give images/s, the buffer pool's peak bytes during the measurement (weights,
+// gradients, AdamW state and activations) and `vs_torch`: PyTorch's CPU time for the same config
+// and batch over ours (bench/peers/torch_peer.py; above 1: we are faster). Stochastic depth is off
+// on both sides so every step does the same work.
+//
+// A swin_t 224 step takes seconds on lavapipe: these rows use a warm-up and 3 samples (2 for
+// swin_base), nothing more.
+import { makeConfig } from '../../src/model/config.js';
+import { syntheticParams } from '../../src/model/params.js';
+import { segfaceForward } from '../../src/model/segface.js';
+import { AdamW } from '../../src/runtime/ops/adamw.js';
+import { MultiStepLR } from '../../src/train/schedule.js';
+import { Trainer } from '../../src/train/trainer.js';
+import { runTorch } from '../peers/torch.js';
+import { row, timeAsync, timeGpu, unavailableRow } from '../lib.js';
+export const MODEL_CONFIGS = [
+    { backbone: 'swin_t', res: 224, batch: 1, samples: 3 },
+    { backbone: 'swin_base', res: 224, batch: 1, samples: 2, full: true },
+    { backbone: 'swin_base', res: 512, batch: 1, samples: 2, full: true },
+];
+/** A normalised-looking random image batch with random labels over the config's classes. */
+export function syntheticBatch(res, batch, classes, seed) {
+    const px = res * res;
+    const images = new Float32Array(batch * 3 * px);
+    const labels = new Int32Array(batch * px);
+    let s = seed >>> 0;
+    const next = () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 4294967296; };
+    for (let i = 0; i < images.length; i++)
+        images[i] = 4 * next() - 2;
+    for (let i = 0; i < labels.length; i++)
+        labels[i] = Math.floor(next() * classes);
+    return { images, labels, size: batch, names: Array.from({ length: batch }, (_, i) => `synthetic${i}`) };
+}
+/** Synthetic weights, AdamW (lr 1e-4, weight decay 1e-5) and a Trainer without stochastic depth. */
+export function buildModel(rt, backbone, seed = 1) {
+    const cfg = makeConfig(backbone, 'celeb');
+    const params = syntheticParams(rt, cfg, seed);
+    const optim = new AdamW(params.params(), { lr: 1e-4, weightDecay: 1e-5 });
+    const trainer = new Trainer(rt, params, optim, new MultiStepLR(1e-4, []), seed, false);
+    return {
+        cfg, params, optim, trainer, classes: 19,
+        release() {
+            params.release();
+            for (const t of [...optim.expAvg, ...optim.expAvgSq])
+                t.release();
+        },
+    };
+}
+export async function modelSuite(ctx) {
+    const rt = ctx.rt;
+    const configs = MODEL_CONFIGS.filter((c) => ctx.full || !c.full);
+    const ours = [];
+    for (const c of configs) {
+        const m = buildModel(rt, c.backbone);
+        const batch = syntheticBatch(c.res, c.batch, m.classes, 7);
+        const images = rt.untracked(() => rt.tensor(batch.images, [c.batch, 3, c.res, c.res]));
+        const samples = ctx.quick ? 1 : c.samples;
+        rt.pool.resetPeak();
+        const fwd = await timeGpu(rt, () => { rt.withoutGrad(() => segfaceForward(m.params, images)); }, { minSamples: samples, maxTime: 0 });
+        const fwdPeak = rt.memory().bytesPeak;
+        let k = 0;
+        await m.trainer.step(batch, c.res, 0, k++); // warm-up: compiles the backward and optimizer kernels
+        rt.pool.resetPeak();
+        const step = await timeAsync(async () => { await m.trainer.step(batch, c.res, 0, k++); }, { minSamples: samples, maxTime: 0 });
+        ours.push({ fwd: { ...fwd, peak: fwdPeak }, step: { ...step, peak: rt.memory().bytesPeak } });
+        images.release();
+        m.release();
+        await rt.sync();
+    }
+    const torch = await runTorch(configs.flatMap((c) => ['forward', 'step'].map((mode) => ({ kind: 'segface', backbone: c.backbone, res: c.res, batch: c.batch, mode, samples: ctx.quick ? 1 : 3, warmup: 1, minMs: 0 }))), { python: ctx.python });
+    const rows = [];
+    configs.forEach((c, i) => {
+        const sizes = `${c.backbone} ${c.res} px, batch ${c.batch}, 19 classes`;
+        ['forward', 'step'].forEach((mode, j) => {
+            const mine = mode === 'forward' ? ours[i].fwd : ours[i].step;
+            const th = torch.results[2 * i + j];
+            const what = mode === 'forward' ? 'forward' : 'train step';
+            const { peak, ...timing } = mine;
+            rows.push(row(ctx, {
+                suite: 'model', name: `${c.backbone} ${c.res} ${what}`, sizes, dtype: 'f32', ...timing,
+                imagesPerSec: (1000 * c.batch) / mine.medianMs, peakBytes: peak,
+                ratios: th.ok ? { vs_torch: th.medianMs / mine.medianMs } : {},
+                ...(mode === 'step' ? { note: 'forward + loss + backward + AdamW, one readback' } : {}),
+            }));
+            rows.push(th.ok
+                ? row(ctx, { suite: 'model', name: `${c.backbone} ${c.res} ${what} torch-cpu`, sizes, dtype: 'f32', ...th, imagesPerSec: (1000 * c.batch) / th.medianMs, peer: 'torch-cpu', ...(i === 0 && j === 0 ? { note: torch.describe } : {}) })
+                : unavailableRow(ctx, { suite: 'model', name: `${c.backbone} ${c.res} ${what} torch-cpu`, sizes, why: th.why }));
+        });
+    });
+    return rows;
+}
+//# sourceMappingURL=model.js.map

@@ -1,0 +1,1 @@
+export declare function writeSummary(dir: string): string;

@@ -1,0 +1,144 @@
+// Writes bench/README.md from every bench/results/<adapter>.json (and the profile traces
+// bench/results/profile-<adapter>.json): per adapter its measured roofline, the peers table (ours
+// vs TF.js WebGPU on the same adapter vs PyTorch CPU), the whole-model table, the profile's top 15
+// ops of a training step, a PNG chart (bench/results/<adapter>.png) and every row with its ratios,
+// so the committed summary always matches the committed results.
+import { existsSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeMatmulChart } from './chart.js';
+import { fmt } from './lib.js';
+const PEERS = ['ours', 'tfjs-webgpu', 'torch-cpu'];
+/** NaN timings are stored as null in the JSON files. */
+const num = (x) => (typeof x === 'number' ? x : NaN);
+function peersTable(rows) {
+    const byCase = new Map();
+    for (const r of rows) {
+        if (r.suite !== 'peers')
+            continue;
+        const who = PEERS.find((p) => r.name.endsWith(` ${p}`));
+        if (!who)
+            continue;
+        const label = r.name.slice(0, -who.length - 1);
+        byCase.set(label, { ...byCase.get(label), [who]: r });
+    }
+    if (byCase.size === 0)
+        return [];
+    const why = new Set();
+    const cell = (r) => {
+        if (!r || r.unavailable) {
+            if (r?.unavailable)
+                why.add(r.unavailable);
+            return ['n/a', 'n/a'];
+        }
+        const rate = r.gflops !== undefined ? `${fmt(num(r.gflops), 1)} GFLOP/s` : r.gbps !== undefined ? `${fmt(num(r.gbps), 2)} GB/s` : '';
+        return [fmt(num(r.medianMs), 2), rate];
+    };
+    const out = [
+        '### Peers: same sizes, same run', '',
+        'TF.js 4.22 WebGPU runs on the engine\'s own GPUDevice (same Dawn adapter); PyTorch runs on the CPU',
+        '(bench/peers/torch_peer.py). `ours ÷ TF.js` and `ours ÷ PyTorch` are speed ratios (the peer\'s time',
+        'over ours): above 1 the engine is faster. Forward only; ms per repetition (median).', '',
+        '| case | sizes | ours ms | ours rate | TF.js ms | TF.js rate | PyTorch ms | PyTorch rate | ours ÷ TF.js | ours ÷ PyTorch |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ];
+    for (const [label, g] of byCase) {
+        const [om, or] = cell(g.ours);
+        const [tm, tr] = cell(g['tfjs-webgpu']);
+        const [pm, pr] = cell(g['torch-cpu']);
+        const ratio = (k) => fmt(num(g.ours?.ratios[k]), 2);
+        out.push(`| ${label} | ${(g.ours ?? g['tfjs-webgpu'] ?? g['torch-cpu']).sizes} | ${om} | ${or} | ${tm} | ${tr} | ${pm} | ${pr} | ${ratio('vs_tfjs')} | ${ratio('vs_torch')} |`);
+    }
+    const notes = rows.filter((r) => r.suite === 'peers' && r.peer && r.note && !r.note.startsWith('max |')).map((r) => r.note.split('; ')[0]);
+    for (const n of new Set(notes))
+        out.push('', `- ${n}`);
+    for (const w of why)
+        out.push('', `- n/a: ${w}`);
+    return [...out, ''];
+}
+function modelTable(rows) {
+    const ours = rows.filter((r) => r.suite === 'model' && !r.peer && !r.name.endsWith(' torch-cpu'));
+    if (ours.length === 0)
+        return [];
+    const out = [
+        '### Whole model', '',
+        'SegFace with synthetic weights, CelebAMask-HQ classes (19), stochastic depth off; the train step is',
+        'forward + 0.5·CE + 0.5·Dice + backward + AdamW with one readback (src/train/trainer.ts). Peak is the',
+        'buffer pool\'s high-water mark during the measurement (weights, gradients, AdamW state, activations).',
+        '`ours ÷ PyTorch`: PyTorch CPU time over ours at the same config and batch.', '',
+        '| model | res | what | ours ms | ours img/s | peak GPU MiB | PyTorch ms | PyTorch img/s | ours ÷ PyTorch |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ];
+    const why = new Set();
+    for (const r of ours) {
+        const peer = rows.find((p) => p.suite === 'model' && p.name === `${r.name} torch-cpu`);
+        if (peer?.unavailable)
+            why.add(peer.unavailable);
+        const [backbone, res, ...what] = r.name.split(' ');
+        out.push(`| ${backbone} | ${res} | ${what.join(' ')} | ${fmt(num(r.medianMs), 0)} | ${fmt(num(r.imagesPerSec), 3)} | ${r.peakBytes !== undefined ? (r.peakBytes / 2 ** 20).toFixed(0) : ''} | ${peer && !peer.unavailable ? fmt(num(peer.medianMs), 0) : 'n/a'} | ${peer && !peer.unavailable ? fmt(num(peer.imagesPerSec), 2) : 'n/a'} | ${fmt(num(r.ratios.vs_torch), 3)} |`);
+    }
+    const torchNote = rows.find((p) => p.suite === 'model' && p.peer === 'torch-cpu' && p.note)?.note;
+    if (torchNote)
+        out.push('', `- PyTorch: ${torchNote}`);
+    for (const w of why)
+        out.push('', `- n/a: ${w}`);
+    return [...out, ''];
+}
+function profileSection(file) {
+    if (!existsSync(file))
+        return [];
+    const t = JSON.parse(readFileSync(file, 'utf8'));
+    const o = t.otherData;
+    const out = [
+        `### Profile: ${o.what}`, '',
+        `\`npm run bench -- --profile ${String(o.step ?? 'step')} --model ${String(o.backbone)} --res ${String(o.res)}\` (${String(o.date ?? '').slice(0, 10)}): ${o.dispatches} dispatches, ${o.gpuMs.toFixed(1)} ms of GPU time`,
+        `(unprofiled step: ${Number(o.wallMs).toFixed(0)} ms wall). Timing: ${String(o.timing)}. Chrome trace: [${file.split('/').slice(-2).join('/')}](${file.split('/').slice(-2).join('/')})`,
+        '(chrome://tracing or ui.perfetto.dev).', '',
+        '| # | op | dispatches | total ms | share | mean ms | kernels |', '| --- | --- | --- | --- | --- | --- | --- |',
+    ];
+    o.top.forEach((s, i) => out.push(`| ${i + 1} | ${s.op} | ${s.count} | ${s.totalMs.toFixed(1)} | ${(100 * s.share).toFixed(1)} % | ${s.meanMs.toFixed(3)} | ${s.kernels.join(', ')} |`));
+    return [...out, ''];
+}
+export function writeSummary(dir) {
+    const files = readdirSync(join(dir, 'results')).filter((f) => f.endsWith('.json') && !f.startsWith('profile-')).sort();
+    const parts = [
+        '# Benchmarks',
+        '',
+        'Written by `npm run bench` from `bench/results/*.json` (one file per adapter; a run replaces the rows',
+        'it measures and keeps the others with their date). Times are per repetition:',
+        'median and min..max over benchmark.js samples; every',
+        'ratio compares figures measured in the same run (`of_fma_peak`, `of_copy_bw`: the roofline rows;',
+        '`vs_naive`: the one-output-per-invocation matmul; `vs_tfjs`, `vs_torch`: the peers\' time over ours).',
+        'Lavapipe shares 2 CPU cores with the host, so runs differ by ±20 %.',
+        '',
+        'Commands: `npm run bench` (default suites, a few minutes on lavapipe), `npm run bench -- --full`',
+        '(adds swin_base 224/512 and 512 px shapes), `npm run bench -- peers model` (selected suites),',
+        '`npm run bench -- --profile step` (per-op GPU time of a swin_t 224 training step + Chrome trace),',
+        '`--python PATH` (PyTorch peer interpreter; default `$SEGFACE_PYTHON` or /usr/bin/python3).',
+    ];
+    for (const f of files) {
+        const slug = f.slice(0, -'.json'.length);
+        const r = JSON.parse(readFileSync(join(dir, 'results', f), 'utf8'));
+        const png = `${slug}.png`;
+        const charted = writeMatmulChart(r.rows, `matmul GFLOP/s on ${r.adapter.name.replace(/-+$/, '')}`, join(dir, 'results', png));
+        parts.push('', `## ${r.adapter.name}`, '', `${r.adapter.description}; ${r.date.slice(0, 10)}; Node ${r.node}${r.full ? '; --full' : ''}.`, `Roofline: ${r.roofline.gflops.toFixed(1)} GFLOP/s FMA peak, ${r.roofline.copyGBps.toFixed(1)} GB/s copy, ${r.roofline.readGBps.toFixed(1)} GB/s read.`, '');
+        if (!charted && existsSync(join(dir, 'results', png)))
+            unlinkSync(join(dir, 'results', png)); // stale
+        if (charted)
+            parts.push(`![matmul GFLOP/s: ours vs TF.js WebGPU vs PyTorch CPU](results/${png})`, '');
+        parts.push(...peersTable(r.rows), ...modelTable(r.rows), ...profileSection(join(dir, 'results', `profile-${slug}.json`)));
+        parts.push('### All rows', '', '| suite | name | sizes | median ms | min..max ms | GFLOP/s | GB/s | ratios |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
+        for (const x of r.rows) {
+            const extra = [
+                ...(x.imagesPerSec !== undefined ? [`${fmt(num(x.imagesPerSec), 3)} img/s`] : []),
+                ...(x.peakBytes !== undefined ? [`peak ${(x.peakBytes / 2 ** 20).toFixed(0)} MiB`] : []),
+                ...Object.entries(x.ratios).map(([k, v]) => `${k} ${fmt(num(v), 2)}`),
+            ].join(', ');
+            const note = x.unavailable ? `unavailable: ${x.unavailable}` : x.note ?? '';
+            parts.push(`| ${x.suite} | ${x.name} | ${x.sizes} | ${fmt(num(x.medianMs))} | ${x.unavailable ? '' : `${fmt(num(x.minMs))}..${fmt(num(x.maxMs))}`} | ${x.gflops !== undefined ? fmt(num(x.gflops)) : ''} | ${x.gbps !== undefined ? fmt(num(x.gbps)) : ''} | ${extra}${note ? ` (${note.replace(/\|/g, '\\|')})` : ''} |`);
+        }
+    }
+    const out = join(dir, 'README.md');
+    writeFileSync(out, parts.join('\n') + '\n');
+    return out;
+}
+//# sourceMappingURL=summary.js.map
