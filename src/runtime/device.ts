@@ -5,7 +5,7 @@
 // a name that matches nothing makes Dawn list every adapter in its error message, so that is how
 // we enumerate. Every object `create()` returns is kept in a module-level map for the life of the
 // process: if one is garbage-collected while a device made from it lives, Dawn's event polling
-// uses the freed instance and the process crashes (../shared/notes/dawn-node.md).
+// uses the freed instance and the process crashes (docs/dawn-node.md).
 import { create, globals } from 'webgpu';
 import { withoutLimitWarnings } from './quiet_native.js';
 

@@ -1,4 +1,4 @@
-// The on-disk dataset loaders against their official recipes (SEGFACE.md "Datasets"), on tiny fake
+// The on-disk dataset loaders against their official recipes (docs/segface-model.md, "Datasets"), on tiny fake
 // folders written in the official layouts: splits and sample names, CelebAMask-HQ's merged part
 // masks, LaPa's and Helen's 5 landmarks, Helen's crop, Pillow-exact resizing, errors that name the
 // file, the skip policy's counting, and the prefetch queue (worker threads) giving exactly the
