@@ -18,7 +18,8 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   bench: () => import('./commands/bench.js'),
 };
 
-let debug = Boolean(process.env.ENGINE_DEBUG) || process.argv.includes('--debug');
+const envDebug = process.env.ENGINE_DEBUG;
+let debug = (envDebug !== undefined && envDebug !== '' && envDebug !== '0') || process.argv.includes('--debug');
 
 /** One line for a failure (the stack too when debugging); returns the exit code. */
 function report(e: unknown, cmd: string | undefined): number {

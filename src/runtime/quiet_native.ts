@@ -16,7 +16,8 @@ let libc: Libc | null | undefined;
 function loadLibc(): Libc | null {
   if (libc !== undefined) return libc;
   libc = null;
-  if (process.platform !== 'linux' || process.env.ENGINE_DEBUG) return libc;
+  const debug = process.env.ENGINE_DEBUG;
+  if (process.platform !== 'linux' || (debug !== undefined && debug !== '' && debug !== '0')) return libc;
   try {
     const koffi = createRequire(import.meta.url)('koffi') as { load(name: string): { func(sig: string): (...a: number[]) => number } };
     const lib = koffi.load('libc.so.6');

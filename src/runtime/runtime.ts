@@ -90,6 +90,25 @@ export class Runtime {
     return out;
   }
 
+  /** Overwrites `t` with host data (in recording order: work recorded before sees the old values). */
+  write(t: Tensor, data: Float32Array | Int32Array): void {
+    if (data.length !== t.size) throw new Error(`write: ${data.length} values for ${t.describe()}`);
+    if ((t.dtype === 'f32') !== (data instanceof Float32Array)) throw new Error(`write: ${data.constructor.name} into ${t.describe()}`);
+    this.batch.upload(t.buffer, 0, data);
+  }
+
+  /** Copies consecutive slices of `flat` into `parts`, in order (e.g. a bucket of gradients back into each gradient). */
+  unpackInto(flat: Tensor, parts: readonly Tensor[]): void {
+    const total = parts.reduce((n, t) => n + t.size, 0);
+    if (total > flat.size) throw new Error(`unpackInto: ${flat.describe()} holds ${flat.size} values, the parts ${total}`);
+    let at = 0;
+    for (const t of parts) {
+      if (t.dtype !== flat.dtype) throw new Error(`unpackInto: ${t.describe()} has another dtype than ${flat.describe()}`);
+      this.batch.copy(flat.buffer, 4 * at, t.buffer, 0, t.bytes);
+      at += t.size;
+    }
+  }
+
   /** A view of `t` with another shape over the same buffer; the tape maps its gradient back. */
   reshape(t: Tensor, shape: readonly number[]): Tensor {
     const resolved = [...shape];

@@ -97,8 +97,8 @@ export function restoreOptimizer(optim: AdamW, params: ParamStore, ck: LoadedChe
     const m = ck.expAvg.get(p.name!);
     const v = ck.expAvgSq.get(p.name!);
     if (!m || !v) throw new Error(`${source}: optimizer moments of ${p.name} missing`);
-    p.rt.batch.upload(optim.expAvg[i]!.buffer, 0, m.data);
-    p.rt.batch.upload(optim.expAvgSq[i]!.buffer, 0, v.data);
+    p.rt.write(optim.expAvg[i]!, m.data);
+    p.rt.write(optim.expAvgSq[i]!, v.data);
     optim.steps[i] = ck.state.optimSteps[i]!;
   }
 }
