@@ -36,3 +36,17 @@ export async function segfaceClasses(p: ParamStore, image: Tensor, opts: Classes
   const classes = new Uint8Array(words!.buffer, 0, B * H * W);
   return values ? { classes, logits: values as Float32Array } : { classes };
 }
+
+/**
+ * Class maps of a host batch: `images` holds (B, 3, H, W) normalised float32 values (for RGB
+ * bytes, `toNormalizedCHW` of segface-webgpu/train gives them). Uploads, runs `segfaceClasses`
+ * and frees the upload; returns (B, H, W) class ids.
+ */
+export async function predict(p: ParamStore, images: Float32Array, shape: readonly [number, number, number, number], opts: ClassesOptions = {}): Promise<ClassMaps> {
+  const input = p.rt.tensor(images, shape);
+  try {
+    return await segfaceClasses(p, input, opts);
+  } finally {
+    input.release();
+  }
+}

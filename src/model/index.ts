@@ -5,5 +5,5 @@ export { BACKBONES, CLASS_NAMES, makeConfig, stateDictSpec, type Dataset, type S
 export { checkStateDict, inferConfig, loadParams, ParamStore, syntheticParams, syntheticStateDict, type HostTensor } from './params.js';
 export { loadWeightsFile, readStateDict } from './weights_file.js';
 export { segfaceForward, type SegFaceOptions } from './segface.js';
-export { segfaceClasses, type ClassesOptions, type ClassMaps } from './classes.js';
+export { predict, segfaceClasses, type ClassesOptions, type ClassMaps } from './classes.js';
 export { lapaFivePoints, lapaTemplate } from './warp.js';

@@ -27,7 +27,25 @@ export interface TrainSettings {
   badSamples: BadSamplePolicy;
 }
 
-export const TRAIN_DEFAULTS = {
+/** Defaults for every setting; where synthetic faces and real datasets differ, one value each. */
+export interface TrainRecipe {
+  dataset: Dataset;
+  model: string;
+  res: number;
+  batch: number;
+  epochs: number;
+  weightDecay: number;
+  seed: number;
+  trainSize: number;
+  valSize: number;
+  evalEvery: number;
+  maxBadSteps: number;
+  badSamples: BadSamplePolicy;
+  synthetic: { lr: number; milestones: readonly number[]; workers: number };
+  real: { lr: number; milestones: readonly number[]; workers: number };
+}
+
+export const TRAIN_DEFAULTS: TrainRecipe = {
   dataset: 'celeb',
   model: 'tiny',
   res: 64,
@@ -41,16 +59,16 @@ export const TRAIN_DEFAULTS = {
   maxBadSteps: 5,
   badSamples: 'stop',
   /** Synthetic faces: a fast recipe that visibly learns within minutes on a CPU. */
-  synthetic: { lr: 1e-3, milestones: [] as number[], workers: 0 },
+  synthetic: { lr: 1e-3, milestones: [], workers: 0 },
   /** Real datasets: the official recipe (AdamW 1e-4, ×0.1 at epochs 80 and 200). */
   real: { lr: 1e-4, milestones: [80, 200], workers: 2 },
-} as const;
+};
 
-/** Complete settings from partial ones: what is not given comes from TRAIN_DEFAULTS. */
-export function withDefaults(given: Partial<TrainSettings>): TrainSettings {
+/** Complete settings from partial ones: what is not given comes from `recipe` (default TRAIN_DEFAULTS). */
+export function withDefaults(given: Partial<TrainSettings>, recipe: TrainRecipe = TRAIN_DEFAULTS): TrainSettings {
   const dataDir = given.dataDir === 'synthetic' ? undefined : given.dataDir;
-  const kind = dataDir === undefined ? TRAIN_DEFAULTS.synthetic : TRAIN_DEFAULTS.real;
-  const d = TRAIN_DEFAULTS;
+  const kind = dataDir === undefined ? recipe.synthetic : recipe.real;
+  const d = recipe;
   return {
     dataset: given.dataset ?? d.dataset, model: given.model ?? d.model, res: given.res ?? d.res, batch: given.batch ?? d.batch,
     epochs: given.epochs ?? d.epochs, lr: given.lr ?? kind.lr, weightDecay: given.weightDecay ?? d.weightDecay,
@@ -61,6 +79,6 @@ export function withDefaults(given: Partial<TrainSettings>): TrainSettings {
 }
 
 /** Loader threads by default: none on synthetic faces (drawn fast), 2 for decoding real images. */
-export function defaultWorkers(dataDir: string | undefined): number {
-  return dataDir === undefined ? TRAIN_DEFAULTS.synthetic.workers : TRAIN_DEFAULTS.real.workers;
+export function defaultWorkers(dataDir: string | undefined, recipe: TrainRecipe = TRAIN_DEFAULTS): number {
+  return dataDir === undefined ? recipe.synthetic.workers : recipe.real.workers;
 }

@@ -2,7 +2,7 @@
 // image input, the official metrics, AdamW and MultiStepLR, checkpoints, and TrainingRun, which
 // owns a whole run (the `segface train` command is a thin wrapper over it).
 export { TrainingRun, SettingsError, type TrainingRunOptions, type RunResult, type StepRecord } from './run.js';
-export { TRAIN_DEFAULTS, withDefaults, type TrainSettings } from './defaults.js';
+export { TRAIN_DEFAULTS, withDefaults, type TrainRecipe, type TrainSettings } from './defaults.js';
 export { Trainer, type StepResult } from './trainer.js';
 export { AdamW, type AdamWOptions } from '../runtime/ops/adamw.js';
 export { MultiStepLR } from './schedule.js';

@@ -23,7 +23,7 @@ import { epochBatches, type Batch, type Dataset } from './data/dataset.js';
 import { describeSkipped, FileDataset, type SkippedSample } from './data/file_dataset.js';
 import { openFromSpec, validationSplit, type DatasetSpec } from './data/open.js';
 import { BatchPrefetcher } from './data/prefetch.js';
-import { defaultWorkers, withDefaults, type TrainSettings } from './defaults.js';
+import { defaultWorkers, withDefaults, type TrainRecipe, type TrainSettings } from './defaults.js';
 import { isSoftwareAdapter } from './dist/gpu_binding.js';
 import { defaultOverlap, GradSync, shardRange } from './dist/grad_sync.js';
 import type { World } from './dist/launch.js';
@@ -40,8 +40,10 @@ export class SettingsError extends Error {
 export interface TrainingRunOptions {
   /** Run directory: metrics.jsonl, curve.png, samples/, checkpoint.safetensors. */
   dir: string;
-  /** Settings; those not given come from TRAIN_DEFAULTS (a new run) or the checkpoint (resume). */
+  /** Settings; those not given come from `recipe` (a new run) or the checkpoint (resume). */
   settings?: Partial<TrainSettings>;
+  /** The defaults of settings not given (default TRAIN_DEFAULTS). */
+  recipe?: TrainRecipe;
   /** Continue the run in `dir` from its checkpoint. Only epochs, lr, maxBadSteps and evalEvery may change. */
   resume?: boolean;
   /** Start from these weights (official .pt, safetensors state dict or training checkpoint). */
@@ -120,7 +122,7 @@ export class TrainingRun {
   static async open(opts: TrainingRunOptions): Promise<TrainingRun> {
     const { dir } = opts;
     const given = opts.settings ?? {};
-    let settings = withDefaults(given);
+    let settings = withDefaults(given, opts.recipe);
     let resumed: LoadedCheckpoint | undefined;
     if (opts.resume) {
       try { resumed = loadCheckpoint(dir); } catch (e) { throw new SettingsError(`--resume: ${(e as Error).message}`); }
@@ -191,7 +193,7 @@ export class TrainingRun {
     const schedule = new MultiStepLR(settings.lr, settings.milestones);
     const gradSync = world?.mpi ? new GradSync(rt, params.params(), world.mpi, { overlap: defaultOverlap(isSoftwareAdapter(rt.device.adapter)) }) : undefined;
     const trainer = new Trainer(rt, params, optim, schedule, settings.seed, true, gradSync);
-    const workers = opts.workers ?? defaultWorkers(settings.dataDir);
+    const workers = opts.workers ?? defaultWorkers(settings.dataDir, opts.recipe);
     const state: TrainState = resumed?.state ?? {
       version: CHECKPOINT_VERSION, epoch: 0, batchInEpoch: 0, globalStep: 0, optimSteps: [], skippedSteps: 0, args: { ...settings },
     };
