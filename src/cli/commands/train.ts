@@ -3,11 +3,10 @@
 // rises within minutes on a CPU. Defaults: TRAIN_DEFAULTS (src/train/defaults.ts).
 import { join } from 'node:path';
 import { ADAPTER_FLAG, UsageError, type Args, type Command, type FlagSpec } from '../args.js';
-import { BACKBONES, type Dataset } from '../../model/config.js';
+import { BACKBONES } from '../../model/config.js';
 import { TRAIN_DEFAULTS as D, type TrainSettings } from '../../train/defaults.js';
 import { setupWorld } from '../../train/dist/launch.js';
 import { flagOf, SettingsError, TrainingRun } from '../../train/run.js';
-import type { BadSamplePolicy } from '../../train/data/file_dataset.js';
 
 /** Flags that set a TrainSettings field of the same (camelCase) name. */
 const SETTING_FLAGS: Record<string, FlagSpec> = {
@@ -38,7 +37,7 @@ function givenSettings(args: Args): Partial<TrainSettings> {
     out[camel(flag)] = f.type === 'ints' ? args.ints(flag) : f.type === 'int' ? args.int(flag) : f.type === 'number' ? args.num(flag) : args.str(flag);
   }
   if (out.dataDir === 'synthetic') out.dataDir = undefined;
-  return out as Partial<TrainSettings> & { dataset?: Dataset; badSamples?: BadSamplePolicy };
+  return out as Partial<TrainSettings>;
 }
 
 export const command: Command = {
