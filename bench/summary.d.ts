@@ -1,1 +1,0 @@
-export declare function writeSummary(dir: string): string;
