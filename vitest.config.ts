@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 // One fork per test file: each file opens its own Dawn device in beforeAll and keeps the GPU
-// object referenced at module level (see ../shared/notes/dawn-node.md). Lavapipe runs on the
+// object referenced at module level (see docs/dawn-node.md). Lavapipe runs on the
 // CPU, so files run one or two at a time to keep compile-heavy suites from starving each other.
 export default defineConfig({
   test: {

@@ -1,5 +1,6 @@
-// `npm run bench [-- SUITE ...] [--full] [--json FILE] [--adapter I|NAME] [--python PATH]`
-// `npm run bench -- --profile step|forward [--model swin_t] [--res 224] [--batch 1] [--trace FILE]`
+// `segface bench [SUITE ...] [--full] [--json FILE] [--adapter I|NAME] [--python PATH]`
+// `segface bench --profile step|forward [--model swin_t] [--res 224] [--batch 1] [--trace FILE]`
+// (flags: src/cli/commands/bench.ts; `npm run bench` is an alias)
 //
 // Runs the roofline first (the adapter's measured FMA peak and bandwidth), then the selected
 // suites, prints one table and writes bench/results/<adapter>.json. Ratios in a row are against
@@ -7,7 +8,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { UsageError } from '../src/cli/args.js';
+import type { BenchOptions } from '../src/cli/commands/bench.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { fmt, type BenchContext, type BenchRow } from './lib.js';
 import { attentionSuite } from './suites/attention.js';
@@ -35,90 +37,61 @@ const SUITES: Record<string, Suite> = {
 };
 const DEFAULT_SUITES = ['matmul', 'window_attention', 'attention', 'ops', 'peers', 'model'];
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    full: { type: 'boolean', default: false },
-    quick: { type: 'boolean', default: false },
-    json: { type: 'string' },
-    adapter: { type: 'string' },
-    python: { type: 'string' },
-    profile: { type: 'string' },
-    trace: { type: 'string' },
-    model: { type: 'string', default: 'swin_t' },
-    res: { type: 'string', default: '224' },
-    batch: { type: 'string', default: '1' },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
-if (values.help) {
-  console.log(`usage: npm run bench [-- SUITE ...] [--full] [--quick] [--json FILE] [--adapter INDEX|NAME]
-  suites: ${Object.keys(SUITES).join(', ')} (default: ${DEFAULT_SUITES.join(', ')}); the roofline always runs first
-  --full   add the big (GPU-sized) configurations
-  --json   also write the rows to FILE (results always go to bench/results/<adapter>.json)
-  --python PATH   python with torch for the PyTorch peer (default $SEGFACE_PYTHON or /usr/bin/python3)
-  --profile step|forward   instead of suites: time every dispatch of one training step (or forward)
-           of --model (swin_t) at --res (224) and --batch (1); prints the top 15 ops by GPU time and
-           writes a Chrome trace (chrome://tracing, Perfetto) to --trace FILE or
-           bench/results/profile-<adapter>.json`);
-  process.exit(0);
-}
-const unknown = positionals.filter((s) => !(s in SUITES));
-if (unknown.length) {
-  console.error(`error: unknown suite(s) ${unknown.join(', ')}; known: ${Object.keys(SUITES).join(', ')}`);
-  process.exit(2);
-}
-const adapter = values.adapter === undefined ? undefined : /^\d+$/.test(values.adapter) ? Number(values.adapter) : values.adapter;
-const rt = await Runtime.create(adapter === undefined ? {} : { adapter });
-const ctx: BenchContext = { rt, full: values.full, quick: values.quick, ...(values.python ? { python: values.python } : {}) };
-const here = dirname(fileURLToPath(import.meta.url));
-const slug = rt.device.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
 
-console.log(`adapter: ${rt.device.name} (${rt.device.adapter.description}); subgroups ${rt.device.hasSubgroups ? `yes (${rt.device.adapter.subgroupMinSize}..${rt.device.adapter.subgroupMaxSize})` : 'no'}`);
-if (values.profile !== undefined) {
-  if (values.profile !== 'step' && values.profile !== 'forward') {
-    console.error(`error: --profile takes step or forward, not ${values.profile}`);
-    process.exit(2);
+export async function runBench(values: BenchOptions): Promise<number> {
+  const positionals = values.suites;
+  const unknown = positionals.filter((s) => !(s in SUITES));
+  if (unknown.length) throw new UsageError(`unknown suite(s) ${unknown.join(', ')}; known: ${Object.keys(SUITES).join(', ')}`);
+  if (values.profile !== undefined && values.profile !== 'step' && values.profile !== 'forward') throw new UsageError(`--profile takes step or forward, not ${values.profile}`);
+  const rt = await Runtime.create(values.adapter === undefined ? {} : { adapter: values.adapter });
+  const ctx: BenchContext = { rt, full: values.full, quick: values.quick, ...(values.python ? { python: values.python } : {}) };
+  const here = dirname(fileURLToPath(import.meta.url));
+  const slug = rt.device.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+
+  console.log(`adapter: ${rt.device.name} (${rt.device.adapter.description}); subgroups ${rt.device.hasSubgroups ? `yes (${rt.device.adapter.subgroupMinSize}..${rt.device.adapter.subgroupMaxSize})` : 'no'}`);
+  if (values.profile !== undefined) {
+    const out = values.trace ?? join(here, 'results', `profile-${slug}.json`);
+    await runProfile(rt, { what: values.profile as 'step' | 'forward', backbone: values.model, res: values.res, batch: values.batch, out });
+    if (!values.trace) console.log(`summary: ${writeSummary(here)}`);
+    rt.destroy();
+    return 0;
   }
-  const out = values.trace ?? join(here, 'results', `profile-${slug}.json`);
-  await runProfile(rt, { what: values.profile, backbone: values.model, res: Number(values.res), batch: Number(values.batch), out });
-  if (!values.trace) console.log(`summary: ${writeSummary(here)}`);
-  rt.destroy();
-  process.exit(0);
-}
-const roof = await rooflineSuite(ctx);
-const rows: BenchRow[] = [...roof.rows];
-for (const name of positionals.length ? positionals : DEFAULT_SUITES) {
-  console.log(`running ${name} ...`);
-  rows.push(...addRoofline(await SUITES[name]!(ctx), roof.peak));
-}
-printTable(rows);
+  const roof = await rooflineSuite(ctx);
+  const rows: BenchRow[] = [...roof.rows];
+  for (const name of positionals.length ? positionals : DEFAULT_SUITES) {
+    console.log(`running ${name} ...`);
+    rows.push(...addRoofline(await SUITES[name]!(ctx), roof.peak));
+  }
+  printTable(rows);
 
-const date = new Date().toISOString();
-const suitesRun = positionals.length ? positionals : DEFAULT_SUITES;
-mkdirSync(join(here, 'results'), { recursive: true });
-const out = join(here, 'results', `${slug}.json`);
-// Rows not measured now (other suites, or --full rows after a default run) are kept from the
-// adapter's earlier results with the date they were measured (their ratios are against that run's
-// roofline); rows measured now replace their namesakes.
+  const date = new Date().toISOString();
+  const suitesRun = positionals.length ? positionals : DEFAULT_SUITES;
+  mkdirSync(join(here, 'results'), { recursive: true });
+  const out = join(here, 'results', `${slug}.json`);
+  // Rows not measured now (other suites, or --full rows after a default run) are kept from the
+  // adapter's earlier results with the date they were measured (their ratios are against that run's
+  // roofline); rows measured now replace their namesakes.
+  const earlier = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) as Results : undefined;
+  const key = (r: BenchRow): string => `${r.suite}\u0000${r.name}`;
+  const measured = new Set(rows.map(key));
+  const kept = (earlier?.rows ?? []).filter((r) => r.suite !== 'roofline' && !measured.has(key(r))).map((r) => ({ ...r, date: r.date ?? earlier!.date }));
+  const result = {
+    date,
+    adapter: rt.device.adapter,
+    node: process.version,
+    full: values.full,
+    suites: suitesRun,
+    roofline: roof.peak,
+    rows: [...rows, ...kept],
+  };
+  writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
+  if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2) + '\n');
+  console.log(`results: ${out}${values.json ? ` and ${values.json}` : ''}; summary: ${writeSummary(here)}`);
+  rt.destroy();
+  return 0;
+}
+
 interface Results { date: string; rows: BenchRow[] }
-const earlier = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) as Results : undefined;
-const key = (r: BenchRow): string => `${r.suite}\u0000${r.name}`;
-const measured = new Set(rows.map(key));
-const kept = (earlier?.rows ?? []).filter((r) => r.suite !== 'roofline' && !measured.has(key(r))).map((r) => ({ ...r, date: r.date ?? earlier!.date }));
-const result = {
-  date,
-  adapter: rt.device.adapter,
-  node: process.version,
-  full: values.full,
-  suites: suitesRun,
-  roofline: roof.peak,
-  rows: [...rows, ...kept],
-};
-writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
-if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2) + '\n');
-console.log(`results: ${out}${values.json ? ` and ${values.json}` : ''}; summary: ${writeSummary(here)}`);
-rt.destroy();
 
 /** Adds each row's fraction of the measured FMA peak or bandwidth. */
 function addRoofline(rs: BenchRow[], peak: Roofline): BenchRow[] {

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync, chmodSync, existsSync, readdi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodeSafetensors, halfToFloat, parseSafetensors, readSafetensors, writeSafetensors } from '../src/runtime/safetensors.js';
+import { encodeSafetensors, halfToFloat, parseSafetensors, readSafetensors, writeSafetensors } from '../src/runtime/formats/safetensors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'st-'));
 

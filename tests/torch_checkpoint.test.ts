@@ -7,13 +7,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { encodePickle, PyPersistent, unpickle, type PyValue } from '../src/runtime/pickle.js';
-import { halfToFloat, readSafetensors } from '../src/runtime/safetensors.js';
+import { encodePickle, PyPersistent, unpickle, type PyValue } from '../src/runtime/formats/pickle.js';
+import { halfToFloat, readSafetensors } from '../src/runtime/formats/safetensors.js';
 import {
   encodeTorchCheckpoint, floatToHalf, forEachTensor, parseTorchCheckpoint, PyDict, PyFloat, PyGlobal, PyObject, PyTuple,
   readTorchCheckpoint, torchTensor, TorchTensor, writeTorchCheckpoint, type TorchValue,
-} from '../src/runtime/torch_checkpoint.js';
-import { encodeZip, ZipReader } from '../src/runtime/zip.js';
+} from '../src/runtime/formats/torch_checkpoint.js';
+import { encodeZip, ZipReader } from '../src/runtime/formats/zip.js';
 
 const FIX = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'torch');
 const HINT = 'HINT: rerun /usr/bin/python3 tools/reference/make_torch_fixtures.py';

@@ -160,7 +160,7 @@ for (const path of PATHS) {
 
 // A runtime on a device opened WITHOUT the subgroups feature, so the portable module is proven to
 // compile and run where `enable subgroups` would not. The GPU object stays referenced at module
-// level for the life of the device (../shared/notes/dawn-node.md).
+// level for the life of the device (docs/dawn-node.md).
 let plainGpu: GPU | undefined;
 let plainRt: Runtime | undefined;
 async function runtimeWithoutSubgroups(): Promise<Runtime> {

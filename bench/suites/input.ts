@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeFakeLapa } from '../../src/train/data/fake.js';
+import { writeFakeLapa } from '../../tests/fake_datasets.js';
 import { BatchPrefetcher } from '../../src/train/data/prefetch.js';
 import { row, type BenchContext, type BenchRow } from '../lib.js';
 

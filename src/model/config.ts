@@ -3,7 +3,7 @@
 // The official model is swin_base (Swin V1) or swinv2_base with a 256-wide SegFormer-style neck
 // and two-way transformer. swin_t/swin_s/swinv2_t/swinv2_s put the same head on torchvision's
 // smaller backbones (fast tests); `tiny` shrinks the head as well, for committed test fixtures.
-// Dataset decides the class tokens: celeb 19, lapa/helen 11 (../shared/spec/SEGFACE.md).
+// Dataset decides the class tokens: celeb 19, lapa/helen 11 (docs/segface-model.md).
 
 export type Dataset = 'celeb' | 'lapa' | 'helen';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { readSegLoss, segLoss } from '../runtime/ops/loss.js';
 import { permute } from '../runtime/ops/layout.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { readSafetensors, type StTensor } from '../runtime/safetensors.js';
+import { readSafetensors, type StTensor } from '../runtime/formats/safetensors.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { makeConfig, type Dataset, type SegFaceConfig } from './config.js';
 import { loadParams, syntheticParams, type ParamStore } from './params.js';

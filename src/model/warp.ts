@@ -1,4 +1,4 @@
-// LaPa's RoI tanh warp (../shared/spec/SEGFACE.md, "LaPa only"): the official SegFaceLapa aligns
+// LaPa's RoI tanh warp (docs/segface-model.md, "LaPa's landmark warp"): the official SegFaceLapa aligns
 // each face to a 5-point template with a least-squares similarity M, samples the image through a
 // tanh-compressed grid, runs the network on the warped image and samples the logits back:
 //

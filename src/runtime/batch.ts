@@ -356,9 +356,16 @@ export class CommandBatch {
 
   /** Copies `bytes` of `src` to the host. Flushes; the only way data comes back from the GPU. */
   async read(src: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
-    const padded = Math.ceil(bytes / 4) * 4;
-    const staging = this.gpu.createBuffer({ size: Math.max(4, padded), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
-    this.copy(src, offset, staging, 0, padded);
+    return (await this.readMany([{ src, offset, bytes }]))[0]!;
+  }
+
+  /** Copies several ranges to the host through one staging buffer: one flush, one map, one readback. */
+  async readMany(ranges: readonly { src: GPUBuffer; offset: number; bytes: number }[]): Promise<ArrayBuffer[]> {
+    const at: number[] = [];
+    let size = 0;
+    for (const r of ranges) { at.push(size); size += Math.ceil(r.bytes / 4) * 4; }
+    const staging = this.gpu.createBuffer({ size: Math.max(4, size), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
+    ranges.forEach((r, i) => { if (r.bytes > 0) this.copy(r.src, r.offset, staging, at[i]!, Math.ceil(r.bytes / 4) * 4); });
     this.counters.readbacks++;
     this.flush();
     try {
@@ -367,7 +374,8 @@ export class CommandBatch {
       await this.checkErrors('reading back');
       throw e;
     }
-    const out = staging.getMappedRange().slice(0, bytes);
+    const mapped = staging.getMappedRange();
+    const out = ranges.map((r, i) => mapped.slice(at[i]!, at[i]! + r.bytes));
     staging.destroy();
     await this.checkErrors('reading back');
     return out;

@@ -5,8 +5,9 @@
 // a name that matches nothing makes Dawn list every adapter in its error message, so that is how
 // we enumerate. Every object `create()` returns is kept in a module-level map for the life of the
 // process: if one is garbage-collected while a device made from it lives, Dawn's event polling
-// uses the freed instance and the process crashes (../shared/notes/dawn-node.md).
+// uses the freed instance and the process crashes (docs/dawn-node.md).
 import { create, globals } from 'webgpu';
+import { withoutLimitWarnings } from './quiet_native.js';
 
 Object.assign(globalThis, globals);
 
@@ -46,7 +47,7 @@ export interface AdapterSummary {
 /** Names of the adapters Dawn can see, in its order, parsed from its "Available adapters" list. */
 async function adapterNames(): Promise<{ backend: string; name: string }[]> {
   try {
-    await gpuFor(['adapter=\u0001no-such-adapter\u0001']).requestAdapter();
+    await withoutLimitWarnings(() => gpuFor(['adapter=\u0001no-such-adapter\u0001']).requestAdapter());
   } catch (e) {
     const text = e instanceof Error ? e.message : String(e);
     const found: { backend: string; name: string }[] = [];
@@ -81,7 +82,7 @@ export async function listAdapters(): Promise<AdapterSummary[]> {
   const names = await adapterNames();
   const out: AdapterSummary[] = [];
   for (const [i, { name, backend }] of names.entries()) {
-    const adapter = await gpuFor([`adapter=${name}`]).requestAdapter();
+    const adapter = await withoutLimitWarnings(() => gpuFor([`adapter=${name}`]).requestAdapter());
     if (adapter) out.push(summarise(i, name, backend, adapter));
   }
   return out;
@@ -170,7 +171,7 @@ export async function openDevice(options: OpenOptions = {}): Promise<Device> {
     summaryBackend = names[i]!.backend;
     flags = [`adapter=${summaryName}`];
   }
-  const adapter = await gpuFor(flags).requestAdapter();
+  const adapter = await withoutLimitWarnings(() => gpuFor(flags).requestAdapter());
   if (!adapter) throw new Error(INSTALL_HINT);
   if (!summaryName) {
     summaryName = adapter.info.device || adapter.info.description;

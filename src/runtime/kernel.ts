@@ -7,12 +7,11 @@
 // struct per entry point (conventionally `p`), packed by member name from the reflection, so WGSL
 // is the single schema. Workgroup and tile sizes are `override` constants; pipelines are cached by
 // (file, entry point, constants).
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
+import { KERNEL_DIR, kernelSource } from './kernel_source.js';
 
-export const KERNEL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'kernels');
+export { KERNEL_DIR };
 
 export type Access = 'read' | 'read_write';
 
@@ -107,9 +106,7 @@ export class KernelCache {
     const path = join(dir, name);
     let parsed = this.files.get(path + (subgroups ? '#subgroups' : ''));
     if (!parsed) {
-      let source: string;
-      try { source = readFileSync(path, 'utf8'); } catch { throw new Error(`kernel file kernels/${name} not found (${path})`); }
-      source = selectBranches(source, { subgroups }, `kernels/${name}`);
+      const source = selectBranches(kernelSource(name, dir), { subgroups }, `kernels/${name}`);
       let reflect: WgslReflect;
       try { reflect = new WgslReflect(source); } catch (e) {
         throw new Error(`kernels/${name}: WGSL parse error: ${e instanceof Error ? e.message : String(e)}`);

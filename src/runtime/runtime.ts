@@ -90,6 +90,25 @@ export class Runtime {
     return out;
   }
 
+  /** Overwrites `t` with host data (in recording order: work recorded before sees the old values). */
+  write(t: Tensor, data: Float32Array | Int32Array): void {
+    if (data.length !== t.size) throw new Error(`write: ${data.length} values for ${t.describe()}`);
+    if ((t.dtype === 'f32') !== (data instanceof Float32Array)) throw new Error(`write: ${data.constructor.name} into ${t.describe()}`);
+    this.batch.upload(t.buffer, 0, data);
+  }
+
+  /** Copies consecutive slices of `flat` into `parts`, in order (e.g. a bucket of gradients back into each gradient). */
+  unpackInto(flat: Tensor, parts: readonly Tensor[]): void {
+    const total = parts.reduce((n, t) => n + t.size, 0);
+    if (total > flat.size) throw new Error(`unpackInto: ${flat.describe()} holds ${flat.size} values, the parts ${total}`);
+    let at = 0;
+    for (const t of parts) {
+      if (t.dtype !== flat.dtype) throw new Error(`unpackInto: ${t.describe()} has another dtype than ${flat.describe()}`);
+      this.batch.copy(flat.buffer, 4 * at, t.buffer, 0, t.bytes);
+      at += t.size;
+    }
+  }
+
   /** A view of `t` with another shape over the same buffer; the tape maps its gradient back. */
   reshape(t: Tensor, shape: readonly number[]): Tensor {
     const resolved = [...shape];
@@ -168,6 +187,13 @@ export class Runtime {
   /** Records one kernel dispatch of an op. */
   dispatch(decl: KernelDecl, args: Omit<DispatchArgs, 'kernel'>): void {
     this.batch.dispatch({ ...args, kernel: this.kernels.kernel(decl) });
+  }
+
+  /** The values of several tensors with one flush and one readback (e.g. a step's numbers, a checkpoint's tensors). */
+  async readMany(tensors: readonly Tensor[]): Promise<(Float32Array | Int32Array)[]> {
+    for (const t of tensors) if (!t.usable) throw new Error(`readMany: tensor ${t.describe()} was released`);
+    const data = await this.batch.readMany(tensors.map((t) => ({ src: t.buffer, offset: 0, bytes: t.bytes })));
+    return data.map((d, i) => (tensors[i]!.dtype === 'f32' ? new Float32Array(d) : new Int32Array(d)));
   }
 
   /** Submits pending work, waits for it, and throws any WebGPU error it raised. */

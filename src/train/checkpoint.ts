@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { stateDictSpec, type SegFaceConfig } from '../model/config.js';
 import { inferConfig, type ParamStore } from '../model/params.js';
 import type { AdamW } from '../runtime/ops/adamw.js';
-import { readSafetensors, readSafetensorsMetadata, writeSafetensors, type StTensor, type StWrite } from '../runtime/safetensors.js';
-import { PyDict, PyFloat, PyObject, PyTuple, torchTensor } from '../runtime/torch_checkpoint.js';
+import type { Tensor } from '../runtime/tensor.js';
+import { readSafetensors, readSafetensorsMetadata, writeSafetensors, type StTensor, type StWrite } from '../runtime/formats/safetensors.js';
+import { PyDict, PyFloat, PyObject, PyTuple, torchTensor } from '../runtime/formats/torch_checkpoint.js';
 import { MultiStepLR } from './schedule.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
@@ -37,13 +38,13 @@ export interface LoadedCheckpoint {
 }
 
 export async function saveCheckpoint(dir: string, params: ParamStore, optim: AdamW, state: TrainState): Promise<string> {
-  const tensors = new Map<string, StWrite>();
-  for (const [name, t] of params.tensors) tensors.set(name, { shape: t.shape, data: await t.read() });
-  const trainable = params.params();
-  for (const [i, p] of trainable.entries()) {
-    tensors.set(`optim.exp_avg.${p.name}`, { shape: p.shape, data: await optim.expAvg[i]!.read() });
-    tensors.set(`optim.exp_avg_sq.${p.name}`, { shape: p.shape, data: await optim.expAvgSq[i]!.read() });
+  // Every tensor comes back in one readback (one flush, one staging buffer).
+  const named: [string, Tensor][] = [...params.tensors];
+  for (const [i, p] of params.params().entries()) {
+    named.push([`optim.exp_avg.${p.name}`, optim.expAvg[i]!], [`optim.exp_avg_sq.${p.name}`, optim.expAvgSq[i]!]);
   }
+  const data = await params.rt.readMany(named.map(([, t]) => t));
+  const tensors = new Map<string, StWrite>(named.map(([name, t], i) => [name, { shape: t.shape, data: data[i]! }]));
   const path = join(dir, CHECKPOINT_FILE);
   try {
     writeSafetensors(path, tensors, { segface_train_state: JSON.stringify(state) });
@@ -96,8 +97,8 @@ export function restoreOptimizer(optim: AdamW, params: ParamStore, ck: LoadedChe
     const m = ck.expAvg.get(p.name!);
     const v = ck.expAvgSq.get(p.name!);
     if (!m || !v) throw new Error(`${source}: optimizer moments of ${p.name} missing`);
-    p.rt.batch.upload(optim.expAvg[i]!.buffer, 0, m.data);
-    p.rt.batch.upload(optim.expAvgSq[i]!.buffer, 0, v.data);
+    p.rt.write(optim.expAvg[i]!, m.data);
+    p.rt.write(optim.expAvgSq[i]!, v.data);
     optim.steps[i] = ck.state.optimSteps[i]!;
   }
 }

@@ -10,6 +10,7 @@
 // finished gradients to GradSync (bucketed all-reduce), and every rank applies the same AdamW step
 // to the same summed gradients (norm and non-finite check included).
 import type { ParamStore } from '../model/params.js';
+import { segfaceClasses } from '../model/classes.js';
 import { segfaceForward } from '../model/segface.js';
 import type { AdamW } from '../runtime/ops/adamw.js';
 import { checkLabels, segLoss, segLossFinish, segLossPartials, type SegLossResult } from '../runtime/ops/loss.js';
@@ -88,19 +89,14 @@ export class Trainer {
     });
     const { logits, labels, partials } = fwd;
     const K = partials.classes;
-    // One readback of this rank's sums: [ceSum, I (K), Z (K), Y (K), badLabels]
-    const staging = rt.empty([3 * K + 2], 'f32', 'loss partials readback');
-    rt.batch.copy(partials.ceSum.buffer, 0, staging.buffer, 0, 4);
-    rt.batch.copy(partials.dicePartials.buffer, 0, staging.buffer, 4, 12 * K);
-    rt.batch.copy(partials.badLabels.buffer, 0, staging.buffer, 4 * (3 * K + 1), 4);
+    // One readback of this rank's sums: ceSum, I (K), Z (K), Y (K), badLabels
+    const read = rt.readMany([partials.ceSum, partials.dicePartials, partials.badLabels]);
     for (const t of [partials.ceSum, partials.dicePartials, partials.badLabels]) t.release();
-    const read = rt.batch.read(staging.buffer, 0, 4 * (3 * K + 2));
-    staging.release();
-    const bytes = await read;
-    const f = new Float32Array(bytes);
+    const [ceSum, dice, bad] = await read;
     const mine = new Float64Array(3 * K + 4);
-    for (let i = 0; i <= 3 * K; i++) mine[i] = f[i]!;
-    mine[3 * K + 1] = new Int32Array(bytes)[3 * K + 1]!;
+    mine[0] = ceSum![0]!;
+    mine.set(dice!.subarray(0, 3 * K), 1);
+    mine[3 * K + 1] = bad![0]!;
     mine[3 * K + 2] = partials.pixels;
     mine[3 * K + 3] = this.stopRequested ? 1 : 0;
     const sum = await comm.sumOrdered(mine);
@@ -129,34 +125,24 @@ export class Trainer {
     const stats = this.optim.step({ lr: this.schedule.lrAt(epoch) });
     rt.zeroGrad(this.params.params());
     // One readback for the step: the loss values, the bad-label count, the gradient norm and the
-    // optimizer's non-finite flag, gathered into one small buffer on the GPU.
+    // optimizer's non-finite flag.
     const parts = [loss.total, loss.ce, loss.dice, loss.badLabels, stats.norm, stats.nonFinite];
-    const staging = rt.empty([parts.length], 'f32', 'step readback');
-    parts.forEach((t, i) => rt.batch.copy(t.buffer, 0, staging.buffer, 4 * i, 4));
+    const read = rt.readMany(parts);
     for (const t of [...parts, stats.clipScale]) t.release();
-    const read = rt.batch.read(staging.buffer, 0, 4 * parts.length);
-    staging.release();
-    return read.then((bytes) => {
-      const f = new Float32Array(bytes);
-      const i = new Int32Array(bytes);
-      checkLabels(i[3]!, loss.classes, 'train step');
-      const applied = i[5] === 0;
+    return read.then(([total, ce, dice, badLabels, norm, nonFinite]) => {
+      checkLabels(badLabels![0]!, loss.classes, 'train step');
+      const applied = nonFinite![0] === 0;
       if (!applied) this.optim.revertStep();
-      return { total: f[0]!, ce: f[1]!, dice: f[2]!, applied, gradNorm: f[4]!, stop };
+      return { total: total![0]!, ce: ce![0]!, dice: dice![0]!, applied, gradNorm: norm![0]!, stop };
     });
   }
 
-  /** Eval-mode forward of a batch; returns per-pixel argmax predictions (B·res·res). */
+  /** Eval-mode forward of a batch; returns per-pixel argmax predictions (B·res·res), computed on the GPU. */
   async predict(batch: Batch, res: number): Promise<Uint8Array> {
-    const rt = this.rt;
-    const logits = rt.withoutGrad(() => rt.scope(() => {
-      const { images } = this.upload(batch, res);
-      return segfaceForward(this.params, images, { landmarks: this.params.cfg.dataset === 'lapa' ? batch.landmarks : undefined });
-    }));
-    const data = await logits.read();
-    logits.release();
-    const [B, K] = logits.shape as [number, number];
-    return argmaxClasses(data as Float32Array, B, K, res * res);
+    const images = this.rt.tensor(batch.images, [batch.size, 3, res, res]);
+    const maps = await segfaceClasses(this.params, images, { landmarks: this.params.cfg.dataset === 'lapa' ? batch.landmarks : undefined });
+    images.release();
+    return maps.classes;
   }
 
   /** Predictions for every sample of a dataset in batches of `batch` (the last one may be short). */
@@ -167,21 +153,4 @@ export class Trainer {
       yield { batch: b, pred: await this.predict(b, ds.res) };
     }
   }
-}
-
-/** argmax over classes of NCHW logits (B, K, P) -> (B·P) class ids. */
-export function argmaxClasses(logits: Float32Array, B: number, K: number, P: number): Uint8Array {
-  const out = new Uint8Array(B * P);
-  for (let b = 0; b < B; b++) {
-    for (let p = 0; p < P; p++) {
-      let best = 0;
-      let bestV = logits[b * K * P + p]!;
-      for (let k = 1; k < K; k++) {
-        const v = logits[(b * K + k) * P + p]!;
-        if (v > bestV) { bestV = v; best = k; }
-      }
-      out[b * P + p] = best;
-    }
-  }
-  return out;
 }

@@ -13,7 +13,7 @@ const count = (backbone: string, dataset: 'celeb' | 'lapa' = 'celeb') => {
   };
 };
 
-// Figures from ../shared/spec/SEGFACE.md ("state_dict" section), counted from the official model.
+// Figures from docs/segface-model.md ("State dict"), counted from the official model.
 describe('official state_dict layout', () => {
   it('swin_base + celeb: 474 tensors = 449 params + 25 buffers, 91,007,800 parameters', () => {
     expect(count('swin_base')).toEqual({ tensors: 474, params: 449, buffers: 25, paramElements: 91_007_800, elements: 91_065_680 });

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { makeConfig, stateDictSpec } from '../../src/model/config.js';
 import { checkStateDict, inferConfig, relativeCoordsTable, relativePositionIndex } from '../../src/model/params.js';
-import { readSafetensors } from '../../src/runtime/safetensors.js';
+import { readSafetensors } from '../../src/runtime/formats/safetensors.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 const shapesOf = (backbone: string, dataset: 'celeb' | 'lapa' = 'celeb') =>

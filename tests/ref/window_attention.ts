@@ -1,5 +1,5 @@
 // float64 reference for Swin window attention (V1 and V2), written literally from the spec
-// (../shared/spec/SEGFACE.md, "Window attention"): pad, roll, partition, attention per (window,
+// (docs/segface-model.md, "Network"): pad, roll, partition, attention per (window,
 // head), reverse, roll back, crop. Independent of the WGSL: it materialises every intermediate.
 //
 // Inputs (all row-major):

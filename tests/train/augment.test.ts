@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { affineBicubicPIL, affineNearestPIL, affinePoints, inverseAffineMatrix, lapaAugmentParams, sampleSeed, type AffineParams } from '../../src/train/data/augment.js';
-import { writeFakeLapa } from '../../src/train/data/fake.js';
+import { writeFakeLapa } from '../fake_datasets.js';
 import { LapaDataset } from '../../src/train/data/lapa.js';
 import { rng } from '../../src/train/random.js';
 

@@ -1,4 +1,4 @@
-// The on-disk dataset loaders against their official recipes (SEGFACE.md "Datasets"), on tiny fake
+// The on-disk dataset loaders against their official recipes (docs/segface-model.md, "Datasets"), on tiny fake
 // folders written in the official layouts: splits and sample names, CelebAMask-HQ's merged part
 // masks, LaPa's and Helen's 5 landmarks, Helen's crop, Pillow-exact resizing, errors that name the
 // file, the skip policy's counting, and the prefetch queue (worker threads) giving exactly the
@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadBatch } from '../../src/train/data/batches.js';
 import { CelebDataset, celebSplit } from '../../src/train/data/celeb.js';
 import { makeBatch } from '../../src/train/data/dataset.js';
-import { fakeImage, writeFakeCeleb, writeFakeHelen, writeFakeLapa } from '../../src/train/data/fake.js';
+import { fakeImage, writeFakeCeleb, writeFakeHelen, writeFakeLapa } from '../fake_datasets.js';
 import { BadSampleError } from '../../src/train/data/file_dataset.js';
 import { helenCrop, HelenDataset } from '../../src/train/data/helen.js';
 import { LapaDataset } from '../../src/train/data/lapa.js';

@@ -272,8 +272,8 @@ describe('dist: training on 2 ranks', () => {
     const bin = join(dir, 'bin');
     mkdirSync(bin, { recursive: true });
     symlinkSync(process.execPath, join(bin, 'node'));
-    const cli = join(import.meta.dirname, '..', '..', 'src', 'train', 'cli', 'train.ts');
-    const r = await run(join(bin, 'node'), ['--import', 'tsx', cli, '--devices', '2'], { ...process.env, PATH: bin });
+    const cli = join(import.meta.dirname, '..', '..', 'src', 'cli', 'segface.ts');
+    const r = await run(join(bin, 'node'), ['--import', 'tsx', cli, 'train', '--devices', '2'], { ...process.env, PATH: bin });
     expect(r.code).not.toBe(0);
     expect(r.out).toMatch(/no MPI launcher \(mpiexec\) found.*apt-get install mpich/s);
   }, 120_000);

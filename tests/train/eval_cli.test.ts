@@ -12,10 +12,10 @@ import { CLASS_NAMES, makeConfig } from '../../src/model/config.js';
 import { segfaceForward } from '../../src/model/segface.js';
 import { loadWeightsFile } from '../../src/model/weights_file.js';
 import { loadBatch, sequentialBatches } from '../../src/train/data/batches.js';
-import { writeFakeHelen, writeFakeLapa } from '../../src/train/data/fake.js';
+import { writeFakeHelen, writeFakeLapa } from '../fake_datasets.js';
 import { openDataset, type DatasetName } from '../../src/train/data/open.js';
 import { ConfusionMatrix, HELEN_MERGES } from '../../src/train/metrics.js';
-import { argmaxClasses } from '../../src/train/trainer.js';
+import { argmaxClasses } from '../ref/argmax.js';
 import { useRuntime } from '../harness.js';
 import { writeSyntheticWeights } from './weights_fixture.js';
 
@@ -23,7 +23,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'eval-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const tsx = join(root, 'node_modules/.bin/tsx');
-const evalCli = join(root, 'src/train/cli/eval.ts');
+const segface = join(root, 'src/cli/segface.ts');
 const rt = useRuntime();
 const RES = 32;
 const BATCH = 2;
@@ -53,7 +53,7 @@ async function direct(ckpt: string, name: DatasetName, dataDir: string, split: '
 }
 
 function run(args: string[]): string {
-  return execFileSync(tsx, [evalCli, ...args], { cwd: root, stdio: 'pipe' }).toString();
+  return execFileSync(tsx, [segface, 'eval', ...args], { cwd: root, stdio: 'pipe' }).toString();
 }
 
 interface EvalJson {
@@ -107,7 +107,7 @@ describe('npm run eval', () => {
   }, 300_000);
 
   it('a missing --data-dir fails naming it', () => {
-    const r = spawnSync(tsx, [evalCli, '--checkpoint', ckpt, '--data-dir', join(dir, 'nowhere'), '--dataset', 'lapa', '--res', String(RES)], { cwd: root });
+    const r = spawnSync(tsx, [segface, 'eval', '--checkpoint', ckpt, '--data-dir', join(dir, 'nowhere'), '--dataset', 'lapa', '--res', String(RES)], { cwd: root });
     expect(r.status).toBe(2);
     expect(r.stderr.toString()).toMatch(/nowhere: no such directory/);
   }, 120_000);

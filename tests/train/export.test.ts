@@ -15,8 +15,8 @@ import { syntheticParams } from '../../src/model/params.js';
 import { readStateDict } from '../../src/model/weights_file.js';
 import { segfaceForward } from '../../src/model/segface.js';
 import { AdamW } from '../../src/runtime/ops/adamw.js';
-import { readSafetensors, writeSafetensors } from '../../src/runtime/safetensors.js';
-import { PyDict, PyObject, readTorchCheckpoint, TorchTensor } from '../../src/runtime/torch_checkpoint.js';
+import { readSafetensors, writeSafetensors } from '../../src/runtime/formats/safetensors.js';
+import { PyDict, PyObject, readTorchCheckpoint, TorchTensor } from '../../src/runtime/formats/torch_checkpoint.js';
 import { CHECKPOINT_VERSION, loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
 import { epochBatches, makeBatch } from '../../src/train/data/dataset.js';
 import { SyntheticDataset } from '../../src/train/data/synthetic_dataset.js';
@@ -34,7 +34,7 @@ const RES = 32;
 const LOGITS_RELL2 = 1e-4;
 
 function runExport(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(tsx, [join(root, 'src/train/cli/export.ts'), ...args], { cwd: root, encoding: 'utf8' });
+  const r = spawnSync(tsx, [join(root, 'src/cli/segface.ts'), 'export', ...args], { cwd: root, encoding: 'utf8' });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { makeConfig } from '../../src/model/config.js';
 import { syntheticParams } from '../../src/model/params.js';
 import { AdamW } from '../../src/runtime/ops/adamw.js';
-import { readSafetensors, readSafetensorsMetadata, writeSafetensors, type StWrite } from '../../src/runtime/safetensors.js';
+import { readSafetensors, readSafetensorsMetadata, writeSafetensors, type StWrite } from '../../src/runtime/formats/safetensors.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
 import { epochBatches, makeBatch } from '../../src/train/data/dataset.js';
 import { SyntheticDataset } from '../../src/train/data/synthetic_dataset.js';

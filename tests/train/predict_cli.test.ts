@@ -19,7 +19,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'predict-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const tsx = join(root, 'node_modules/.bin/tsx');
-const predict = join(root, 'src/train/cli/predict.ts');
+const segface = join(root, 'src/cli/segface.ts');
 const rt = useRuntime();
 
 describe('npm run predict', () => {
@@ -32,7 +32,7 @@ describe('npm run predict', () => {
     writePng(img, { width: 40, height: 40, rgb: face.image });
     const out = join(dir, 'out');
     const npy = join(dir, 'logits.npy');
-    execFileSync(join(root, 'node_modules/.bin/tsx'), [join(root, 'src/train/cli/predict.ts'), '--checkpoint', ckpt, '--image', img,
+    execFileSync(join(root, 'node_modules/.bin/tsx'), [segface, 'predict', '--checkpoint', ckpt, '--image', img,
       '--res', '32', '--out', out, '--dump-logits', npy], { cwd: root, stdio: 'pipe' });
     const mask = readLabelMap(join(out, 'face_mask.png'));
     expect([mask.width, mask.height]).toEqual([32, 32]);
@@ -52,7 +52,10 @@ describe('npm run predict', () => {
   it('fails on a bad image before any GPU work, naming the file', () => {
     const bad = join(dir, 'broken.jpg');
     writePng(join(dir, 'ok.png'), { width: 4, height: 4, gray: new Uint8Array(16) });
-    expect(() => execFileSync(join(root, 'node_modules/.bin/tsx'), [join(root, 'src/train/cli/predict.ts'), '--checkpoint', 'x.safetensors',
+    writeFileSync(bad, 'not a JPEG');
+    const weights = join(dir, 'unread.safetensors');   // exists; images are read first
+    writeFileSync(weights, '');
+    expect(() => execFileSync(join(root, 'node_modules/.bin/tsx'), [segface, 'predict', '--checkpoint', weights,
       '--image', bad, '--res', '32'], { cwd: root, stdio: 'pipe' })).toThrow(/broken\.jpg/);
   });
   it('--landmarks warps LaPa faces: a LaPa .txt and a JSON for two images (40 px and 32 px), logits equal the in-process warped forward', async () => {
@@ -80,7 +83,7 @@ describe('npm run predict', () => {
     writeFileSync(lmFile, JSON.stringify(sets[1]));
     const out = join(dir, 'out_lm');
     const npy = join(dir, 'logits_lm.npy');
-    execFileSync(tsx, [predict, '--checkpoint', ckpt, '--image', imgs[0]!, '--image', imgs[1]!, '--res', '32', '--out', out,
+    execFileSync(tsx, [segface, 'predict', '--checkpoint', ckpt, '--image', imgs[0]!, '--image', imgs[1]!, '--res', '32', '--out', out,
       '--dump-logits', npy, '--landmarks', txtFile, '--landmarks', lmFile], { cwd: root, stdio: 'pipe' });
     for (const stem of ['lm_a', 'lm_b']) expect(readLabelMap(join(out, `${stem}_mask.png`)).width).toBe(32);
     const logits = readNpy(npy);
@@ -110,7 +113,9 @@ describe('npm run predict', () => {
   it('bad --landmarks files fail before any GPU work, naming the file', () => {
     const img = join(dir, 'lm_ok.png');
     writePng(img, { width: 8, height: 8, gray: new Uint8Array(64) });
-    const run = (files: string[], images = [img]): (() => void) => () => execFileSync(tsx, [predict, '--checkpoint', 'missing.safetensors',
+    const weights = join(dir, 'unread.safetensors');   // exists; landmarks are read first
+    writeFileSync(weights, '');
+    const run = (files: string[], images = [img]): (() => void) => () => execFileSync(tsx, [segface, 'predict', '--checkpoint', weights,
       ...images.flatMap((i) => ['--image', i]), ...files.flatMap((f) => ['--landmarks', f]), '--res', '32'], { cwd: root, stdio: 'pipe' });
     const write = (name: string, text: string): string => { const f = join(dir, name); writeFileSync(f, text); return f; };
     const four = write('four_points.json', JSON.stringify([[1, 2], [3, 4], [5, 6], [7, 8]]));

@@ -16,7 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { makeConfig } from '../../src/model/config.js';
 import { relL2 } from '../../src/model/reference_case.js';
 import { DEFAULT_TOLERANCES, ZERO_BY_INVARIANCE } from '../../src/model/verify_report.js';
-import { readSafetensors, readSafetensorsMetadata } from '../../src/runtime/safetensors.js';
+import { readSafetensors, readSafetensorsMetadata } from '../../src/runtime/formats/safetensors.js';
 import { syntheticSample } from '../../src/train/data/synthetic.js';
 import { writePng } from '../../src/train/image/index.js';
 import { writeSyntheticWeights } from './weights_fixture.js';
@@ -29,7 +29,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'verify-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const tsx = join(root, 'node_modules/.bin/tsx');
-const verifyCli = join(root, 'src/train/cli/verify.ts');
+const segface = join(root, 'src/cli/segface.ts');
 
 function python(args: string[]): void {
   try {
@@ -78,7 +78,7 @@ describe('npm run verify --checkpoint (loss and gradients of one image)', () => 
     const extra = which === 'celeb' ? [] : ['--landmarks', f.landmarks];
     const ours = { loss: join(dir, `ours_${f === celeb}.json`), grads: join(dir, `ours_${f === celeb}.safetensors`) };
     const ref = { loss: join(dir, `ref_${f === celeb}.json`), grads: join(dir, `ref_${f === celeb}.safetensors`) };
-    execFileSync(tsx, [verifyCli, '--checkpoint', f.weights, '--image', f.image, '--labels', f.labels, '--res', '64',
+    execFileSync(tsx, [segface, 'verify', '--checkpoint', f.weights, '--image', f.image, '--labels', f.labels, '--res', '64',
       '--dump-loss', ours.loss, '--dump-grads', ours.grads, ...extra], { cwd: root, stdio: 'pipe' });
     python([join(root, 'tools/reference/grads_for_image.py'), '--weights', f.weights, '--backbone', 'tiny',
       '--dataset', which === 'celeb' ? 'celeb' : 'lapa', '--image', f.image, '--labels', f.labels, '--res', '64',
@@ -89,7 +89,7 @@ describe('npm run verify --checkpoint (loss and gradients of one image)', () => 
   it('names the bad file before any GPU work', () => {
     const { weights, image, labels, landmarks } = celeb;
     const run = (args: string[]): string => {
-      const r = spawnSync(tsx, [verifyCli, ...args], { cwd: root, encoding: 'utf8' });
+      const r = spawnSync(tsx, [segface, 'verify', ...args], { cwd: root, encoding: 'utf8' });
       expect(r.status).not.toBe(0);
       return r.stderr;
     };

@@ -1,4 +1,4 @@
-"""SegFace in PyTorch, written from ../../../shared/spec/SEGFACE.md, as the reference for the engine.
+"""SegFace in PyTorch, written from the official code's behaviour as docs/segface-model.md states it, as the reference for the engine.
 
 The backbone is torchvision's Swin (V1 swin_t/s/b, V2 swinv2_t/s/b) exactly as the official code
 uses it (``backbone.0`` = ``features``, ``backbone.1`` = the final norm, unused); the neck,

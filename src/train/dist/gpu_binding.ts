@@ -6,7 +6,7 @@
 //     process only that device), set before the process's first requestAdapter;
 //   - no PCI display device (lavapipe, or a container given one GPU): Dawn's default adapter; on
 //     lavapipe every rank gets its own software device.
-// See ../shared/notes/multi-gpu-and-multi-node.md for the sources behind this.
+// docs/multi-gpu.md explains why.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 

@@ -125,20 +125,20 @@ export class GradSync {
     return plan;
   }
 
-  /** Records the copies of a bucket's gradients into one buffer and its readback (submits). */
-  private readBucket(b: Bucket): Promise<Float32Array> {
-    const rt = this.rt;
-    const staging = rt.untracked(() => rt.empty([b.padded], 'f32', 'grad bucket'));
-    b.params.forEach((i, k) => {
+  /** The gradients of a bucket, in plan order. */
+  private grads(b: Bucket): Tensor[] {
+    return b.params.map((i) => {
       const g = this.params[i]!.grad;
       if (!g) throw new Error(`gradient sync: parameter ${this.params[i]!.name ?? i} has no gradient this step`);
-      rt.batch.copy(g.buffer, 0, staging.buffer, 4 * b.offsets[k]!, 4 * g.size);
+      return g;
     });
-    const read = rt.batch.read(staging.buffer, 0, 4 * b.floats);
-    staging.release();
-    return read.then((bytes) => {
+  }
+
+  /** Reads a bucket's gradients back in one readback (submits) into one zero-padded host array. */
+  private readBucket(b: Bucket): Promise<Float32Array> {
+    return this.rt.readMany(this.grads(b)).then((parts) => {
       const host = new Float32Array(b.padded);           // padding stays zero
-      host.set(new Float32Array(bytes));
+      parts.forEach((g, k) => host.set(g, b.offsets[k]!));
       return host;
     });
   }
@@ -149,10 +149,7 @@ export class GradSync {
     await this.comm.sumInPlace(host);
     const rt = this.rt;
     const summed = rt.untracked(() => rt.tensor(host.subarray(0, b.floats), [b.floats]));
-    b.params.forEach((i, k) => {
-      const g = this.params[i]!.grad!;
-      rt.batch.copy(summed.buffer, 4 * b.offsets[k]!, g.buffer, 0, 4 * g.size);
-    });
+    rt.unpackInto(summed, this.grads(b));
     summed.release();
   }
 }

@@ -15,7 +15,7 @@
 //          RGB(A) → accepted only when R = G = B everywhere. JPEG labels are refused (lossy).
 import { readFileSync } from 'node:fs';
 import { PNG } from 'pngjs';
-import { writeFileAtomic } from '../../runtime/safetensors.js';
+import { writeFileAtomic } from '../../runtime/formats/safetensors.js';
 import { decodeJpeg } from './jpeg.js';
 
 /** An 8-bit RGB image, row-major (H, W, 3). */

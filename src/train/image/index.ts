@@ -4,4 +4,4 @@ export { crc32, decodeImage, decodeLabelMap, encodePng, readImage, readLabelMap,
 export { decodeJpeg } from './jpeg.js';
 export { IMAGENET_MEAN, IMAGENET_STD, resizeBicubicPIL, resizeNearestPIL, toNormalizedCHW } from './resize.js';
 export { legendLayout, maskToColor, overlay, PALETTES, paletteFor, withLegend, type LegendLayout, type Rgb } from './overlay.js';
-export { decodeNpy, encodeNpy, readNpy, writeNpy, type NpyArray } from './npy.js';
+export { decodeNpy, encodeNpy, readNpy, writeNpy, type NpyArray } from '../../runtime/formats/npy.js';

@@ -5,9 +5,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encode as encodeJpeg } from 'jpeg-js';
-import { encodePng } from '../image/index.js';
-import { rng } from '../random.js';
-import { CELEB_PARTS } from './celeb.js';
+import { encodePng } from '../src/train/image/index.js';
+import { rng } from '../src/train/random.js';
+import { CELEB_PARTS } from '../src/train/data/celeb.js';
 
 export interface FakeImage {
   width: number;

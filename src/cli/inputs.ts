@@ -3,9 +3,9 @@
 // (images) or nearest neighbour (label maps); LaPa landmarks are scaled by (res/w, res/h). Errors
 // name the file.
 import { readFileSync } from 'node:fs';
-import { lapaFivePoints } from '../../model/warp.js';
-import { parseLapaLandmarks } from '../data/lapa.js';
-import { readImage, readLabelMap, resizeBicubicPIL, resizeNearestPIL } from '../image/index.js';
+import { lapaFivePoints } from '../model/warp.js';
+import { parseLapaLandmarks } from '../train/data/lapa.js';
+import { readImage, readLabelMap, resizeBicubicPIL, resizeNearestPIL } from '../train/image/index.js';
 
 export interface LoadedImage {
   path: string;

@@ -1,0 +1,50 @@
+// TrainingRun in-process: a run stopped after its first step (as Ctrl-C does) and resumed ends
+// with exactly the weights, moments and step log of an uninterrupted run; settings come from
+// TRAIN_DEFAULTS where not given, and a resumed run refuses to change a fixed setting.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadCheckpoint } from '../../src/train/checkpoint.js';
+import { TRAIN_DEFAULTS } from '../../src/train/defaults.js';
+import { SettingsError, TrainingRun, type StepRecord } from '../../src/train/run.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'training-run-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const SETTINGS = { model: 'tiny', dataset: 'lapa' as const, res: 32, batch: 2, trainSize: 4, valSize: 2, epochs: 2, seed: 5 };
+const steps = (runDir: string): number[] => readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n')
+  .map((l) => JSON.parse(l) as { kind: string; step?: number }).filter((m) => m.kind === 'train').map((m) => m.step!);
+
+describe('TrainingRun', () => {
+  it('stopped after one step and resumed, it ends exactly where an uninterrupted run ends', async () => {
+    const a = join(dir, 'interrupted');
+    const first = await TrainingRun.open({ dir: a, settings: SETTINGS, quiet: true, stopOnSigint: false,
+      onStep: (s: StepRecord) => { if (s.step === 1) first.requestStop(); } });
+    expect(first.settings.lr).toBe(TRAIN_DEFAULTS.synthetic.lr);            // not given: the default recipe
+    expect(first.settings.weightDecay).toBe(TRAIN_DEFAULTS.weightDecay);
+    const r1 = await first.run();
+    first.close();
+    expect(r1.outcome).toBe('interrupted');
+    expect([r1.state.epoch, r1.state.batchInEpoch, r1.state.globalStep]).toEqual([0, 1, 1]);
+
+    await expect(TrainingRun.open({ dir: a, resume: true, settings: { res: 64 }, quiet: true })).rejects.toThrow(SettingsError);
+    const resumed = await TrainingRun.open({ dir: a, resume: true, quiet: true, stopOnSigint: false });
+    expect(resumed.settings).toEqual(first.settings);                      // the saved run's settings
+    const r2 = await resumed.run();
+    resumed.close();
+    expect(r2.outcome).toBe('finished');
+    expect([r2.state.epoch, r2.state.batchInEpoch, r2.state.globalStep]).toEqual([2, 0, 4]);
+    expect(steps(a)).toEqual([1, 2, 3, 4]);                                 // every step ran once
+    expect(Number.isFinite(r2.meanF1)).toBe(true);
+
+    const b = join(dir, 'straight');
+    const straight = await TrainingRun.open({ dir: b, settings: SETTINGS, quiet: true, stopOnSigint: false });
+    const r3 = await straight.run();
+    straight.close();
+    expect(r3.state.globalStep).toBe(4);
+    const want = loadCheckpoint(b);
+    const got = loadCheckpoint(a);
+    for (const [name, t] of want.weights) expect(Array.from(got.weights.get(name)!.data), name).toEqual(Array.from(t.data));
+    for (const [name, t] of want.expAvgSq) expect(Array.from(got.expAvgSq.get(name)!.data), name).toEqual(Array.from(t.data));
+  }, 300_000);
+});
