@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Runtime } from '../src/runtime/runtime.js';
+import { announceAdapter } from '../src/runtime/host_gpu.js';
 import { fmt, type BenchContext, type BenchRow } from './lib.js';
 import { attentionSuite } from './suites/attention.js';
 import { distSuite } from './suites/dist.js';
@@ -70,6 +71,7 @@ if (unknown.length) {
 }
 const adapter = values.adapter === undefined ? undefined : /^\d+$/.test(values.adapter) ? Number(values.adapter) : values.adapter;
 const rt = await Runtime.create(adapter === undefined ? {} : { adapter });
+announceAdapter(rt.device.adapter);
 const ctx: BenchContext = { rt, full: values.full, quick: values.quick, ...(values.python ? { python: values.python } : {}) };
 const here = dirname(fileURLToPath(import.meta.url));
 const slug = rt.device.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');

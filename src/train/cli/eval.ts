@@ -16,6 +16,7 @@ import { segfaceForward } from '../../model/segface.js';
 import { loadWeightsFile } from '../../model/weights_file.js';
 import { readSafetensorsMetadata } from '../../runtime/safetensors.js';
 import { Runtime } from '../../runtime/runtime.js';
+import { announceAdapter } from '../../runtime/host_gpu.js';
 import { CHECKPOINT_FILE } from '../checkpoint.js';
 import { sequentialBatches } from '../data/batches.js';
 import { describeSkipped, FileDataset, type SkippedSample, type Split } from '../data/file_dataset.js';
@@ -79,6 +80,7 @@ const synthetic = v['data-dir'] === undefined || v['data-dir'] === 'synthetic';
 
 const adapter = v.adapter === undefined ? undefined : /^\d+$/.test(v.adapter) ? Number(v.adapter) : v.adapter;
 const rt = await Runtime.create(adapter === undefined ? {} : { adapter });
+announceAdapter(rt.device.adapter);
 let loaded: ReturnType<typeof loadWeightsFile>;
 try {
   loaded = loadWeightsFile(rt, ckptPath);

@@ -12,6 +12,7 @@ import { CLASS_NAMES, type Dataset } from '../../model/config.js';
 import { segfaceForward } from '../../model/segface.js';
 import { loadWeightsFile } from '../../model/weights_file.js';
 import { Runtime } from '../../runtime/runtime.js';
+import { announceAdapter } from '../../runtime/host_gpu.js';
 import { overlay, PALETTES, toNormalizedCHW, withLegend, writeNpy, writePng } from '../image/index.js';
 import { loadImage, readLandmarks } from './inputs.js';
 import { argmaxClasses } from '../trainer.js';
@@ -61,6 +62,7 @@ const { images, landmarks } = (() => {
 
 const adapter = v.adapter === undefined ? undefined : /^\d+$/.test(v.adapter) ? Number(v.adapter) : v.adapter;
 const rt = await Runtime.create(adapter === undefined ? {} : { adapter });
+announceAdapter(rt.device.adapter);
 const { params, cfg } = loadWeightsFile(rt, v.checkpoint);
 const dataset: Dataset = (v.dataset as Dataset | undefined) ?? cfg.dataset;
 const names = CLASS_NAMES[dataset];

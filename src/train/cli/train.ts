@@ -10,6 +10,7 @@ import { inferConfig, loadParams, syntheticParams, type ParamStore } from '../..
 import { readStateDict } from '../../model/weights_file.js';
 import { AdamW } from '../../runtime/ops/adamw.js';
 import { Runtime } from '../../runtime/runtime.js';
+import { announceAdapter } from '../../runtime/host_gpu.js';
 import { CHECKPOINT_FILE, CHECKPOINT_VERSION, loadCheckpoint, restoreOptimizer, saveCheckpoint, type TrainState } from '../checkpoint.js';
 import { writeTrainingCurve } from '../curve.js';
 import { epochBatches, type Batch, type Dataset } from '../data/dataset.js';
@@ -152,6 +153,7 @@ if (root) {
 if (args.batch < world.size) fail(`--batch ${args.batch} is smaller than the ${world.size} ranks: each rank needs a sample`);
 const worldAdapter = await world.adapterOption();
 const rt = await Runtime.create(worldAdapter === undefined ? {} : { adapter: worldAdapter });
+if (root) announceAdapter(rt.device.adapter);
 await world.reportDevices(rt);
 const cfg = makeConfig(args.model, args.dataset);
 const classes = CLASS_NAMES[args.dataset];

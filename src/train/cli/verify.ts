@@ -15,6 +15,7 @@ import { readStateDict } from '../../model/weights_file.js';
 import { inferConfig, loadParams } from '../../model/params.js';
 import { readSegLoss, segLoss } from '../../runtime/ops/loss.js';
 import { Runtime } from '../../runtime/runtime.js';
+import { announceAdapter } from '../../runtime/host_gpu.js';
 import { writeSafetensors, type StWrite } from '../../runtime/safetensors.js';
 import { toNormalizedCHW } from '../image/index.js';
 import { labelsAtRes, loadImage, readLandmarks } from './inputs.js';
@@ -57,6 +58,7 @@ else await dumpGradients(v.checkpoint!);
 async function verifyCase(dir: string): Promise<void> {
   const c = loadCase(dir);
   const rt = await Runtime.create(adapter === undefined ? {} : { adapter });
+  announceAdapter(rt.device.adapter);
   console.log(`case ${dir}: ${c.cfg.backbone}/${c.cfg.dataset} ${c.manifest.res} px, batch ${c.manifest.batch} (reference torch ${c.manifest.torch}); adapter ${rt.device.name}`);
   rt.pool.resetPeak();
   const t0 = performance.now();
@@ -96,6 +98,7 @@ async function dumpGradients(checkpoint: string): Promise<void> {
   })();
 
   const rt = await Runtime.create(adapter === undefined ? {} : { adapter });
+  announceAdapter(rt.device.adapter);
   console.log(`${checkpoint}: ${cfg.backbone}/${cfg.dataset}; ${v.image} at ${res} px; adapter ${rt.device.name}`);
   const params = loadParams(rt, cfg, state, checkpoint);
   rt.pool.resetPeak();
