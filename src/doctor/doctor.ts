@@ -63,6 +63,8 @@ export class Doctor {
   readonly report: DoctorReport;
   private readonly budget: Budget;
   private readonly t0 = performance.now();
+  /** Batch-1 step time per input pixel of the last target, to estimate the next one's. */
+  private msPerPixel: number | undefined;
 
   constructor(private readonly rt: Runtime, private readonly options: DoctorOptions) {
     this.budget = Budget.ofMinutes(options.minutes);
@@ -129,18 +131,24 @@ export class Doctor {
     }
   }
 
-  /** The training-step search takes up to 70 % of the target's share; matmul and attention run at its batch. */
+  /**
+   * The training-step search takes up to 70 % of the target's share; matmul and attention then run
+   * at its batch within the whole budget (seconds of work, even when a slow step overran the share).
+   */
   private async target(t: Target, budget: Budget): Promise<void> {
     const { quick } = this.options;
     const search = await searchTrainingStep(this.rt, t, budget.share(0.7), {
       maxBatch: this.options.maxBatch ?? (quick ? 4 : 256),
       memoryCapBytes: this.options.memoryCapBytes ?? defaultMemoryCap(this.report.adapter.software),
       samples: quick ? 1 : 2,
+      ...(this.msPerPixel ? { estimateMs: this.msPerPixel * t.res * t.res } : {}),
     });
+    const first = search.rows.find((r) => r.timing && r.batch === 1);
+    if (first) this.msPerPixel = first.timing!.medianMs / (t.res * t.res);
     this.report.trainingStep.push(search);
     const batch = Math.max(1, search.largestBatch);
     const peak = this.report.roofline;
-    this.report.matmul.push(...await measureMatmul(this.rt, t, batch, peak, budget, quick));
-    this.report.windowAttention.push(...await measureWindowAttention(this.rt, t, batch, peak, budget, quick));
+    this.report.matmul.push(...await measureMatmul(this.rt, t, batch, peak, this.budget, quick));
+    this.report.windowAttention.push(...await measureWindowAttention(this.rt, t, batch, peak, this.budget, quick));
   }
 }

@@ -51,7 +51,13 @@ export interface AttentionRow {
   target: string; label: string; batch: number; sizes: string;
   forward: Timing; forwardBackward: Timing; gflops: number; ofFmaPeak?: number;
 }
-export interface StepRow { target: string; batch: number; timing?: Timing; imagesPerSec?: number; peakBytes?: number; error?: string }
+export interface StepRow {
+  target: string; batch: number; timing?: Timing; imagesPerSec?: number; peakBytes?: number;
+  /** The step failed (out of memory, a limit): the batch does not fit. */
+  error?: string;
+  /** The warm-up step ran but the budget had no room left to time one. */
+  skipped?: string;
+}
 export interface StepSearch {
   target: string;
   rows: StepRow[];
@@ -149,6 +155,8 @@ export interface StepSearchOptions {
   /** Stop doubling when the next batch's predicted peak (twice this one's) would pass this. */
   memoryCapBytes: number;
   samples: number;
+  /** A guess of one batch-1 step, from an earlier target scaled by pixels: skip a target that cannot fit the budget. */
+  estimateMs?: number;
 }
 
 /**
@@ -181,9 +189,21 @@ export async function searchTrainingStep(rt: Runtime, t: Target, budget: Budget,
         break;
       }
       if (budget.exhausted()) { stoppedBy = 'time budget'; break; }
+      if (!last && o.estimateMs !== undefined && o.estimateMs * (2 + o.samples) > budget.remainingMs()) {
+        stoppedBy = `time budget: a step is estimated at ${(o.estimateMs / 1000).toFixed(0)} s from the previous target, ` +
+          `${((o.estimateMs * (2 + o.samples)) / 1000).toFixed(0)} s with the warm-up; ${(budget.remainingMs() / 1000).toFixed(0)} s left`;
+        break;
+      }
       const data = syntheticBatch(t.res, batch, m.classes, 7);
       try {
+        const w0 = performance.now();
         await m.trainer.step(data, t.res, 0, k++); // warm-up: compiles, fills the pool
+        const warmMs = performance.now() - w0;
+        if (warmMs > budget.remainingMs()) {
+          rows.push({ target: label(t), batch, skipped: `the warm-up step took ${(warmMs / 1000).toFixed(0)} s (with compilation); no time left to time one` });
+          stoppedBy = 'time budget';
+          break;
+        }
         rt.pool.resetPeak();
         const per: number[] = [];
         while (per.length < o.samples) {

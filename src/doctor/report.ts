@@ -43,9 +43,9 @@ export function doctorMarkdown(r: DoctorReport): string {
   out.push('| model | batch | step | images/s | peak memory |', '| --- | --- | --- | --- | --- |');
   for (const s of r.trainingStep) {
     for (const row of s.rows) {
-      out.push(row.error
-        ? `| ${row.target} | ${row.batch} | does not fit: ${row.error} | | |`
-        : `| ${row.target} | ${row.batch} | ${ms(row.timing)} | ${num(row.imagesPerSec)} | ${num((row.peakBytes ?? NaN) / GiB, 2)} GiB |`);
+      if (row.error) out.push(`| ${row.target} | ${row.batch} | does not fit: ${row.error} | | |`);
+      else if (row.skipped) out.push(`| ${row.target} | ${row.batch} | not timed: ${row.skipped} | | |`);
+      else out.push(`| ${row.target} | ${row.batch} | ${ms(row.timing)} | ${num(row.imagesPerSec)} | ${num((row.peakBytes ?? NaN) / GiB, 2)} GiB |`);
     }
   }
   for (const s of r.trainingStep) out.push('', `${s.target}: largest batch ${s.largestBatch || 'none'}; doubling stopped: ${s.stoppedBy}.`);
