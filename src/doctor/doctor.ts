@@ -143,8 +143,10 @@ export class Doctor {
       samples: quick ? 1 : 2,
       ...(this.msPerPixel ? { estimateMs: this.msPerPixel * t.res * t.res } : {}),
     });
-    const first = search.rows.find((r) => r.timing && r.batch === 1);
-    if (first) this.msPerPixel = first.timing!.medianMs / (t.res * t.res);
+    // the next target's estimate: a timed batch-1 step, else its warm-up (an overestimate: it compiles)
+    const first = search.rows.find((r) => r.batch === 1);
+    const firstMs = first?.timing?.medianMs ?? first?.warmupMs;
+    if (firstMs !== undefined) this.msPerPixel = firstMs / (t.res * t.res);
     this.report.trainingStep.push(search);
     const batch = Math.max(1, search.largestBatch);
     const peak = this.report.roofline;

@@ -53,6 +53,8 @@ export interface AttentionRow {
 }
 export interface StepRow {
   target: string; batch: number; timing?: Timing; imagesPerSec?: number; peakBytes?: number;
+  /** The first step at this batch, pipeline compilation included. */
+  warmupMs?: number;
   /** The step failed (out of memory, a limit): the batch does not fit. */
   error?: string;
   /** The warm-up step ran but the budget had no room left to time one. */
@@ -200,7 +202,7 @@ export async function searchTrainingStep(rt: Runtime, t: Target, budget: Budget,
         await m.trainer.step(data, t.res, 0, k++); // warm-up: compiles, fills the pool
         const warmMs = performance.now() - w0;
         if (warmMs > budget.remainingMs()) {
-          rows.push({ target: label(t), batch, skipped: `the warm-up step took ${(warmMs / 1000).toFixed(0)} s (with compilation); no time left to time one` });
+          rows.push({ target: label(t), batch, warmupMs: warmMs, skipped: `the warm-up step took ${(warmMs / 1000).toFixed(0)} s (with compilation); no time left to time one` });
           stoppedBy = 'time budget';
           break;
         }
@@ -213,7 +215,7 @@ export async function searchTrainingStep(rt: Runtime, t: Target, budget: Budget,
           if (budget.exhausted()) break;
         }
         const timing = summary(per);
-        last = { target: label(t), batch, timing, imagesPerSec: (1000 * batch) / timing.medianMs, peakBytes: rt.memory().bytesPeak };
+        last = { target: label(t), batch, timing, warmupMs: warmMs, imagesPerSec: (1000 * batch) / timing.medianMs, peakBytes: rt.memory().bytesPeak };
         rows.push(last);
       } catch (e) {
         rows.push({ target: label(t), batch, error: (e as Error).message.split('\n')[0]! });

@@ -40,12 +40,13 @@ export function doctorMarkdown(r: DoctorReport): string {
   out.push(`${passed} of ${r.checks.length} passed.`, '', '| check | result | worst abs. error | time |', '| --- | --- | --- | --- |');
   for (const c of r.checks) out.push(`| ${c.name} | ${c.ok ? 'pass' : `**FAIL**: ${c.error}`} | ${c.maxAbsErr.toExponential(2)} | ${num(c.ms / 1000, 1)} s |`);
   out.push('', '## Training step (forward + loss + backward + AdamW), largest batch by doubling', '');
-  out.push('| model | batch | step | images/s | peak memory |', '| --- | --- | --- | --- | --- |');
+  out.push('| model | batch | step | images/s | peak memory | first step (compiling) |', '| --- | --- | --- | --- | --- | --- |');
   for (const s of r.trainingStep) {
     for (const row of s.rows) {
-      if (row.error) out.push(`| ${row.target} | ${row.batch} | does not fit: ${row.error} | | |`);
-      else if (row.skipped) out.push(`| ${row.target} | ${row.batch} | not timed: ${row.skipped} | | |`);
-      else out.push(`| ${row.target} | ${row.batch} | ${ms(row.timing)} | ${num(row.imagesPerSec)} | ${num((row.peakBytes ?? NaN) / GiB, 2)} GiB |`);
+      const warm = row.warmupMs === undefined ? '' : `${num(row.warmupMs / 1000, 1)} s`;
+      if (row.error) out.push(`| ${row.target} | ${row.batch} | does not fit: ${row.error} | | | |`);
+      else if (row.skipped) out.push(`| ${row.target} | ${row.batch} | not timed: ${row.skipped} | | | ${warm} |`);
+      else out.push(`| ${row.target} | ${row.batch} | ${ms(row.timing)} | ${num(row.imagesPerSec)} | ${num((row.peakBytes ?? NaN) / GiB, 2)} GiB | ${warm} |`);
     }
   }
   for (const s of r.trainingStep) out.push('', `${s.target}: largest batch ${s.largestBatch || 'none'}; doubling stopped: ${s.stoppedBy}.`);
