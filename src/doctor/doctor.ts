@@ -33,7 +33,7 @@ export interface DoctorOptions {
   memoryCapBytes?: number;
 }
 
-export interface StepRecord { name: string; status: 'done' | 'partial' | 'not run'; seconds: number; note?: string }
+export interface StepRecord { name: string; status: 'done' | 'partial' | 'failed' | 'not run'; seconds: number; note?: string }
 
 export interface DoctorReport {
   tool: 'segface doctor';
@@ -104,9 +104,16 @@ export class Doctor {
         continue;
       }
       const share = this.budget.share(step.share);
-      await step.run(share);
-      const note = share.stoppedBy();
-      this.report.steps.push({ name: step.name, status: note ? 'partial' : 'done', seconds: (performance.now() - s0) / 1000, ...(note ? { note } : {}) });
+      let failure: string | undefined;
+      try {
+        await step.run(share);
+      } catch (e) {
+        // a WebGPU error or a lost device ends this step, not the doctor: what was measured is kept
+        failure = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+      }
+      const note = failure ?? share.stoppedBy();
+      const status = failure ? 'failed' : note ? 'partial' : 'done';
+      this.report.steps.push({ name: step.name, status, seconds: (performance.now() - s0) / 1000, ...(note ? { note } : {}) });
       this.report.elapsedSeconds = (performance.now() - this.t0) / 1000;
       onProgress(this.report);
     }

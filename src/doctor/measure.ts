@@ -46,11 +46,14 @@ export async function timeWork(rt: Runtime, record: () => void, o: { samples: nu
 /** The shapes the doctor measures: a backbone at a resolution. */
 export interface Target { model: string; res: number }
 
-export interface MatmulRow { target: string; label: string; batch: number; M: number; N: number; K: number; timing: Timing; gflops: number; ofFmaPeak?: number }
+/** A row either has its figures or says why the measurement failed (a limit, out of memory). */
+export interface MatmulRow { target: string; label: string; batch: number; M: number; N: number; K: number; timing?: Timing; gflops?: number; ofFmaPeak?: number; error?: string }
 export interface AttentionRow {
   target: string; label: string; batch: number; sizes: string;
-  forward: Timing; forwardBackward: Timing; gflops: number; ofFmaPeak?: number;
+  forward?: Timing; forwardBackward?: Timing; gflops?: number; ofFmaPeak?: number; error?: string;
 }
+
+const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
 export interface StepRow {
   target: string; batch: number; timing?: Timing; imagesPerSec?: number; peakBytes?: number;
   /** The first step at this batch, pipeline compilation included. */
@@ -101,13 +104,20 @@ export async function measureMatmul(rt: Runtime, t: Target, batch: number, peak:
   const rows: MatmulRow[] = [];
   for (const s of matmulShapes(t, batch)) {
     if (budget.exhausted()) break;
-    const a = randomTensor(rt, [s.M, s.K], 1, 1);
-    const w = randomTensor(rt, [s.N, s.K], 1, 2);
-    const bias = randomTensor(rt, [s.N], 1, 3);
-    const timing = await timeWork(rt, () => { rt.withoutGrad(() => matmul(a, w, { transB: true, bias })); }, { samples: quick ? 2 : 5, maxMs: quick ? 200 : 2000 });
-    const gflops = (2 * s.M * s.N * s.K) / (timing.medianMs * 1e6);
-    rows.push({ target: label(t), batch, ...s, timing, gflops, ...(peak ? { ofFmaPeak: gflops / peak.gflops } : {}) });
-    for (const x of [a, w, bias]) x.release();
+    const held: Tensor[] = [];
+    try {
+      const a = randomTensor(rt, [s.M, s.K], 1, 1);
+      const w = randomTensor(rt, [s.N, s.K], 1, 2);
+      const bias = randomTensor(rt, [s.N], 1, 3);
+      held.push(a, w, bias);
+      const timing = await timeWork(rt, () => { rt.withoutGrad(() => matmul(a, w, { transB: true, bias })); }, { samples: quick ? 2 : 5, maxMs: quick ? 200 : 2000 });
+      const gflops = (2 * s.M * s.N * s.K) / (timing.medianMs * 1e6);
+      rows.push({ target: label(t), batch, ...s, timing, gflops, ...(peak ? { ofFmaPeak: gflops / peak.gflops } : {}) });
+    } catch (e) {
+      rows.push({ target: label(t), batch, ...s, error: firstLine(e) });
+    } finally {
+      for (const x of held) x.release();
+    }
   }
   return rows;
 }
@@ -126,28 +136,35 @@ export async function measureWindowAttention(rt: Runtime, t: Target, batch: numb
     const g = windowGeometry(H, H, ws, shift);
     const pairs = batch * g.windows * heads * ws ** 4;
     const fwdFlops = 4 * pairs * (C / heads); // q·kᵀ and P·v; backward does twice that
-    const qkv = randomTensor(rt, [batch, H, H, 3 * C], 2, 1);
-    const qkvBias = randomTensor(rt, [3 * C], 1, 2);
-    const table = randomTensor(rt, [(2 * ws - 1) ** 2, heads], 1, 3);
-    const logitScale = cfg.v2 ? rt.full([heads, 1, 1], Math.log(10)) : undefined;
-    const dOut = randomTensor(rt, [batch, H, H, C], 1, 4);
-    const params = [qkv, qkvBias, table, ...(logitScale ? [logitScale] : [])];
-    const opts = { ws, heads, shift, qkvBias, ...(logitScale ? { logitScale } : {}) };
-    const o = { samples: quick ? 2 : 5, maxMs: quick ? 200 : 2000 };
-    const forward = await timeWork(rt, () => { rt.withoutGrad(() => windowAttention(qkv, table, opts)); }, o);
-    const forwardBackward = await timeWork(rt, () => {
-      for (const p of params) p.requiresGrad = true;
-      rt.backward(windowAttention(qkv, table, opts), dOut);
-      rt.zeroGrad(params);
-      for (const p of params) p.requiresGrad = false;
-    }, o);
-    const gflops = (3 * fwdFlops) / (forwardBackward.medianMs * 1e6);
-    rows.push({
+    const row = {
       target: label(t), label: `stage ${stage + 1} ${cfg.v2 ? 'V2' : 'V1'}`, batch,
       sizes: `B=${batch} ${H}x${H}${g.Hp !== H ? `->${g.Hp}` : ''} C=${C} heads=${heads} ws=${ws}`,
-      forward, forwardBackward, gflops, ...(peak ? { ofFmaPeak: gflops / peak.gflops } : {}),
-    });
-    for (const x of [...params, dOut]) x.release();
+    };
+    const held: Tensor[] = [];
+    try {
+      const qkv = randomTensor(rt, [batch, H, H, 3 * C], 2, 1);
+      const qkvBias = randomTensor(rt, [3 * C], 1, 2);
+      const table = randomTensor(rt, [(2 * ws - 1) ** 2, heads], 1, 3);
+      const logitScale = cfg.v2 ? rt.full([heads, 1, 1], Math.log(10)) : undefined;
+      const dOut = randomTensor(rt, [batch, H, H, C], 1, 4);
+      const params = [qkv, qkvBias, table, ...(logitScale ? [logitScale] : [])];
+      held.push(...params, dOut);
+      const opts = { ws, heads, shift, qkvBias, ...(logitScale ? { logitScale } : {}) };
+      const o = { samples: quick ? 2 : 5, maxMs: quick ? 200 : 2000 };
+      const forward = await timeWork(rt, () => { rt.withoutGrad(() => windowAttention(qkv, table, opts)); }, o);
+      const forwardBackward = await timeWork(rt, () => {
+        for (const p of params) p.requiresGrad = true;
+        rt.backward(windowAttention(qkv, table, opts), dOut);
+        rt.zeroGrad(params);
+        for (const p of params) p.requiresGrad = false;
+      }, o);
+      const gflops = (3 * fwdFlops) / (forwardBackward.medianMs * 1e6);
+      rows.push({ ...row, forward, forwardBackward, gflops, ...(peak ? { ofFmaPeak: gflops / peak.gflops } : {}) });
+    } catch (e) {
+      rows.push({ ...row, error: firstLine(e) });
+    } finally {
+      for (const x of held) x.release();
+    }
   }
   return rows;
 }
@@ -218,8 +235,8 @@ export async function searchTrainingStep(rt: Runtime, t: Target, budget: Budget,
         last = { target: label(t), batch, timing, warmupMs: warmMs, imagesPerSec: (1000 * batch) / timing.medianMs, peakBytes: rt.memory().bytesPeak };
         rows.push(last);
       } catch (e) {
-        rows.push({ target: label(t), batch, error: (e as Error).message.split('\n')[0]! });
-        stoppedBy = `batch ${batch} does not fit: ${(e as Error).message.split('\n')[0]}`;
+        rows.push({ target: label(t), batch, error: firstLine(e) });
+        stoppedBy = `batch ${batch} does not fit: ${firstLine(e)}`;
         break;
       }
     }

@@ -52,10 +52,14 @@ export function doctorMarkdown(r: DoctorReport): string {
   for (const s of r.trainingStep) out.push('', `${s.target}: largest batch ${s.largestBatch || 'none'}; doubling stopped: ${s.stoppedBy}.`);
   out.push('', '## Matmul (x · Wᵀ + bias, at the largest batch)', '');
   out.push('| model | projection | M × N × K | time | GFLOP/s | of FMA peak |', '| --- | --- | --- | --- | --- | --- |');
-  for (const m of r.matmul) out.push(`| ${m.target}, batch ${m.batch} | ${m.label} | ${m.M} × ${m.N} × ${m.K} | ${ms(m.timing)} | ${num(m.gflops, 1)} | ${pct(m.ofFmaPeak)} |`);
+  for (const m of r.matmul) {
+    out.push(`| ${m.target}, batch ${m.batch} | ${m.label} | ${m.M} × ${m.N} × ${m.K} | ${m.error ? `failed: ${m.error}` : ms(m.timing)} | ${num(m.gflops, 1)} | ${pct(m.ofFmaPeak)} |`);
+  }
   out.push('', '## Window attention (fused, at the largest batch)', '');
   out.push('| model | stage | sizes | forward | forward + backward | GFLOP/s (f+b) | of FMA peak |', '| --- | --- | --- | --- | --- | --- | --- |');
-  for (const w of r.windowAttention) out.push(`| ${w.target} | ${w.label} | ${w.sizes} | ${ms(w.forward)} | ${ms(w.forwardBackward)} | ${num(w.gflops, 1)} | ${pct(w.ofFmaPeak)} |`);
+  for (const w of r.windowAttention) {
+    out.push(`| ${w.target} | ${w.label} | ${w.sizes} | ${w.error ? `failed: ${w.error}` : ms(w.forward)} | ${ms(w.forwardBackward)} | ${num(w.gflops, 1)} | ${pct(w.ofFmaPeak)} |`);
+  }
   out.push('', '## Steps', '', '| step | status | seconds | note |', '| --- | --- | --- | --- |');
   for (const s of r.steps) out.push(`| ${s.name} | ${s.status} | ${num(s.seconds, 1)} | ${s.note ?? ''} |`);
   return `${out.join('\n')}\n`;
