@@ -19,8 +19,8 @@ import type { Runtime } from '../runtime/runtime.js';
 import { Budget } from './budget.js';
 import { doctorCases, runCheck, type CheckResult } from './checks.js';
 import {
-  defaultMemoryCap, hostFacts, measureMatmul, measureWindowAttention, searchTrainingStep, timeWork,
-  type AttentionRow, type MatmulRow, type StepSearch, type Target,
+  buildForSearch, defaultMemoryCap, hostFacts, measureMatmul, measureWindowAttention, searchTrainingStep, timeWork,
+  type AttentionRow, type BuiltModel, type MatmulRow, type StepSearch, type Target,
 } from './measure.js';
 
 export interface DoctorOptions {
@@ -65,6 +65,8 @@ export class Doctor {
   private readonly t0 = performance.now();
   /** Batch-1 step time per input pixel of the last target, to estimate the next one's. */
   private msPerPixel: number | undefined;
+  /** One synthetic model per backbone, shared by its targets (making swin_base's takes a while). */
+  private readonly models = new Map<string, BuiltModel>();
 
   constructor(private readonly rt: Runtime, private readonly options: DoctorOptions) {
     this.budget = Budget.ofMinutes(options.minutes);
@@ -117,6 +119,8 @@ export class Doctor {
       this.report.elapsedSeconds = (performance.now() - this.t0) / 1000;
       onProgress(this.report);
     }
+    for (const { m } of this.models.values()) m.release();
+    this.models.clear();
     this.report.complete = this.report.steps.every((s) => s.status === 'done');
     const stopped = this.budget.stoppedBy();
     if (stopped) this.report.stoppedBy = stopped;
@@ -139,12 +143,17 @@ export class Doctor {
   }
 
   /**
-   * The training-step search takes up to 70 % of the target's share; matmul and attention then run
+   * The training-step search takes up to 70 % of the target's share left once its model is built
+   * (synthetic weights are host work); matmul and attention then run
    * at its batch within the whole budget (seconds of work, even when a slow step overran the share).
    */
   private async target(t: Target, budget: Budget): Promise<void> {
     const { quick } = this.options;
-    const search = await searchTrainingStep(this.rt, t, budget.share(0.7), {
+    const cached = this.models.get(t.model);
+    const model = cached ? { m: cached.m, buildSeconds: 0 } : buildForSearch(this.rt, t.model);
+    this.models.set(t.model, model);
+    const search = await searchTrainingStep(this.rt, t, model, budget, {
+      share: 0.7,
       maxBatch: this.options.maxBatch ?? (quick ? 4 : 256),
       memoryCapBytes: this.options.memoryCapBytes ?? defaultMemoryCap(this.report.adapter.software),
       samples: quick ? 1 : 2,

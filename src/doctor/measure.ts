@@ -13,7 +13,7 @@ import { windowAttention, windowGeometry } from '../runtime/ops/window_attention
 import type { Roofline } from '../runtime/roofline.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { buildModel, syntheticBatch } from '../train/synthetic_step.js';
+import { buildModel, syntheticBatch, type ModelUnderTest } from '../train/synthetic_step.js';
 import type { Budget } from './budget.js';
 
 export interface Timing { medianMs: number; minMs: number; maxMs: number; samples: number }
@@ -69,6 +69,8 @@ export interface StepSearch {
   /** The largest batch whose step ran, and why doubling stopped. */
   largestBatch: number;
   stoppedBy: string;
+  /** Making the synthetic weights and optimizer state (host work: tens of seconds for swin_base on 2 cores; 0 when reused). */
+  buildSeconds: number;
 }
 
 const label = (t: Target): string => `${t.model} ${t.res}`;
@@ -170,6 +172,8 @@ export async function measureWindowAttention(rt: Runtime, t: Target, batch: numb
 }
 
 export interface StepSearchOptions {
+  /** The search's share of `budget`, taken once the model is built. */
+  share: number;
   maxBatch: number;
   /** Stop doubling when the next batch's predicted peak (twice this one's) would pass this. */
   memoryCapBytes: number;
@@ -186,13 +190,23 @@ export function defaultMemoryCap(software: boolean): number {
   return software ? freemem() / 2 : Infinity;
 }
 
+/** A model for the search, and how long making it took (0 when an earlier target's is reused). */
+export interface BuiltModel { m: ModelUnderTest; buildSeconds: number }
+
+export function buildForSearch(rt: Runtime, model: string): BuiltModel {
+  const b0 = performance.now();
+  const m = buildModel(rt, model);
+  return { m, buildSeconds: (performance.now() - b0) / 1000 };
+}
+
 /**
  * Training steps at batch 1, 2, 4, ... until a step fails (out of memory, a limit), the predicted
  * peak passes the cap, the next step would not finish within the budget, or `maxBatch`.
  */
-export async function searchTrainingStep(rt: Runtime, t: Target, budget: Budget, o: StepSearchOptions): Promise<StepSearch> {
+export async function searchTrainingStep(rt: Runtime, t: Target, model: BuiltModel, targetBudget: Budget, o: StepSearchOptions): Promise<StepSearch> {
   const rows: StepRow[] = [];
-  const m = buildModel(rt, t.model);
+  const { m, buildSeconds } = model;
+  const budget = targetBudget.share(o.share);
   let stoppedBy = `reached the largest batch tried (${o.maxBatch})`;
   let last: StepRow | undefined;
   let k = 0;
@@ -207,7 +221,7 @@ export async function searchTrainingStep(rt: Runtime, t: Target, budget: Budget,
         stoppedBy = `time budget: batch ${batch} would take about ${((2 * last.timing.medianMs * (1 + o.samples)) / 1000).toFixed(0)} s`;
         break;
       }
-      if (budget.exhausted()) { stoppedBy = 'time budget'; break; }
+      if (budget.exhausted()) { stoppedBy = `time budget (building the model took ${buildSeconds.toFixed(0)} s)`; break; }
       if (!last && o.estimateMs !== undefined && o.estimateMs * (2 + o.samples) > budget.remainingMs()) {
         stoppedBy = `time budget: a step is estimated at ${(o.estimateMs / 1000).toFixed(0)} s from the previous target, ` +
           `${((o.estimateMs * (2 + o.samples)) / 1000).toFixed(0)} s with the warm-up; ${(budget.remainingMs() / 1000).toFixed(0)} s left`;
@@ -241,11 +255,10 @@ export async function searchTrainingStep(rt: Runtime, t: Target, budget: Budget,
       }
     }
   } finally {
-    m.release();
     await rt.sync().catch(() => undefined);
     rt.pool.trim();
   }
-  return { target: label(t), rows, largestBatch: last?.batch ?? 0, stoppedBy };
+  return { target: label(t), rows, largestBatch: last?.batch ?? 0, stoppedBy, buildSeconds };
 }
 
 /** Host facts for the report. */

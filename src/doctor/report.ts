@@ -49,7 +49,9 @@ export function doctorMarkdown(r: DoctorReport): string {
       else out.push(`| ${row.target} | ${row.batch} | ${ms(row.timing)} | ${num(row.imagesPerSec)} | ${num((row.peakBytes ?? NaN) / GiB, 2)} GiB | ${warm} |`);
     }
   }
-  for (const s of r.trainingStep) out.push('', `${s.target}: largest batch ${s.largestBatch || 'none'}; doubling stopped: ${s.stoppedBy}.`);
+  for (const s of r.trainingStep) {
+    out.push('', `${s.target}: largest batch ${s.largestBatch || 'none'}; doubling stopped: ${s.stoppedBy}; building the model took ${num(s.buildSeconds, 1)} s.`);
+  }
   out.push('', '## Matmul (x · Wᵀ + bias, at the largest batch)', '');
   out.push('| model | projection | M × N × K | time | GFLOP/s | of FMA peak |', '| --- | --- | --- | --- | --- | --- |');
   for (const m of r.matmul) {
