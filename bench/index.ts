@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from '../src/cli/args.js';
 import type { BenchOptions } from '../src/cli/commands/bench.js';
 import { Runtime } from '../src/runtime/runtime.js';
+import { announceAdapter } from '../src/runtime/host_gpu.js';
 import { fmt, type BenchContext, type BenchRow } from './lib.js';
 import { attentionSuite } from './suites/attention.js';
 import { distSuite } from './suites/dist.js';
@@ -44,6 +45,7 @@ export async function runBench(values: BenchOptions): Promise<number> {
   if (unknown.length) throw new UsageError(`unknown suite(s) ${unknown.join(', ')}; known: ${Object.keys(SUITES).join(', ')}`);
   if (values.profile !== undefined && values.profile !== 'step' && values.profile !== 'forward') throw new UsageError(`--profile takes step or forward, not ${values.profile}`);
   const rt = await Runtime.create(values.adapter === undefined ? {} : { adapter: values.adapter });
+  announceAdapter(rt.device.adapter);
   const ctx: BenchContext = { rt, full: values.full, quick: values.quick, ...(values.python ? { python: values.python } : {}) };
   const here = dirname(fileURLToPath(import.meta.url));
   const slug = rt.device.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');

@@ -10,7 +10,7 @@ import { dirname } from 'node:path';
 import { segfaceForward } from '../src/model/segface.js';
 import type { DispatchTiming, ProfileMode } from '../src/runtime/batch.js';
 import type { Runtime } from '../src/runtime/runtime.js';
-import { buildModel, syntheticBatch } from './suites/model.js';
+import { buildModel, syntheticBatch } from '../src/train/synthetic_step.js';
 
 export interface OpStat {
   op: string;

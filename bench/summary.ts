@@ -1,5 +1,5 @@
 // Writes bench/README.md from every bench/results/<adapter>.json (and the profile traces
-// bench/results/profile-<adapter>.json): per adapter its measured roofline, the peers table (ours
+// bench/results/profile-<adapter>.json; npm run doctor's doctor-<adapter>.json stay apart): per adapter its measured roofline, the peers table (ours
 // vs TF.js WebGPU on the same adapter vs PyTorch CPU), the whole-model table, the profile's top 15
 // ops of a training step, a PNG chart (bench/results/<adapter>.png) and every row with its ratios,
 // so the committed summary always matches the committed results.
@@ -97,7 +97,7 @@ function profileSection(file: string): string[] {
 }
 
 export function writeSummary(dir: string): string {
-  const files = readdirSync(join(dir, 'results')).filter((f) => f.endsWith('.json') && !f.startsWith('profile-')).sort();
+  const files = readdirSync(join(dir, 'results')).filter((f) => f.endsWith('.json') && !f.startsWith('profile-') && !f.startsWith('doctor-')).sort();
   const parts = [
     '# Benchmarks',
     '',

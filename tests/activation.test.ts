@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { activation, activationBackward, type ActivationKind } from '../src/runtime/ops/activation.js';
 import { checkOp, checkRefGradient, numel, randn, useRuntime } from './harness.js';
-import { erfcRef, erfRef, geluRef, geluRefBackward, reluRef, reluRefBackward } from './ref/activation.js';
+import { erfcRef, erfRef, geluRef, geluRefBackward, reluRef, reluRefBackward } from '../src/runtime/reference/activation.js';
 
 const rt = useRuntime();
 

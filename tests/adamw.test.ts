@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AdamW, gradStats, type GradStatsOptions } from '../src/runtime/ops/adamw.js';
 import type { Tensor } from '../src/runtime/tensor.js';
 import { expectClose, numel, randn, useRuntime } from './harness.js';
-import { adamwRefInit, adamwRefStep, adamwRefStepF32, gradStatsRef, type AdamWRefHyper } from './ref/adamw.js';
+import { adamwRefInit, adamwRefStep, adamwRefStepF32, gradStatsRef, type AdamWRefHyper } from '../src/runtime/reference/adamw.js';
 
 const rt = useRuntime();
 

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { argmaxChannels, readClasses } from '../src/runtime/ops/argmax.js';
 import { numel, randn, useRuntime } from './harness.js';
-import { argmaxClasses } from './ref/argmax.js';
+import { argmaxClasses } from '../src/runtime/reference/argmax.js';
 
 const rt = useRuntime();
 

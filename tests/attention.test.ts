@@ -3,7 +3,7 @@ import { attention, attentionForward, type AttentionOptions } from '../src/runti
 import { selectBranches } from '../src/runtime/kernel.js';
 import type { Runtime } from '../src/runtime/runtime.js';
 import { checkRefGradient, expectClose, randn, useRuntime } from './harness.js';
-import { attentionRef, attentionRefBackward, type AttnShape } from './ref/attention.js';
+import { attentionRef, attentionRefBackward, type AttnShape } from '../src/runtime/reference/attention.js';
 
 const rt = useRuntime();
 const HEADS = 8;

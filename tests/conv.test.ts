@@ -6,7 +6,7 @@ import { checkOp, checkRefGradient, numel, randn, useRuntime, type Tol } from '.
 import {
   conv1x1Ref, conv1x1RefBackward, convT2x2Ref, convT2x2RefBackward, patchConvRef, patchConvRefBackward,
   type Conv1x1, type ConvT, type PatchConv,
-} from './ref/conv.js';
+} from '../src/runtime/reference/conv.js';
 
 const rt = useRuntime();
 const U = 2 ** -24;

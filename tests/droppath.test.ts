@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { dropPath, type DropPathOptions } from '../src/runtime/ops/droppath.js';
 import { checkOp, checkRefGradient, numel, randn, useRuntime } from './harness.js';
-import { dropPathKeepRef, dropPathRef } from './ref/droppath.js';
+import { dropPathKeepRef, dropPathRef } from '../src/runtime/reference/droppath.js';
 
 const rt = useRuntime();
 // y = x · s in f32 with s the f32 scale: one rounding of the float64 product.

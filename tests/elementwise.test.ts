@@ -2,7 +2,7 @@ import { describe, it } from 'vitest';
 import { accumulateInPlace, affine, binary, type BinaryKind } from '../src/runtime/ops/elementwise.js';
 import { sumLastDim, sumLeading } from '../src/runtime/ops/reduce.js';
 import { checkOp, checkRefGradient, expectClose, numel, randn, useRuntime } from './harness.js';
-import { binaryRef, binaryRefBackward, sumColsRef, sumRowsRef } from './ref/elementwise.js';
+import { binaryRef, binaryRefBackward, sumColsRef, sumRowsRef } from '../src/runtime/reference/elementwise.js';
 
 const rt = useRuntime();
 // Elementwise results are one f32 rounding from the float64 reference.

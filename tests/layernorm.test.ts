@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { layerNorm, layerNormForward, type LayerNormOptions } from '../src/runtime/ops/layernorm.js';
 import { rowThreads } from '../src/runtime/ops/softmax.js';
 import { checkOp, checkRefGradient, expectClose, numel, randn, useRuntime } from './harness.js';
-import { layerNormRef, layerNormRefBackward } from './ref/layernorm.js';
+import { layerNormRef, layerNormRefBackward } from '../src/runtime/reference/layernorm.js';
 
 const rt = useRuntime();
 

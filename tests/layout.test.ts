@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { concat, layoutTuning, padAxis, permute, slice, transpose } from '../src/runtime/ops/layout.js';
 import type { Tensor } from '../src/runtime/tensor.js';
 import { checkOp, checkRefGradient, numel, randn, useRuntime } from './harness.js';
-import { concatRef, concatRefBackward, permuteRef, permuteRefBackward, sliceRef, sliceRefBackward } from './ref/layout.js';
+import { concatRef, concatRefBackward, permuteRef, permuteRefBackward, sliceRef, sliceRefBackward } from '../src/runtime/reference/layout.js';
 
 const rt = useRuntime();
 // Layout ops copy 32-bit values, forward and backward: results must be bit-exact.

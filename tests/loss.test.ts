@@ -6,7 +6,7 @@ import {
 } from '../src/runtime/ops/loss.js';
 import type { Tensor } from '../src/runtime/tensor.js';
 import { checkRefGradient, expectClose, randn, rng, useRuntime } from './harness.js';
-import { segLossRef, segLossRefBackward } from './ref/loss.js';
+import { segLossRef, segLossRefBackward } from '../src/runtime/reference/loss.js';
 
 const rt = useRuntime();
 

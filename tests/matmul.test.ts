@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { matmul, matmulPlan, overrideMatmulPlan, setMatmulVariant, type MatmulVariant } from '../src/runtime/ops/matmul.js';
 import type { Runtime } from '../src/runtime/runtime.js';
 import { checkOp, checkRefGradient, expectClose, randn, type Tol, useRuntime } from './harness.js';
-import { matmulRef, matmulRefBackward, matmulRefLarge, type MatmulShape } from './ref/matmul.js';
+import { matmulRef, matmulRefBackward, matmulRefLarge, type MatmulShape } from '../src/runtime/reference/matmul.js';
 
 const rt = useRuntime();
 

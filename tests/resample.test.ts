@@ -6,7 +6,7 @@ import { checkOp, checkRefGradient, expectClose, numel, randn, useRuntime } from
 import {
   gridSampleBackwardStats, gridSampleRef, gridSampleRefBackward, posEncodingRef, resizeRef, resizeRefBackward, resizeTaps, tokensToNchw,
   unnormalize, type Image,
-} from './ref/resample.js';
+} from '../src/runtime/reference/resample.js';
 
 const rt = useRuntime();
 /** f32 unit roundoff. */

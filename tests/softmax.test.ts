@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { rowThreads, softmax } from '../src/runtime/ops/softmax.js';
 import { checkOp, checkRefGradient, numel, randn, useRuntime } from './harness.js';
-import { softmaxRef, softmaxRefBackward } from './ref/softmax.js';
+import { softmaxRef, softmaxRefBackward } from '../src/runtime/reference/softmax.js';
 
 const rt = useRuntime();
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { depthToSpace, patchify, patchMerge, patchMergeBackward, spaceToDepth, unpatchify, type ImageLayout } from '../src/runtime/ops/vision.js';
 import { checkOp, checkRefGradient, numel, randn, useRuntime } from './harness.js';
-import { depthToSpaceRef, depthToSpaceRefBackward, patchMergeRef, patchMergeRefBackward, spaceToDepthRef, spaceToDepthRefBackward } from './ref/vision.js';
+import { depthToSpaceRef, depthToSpaceRefBackward, patchMergeRef, patchMergeRefBackward, spaceToDepthRef, spaceToDepthRefBackward } from '../src/runtime/reference/vision.js';
 
 const rt = useRuntime();
 // Layout ops copy 32-bit values (or write zeros), forward and backward: results must be bit-exact.

@@ -4,7 +4,7 @@ import { Device } from '../src/runtime/device.js';
 import { defaultWindowAttentionPath, windowAttention, windowGeometry, type WindowAttentionOptions, type WindowAttentionPath } from '../src/runtime/ops/window_attention.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { checkOp, checkRefGradient, randn, useRuntime, type Tol } from './harness.js';
-import { geometryRef, windowAttentionRef, windowAttentionRefBackward, type WaCfg } from './ref/window_attention.js';
+import { geometryRef, windowAttentionRef, windowAttentionRefBackward, type WaCfg } from '../src/runtime/reference/window_attention.js';
 
 const rt = useRuntime();
 // A cold Mesa shader cache compiles each backward pipeline for ~40 s of CPU on lavapipe (more on a

@@ -8,14 +8,8 @@
 //
 // A swin_t 224 step takes seconds on lavapipe: these rows use a warm-up and 3 samples (2 for
 // swin_base), nothing more.
-import { makeConfig, type SegFaceConfig } from '../../src/model/config.js';
-import { syntheticParams, type ParamStore } from '../../src/model/params.js';
 import { segfaceForward } from '../../src/model/segface.js';
-import { AdamW } from '../../src/runtime/ops/adamw.js';
-import type { Runtime } from '../../src/runtime/runtime.js';
-import type { Batch } from '../../src/train/data/dataset.js';
-import { MultiStepLR } from '../../src/train/schedule.js';
-import { Trainer } from '../../src/train/trainer.js';
+import { buildModel, syntheticBatch } from '../../src/train/synthetic_step.js';
 import { runTorch } from '../peers/torch.js';
 import { row, timeAsync, timeGpu, unavailableRow, type BenchContext, type BenchRow, type Timing } from '../lib.js';
 
@@ -26,35 +20,6 @@ export const MODEL_CONFIGS: ModelConfig[] = [
   { backbone: 'swin_base', res: 224, batch: 1, samples: 2, full: true },
   { backbone: 'swin_base', res: 512, batch: 1, samples: 2, full: true },
 ];
-
-/** A normalised-looking random image batch with random labels over the config's classes. */
-export function syntheticBatch(res: number, batch: number, classes: number, seed: number): Batch {
-  const px = res * res;
-  const images = new Float32Array(batch * 3 * px);
-  const labels = new Int32Array(batch * px);
-  let s = seed >>> 0;
-  const next = (): number => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 4294967296; };
-  for (let i = 0; i < images.length; i++) images[i] = 4 * next() - 2;
-  for (let i = 0; i < labels.length; i++) labels[i] = Math.floor(next() * classes);
-  return { images, labels, size: batch, names: Array.from({ length: batch }, (_, i) => `synthetic${i}`) };
-}
-
-export interface ModelUnderTest { cfg: SegFaceConfig; params: ParamStore; optim: AdamW; trainer: Trainer; classes: number; release(): void }
-
-/** Synthetic weights, AdamW (lr 1e-4, weight decay 1e-5) and a Trainer without stochastic depth. */
-export function buildModel(rt: Runtime, backbone: string, seed = 1): ModelUnderTest {
-  const cfg = makeConfig(backbone, 'celeb');
-  const params = syntheticParams(rt, cfg, seed);
-  const optim = new AdamW(params.params(), { lr: 1e-4, weightDecay: 1e-5 });
-  const trainer = new Trainer(rt, params, optim, new MultiStepLR(1e-4, []), seed, false);
-  return {
-    cfg, params, optim, trainer, classes: 19,
-    release() {
-      params.release();
-      for (const t of [...optim.expAvg, ...optim.expAvgSq]) t.release();
-    },
-  };
-}
 
 export async function modelSuite(ctx: BenchContext): Promise<BenchRow[]> {
   const rt = ctx.rt;

@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   export: () => import('./commands/export.js'),
   devices: () => import('./commands/devices.js'),
   bench: () => import('./commands/bench.js'),
+  doctor: () => import('./commands/doctor.js'),
 };
 
 const envDebug = process.env.ENGINE_DEBUG;

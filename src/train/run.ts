@@ -16,6 +16,7 @@ import { inferConfig, loadParams, syntheticParams, type ParamStore } from '../mo
 import { readStateDict } from '../model/weights_file.js';
 import { AdamW } from '../runtime/ops/adamw.js';
 import { Runtime } from '../runtime/runtime.js';
+import { announceAdapter } from '../runtime/host_gpu.js';
 import { CHECKPOINT_FILE, CHECKPOINT_VERSION, loadCheckpoint, restoreOptimizer, saveCheckpoint, type LoadedCheckpoint, type TrainState } from './checkpoint.js';
 import { writeTrainingCurve } from './curve.js';
 import { sequentialBatches } from './data/batches.js';
@@ -184,6 +185,7 @@ export class TrainingRun {
 
     const adapter = world ? await world.adapterOption() : opts.adapter;
     const rt = await Runtime.create(adapter === undefined ? {} : { adapter });
+    if (root) announceAdapter(rt.device.adapter);
     if (world) await world.reportDevices(rt);
     const params = resumed ? loadParams(rt, cfg, resumed.weights, join(dir, CHECKPOINT_FILE))
       : init ? loadParams(rt, cfg, init, opts.initFrom!)

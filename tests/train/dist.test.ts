@@ -16,7 +16,7 @@ import { chooseBinding, driPrime, sharedGpus, type PciGpu } from '../../src/trai
 import { launcherEnv } from '../../src/train/dist/launch.js';
 import { paddedLength, sumRows } from '../../src/train/dist/mpi.js';
 import { expectClose, randn, rng, useRuntime } from '../harness.js';
-import { segLossRef, segLossRefBackward } from '../ref/loss.js';
+import { segLossRef, segLossRefBackward } from '../../src/runtime/reference/loss.js';
 import type { WorkerResult } from './dist/worker.js';
 
 const rt = useRuntime();

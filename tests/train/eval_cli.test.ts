@@ -15,7 +15,7 @@ import { loadBatch, sequentialBatches } from '../../src/train/data/batches.js';
 import { writeFakeHelen, writeFakeLapa } from '../fake_datasets.js';
 import { openDataset, type DatasetName } from '../../src/train/data/open.js';
 import { ConfusionMatrix, HELEN_MERGES } from '../../src/train/metrics.js';
-import { argmaxClasses } from '../ref/argmax.js';
+import { argmaxClasses } from '../../src/runtime/reference/argmax.js';
 import { useRuntime } from '../harness.js';
 import { writeSyntheticWeights } from './weights_fixture.js';
 

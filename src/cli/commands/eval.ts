@@ -16,7 +16,7 @@ import { segfaceClasses } from '../../model/classes.js';
 import { inferConfig, loadParams } from '../../model/params.js';
 import { readStateDict } from '../../model/weights_file.js';
 import { readSafetensorsMetadata } from '../../runtime/formats/safetensors.js';
-import { Runtime } from '../../runtime/runtime.js';
+import { openRuntime } from '../runtime.js';
 import { CHECKPOINT_FILE } from '../../train/checkpoint.js';
 import { sequentialBatches } from '../../train/data/batches.js';
 import { describeSkipped, FileDataset, type SkippedSample, type Split } from '../../train/data/file_dataset.js';
@@ -79,7 +79,7 @@ export const command: Command = {
     const skipped: SkippedSample[] = ds instanceof FileDataset ? [...ds.skipped] : [];
     const workers = args.int('workers') ?? (synthetic ? 0 : 2);
 
-    const rt = await Runtime.create(args.adapter());
+    const rt = await openRuntime(args);
     const params = loadParams(rt, cfg, state, ckptPath);
     console.log(`adapter ${rt.device.name}; ${cfg.backbone}/${dataset} from ${ckptPath}; ${ds.name}: ${ds.length} images at ${res} px` +
       `${warp ? ', landmark warp on' : ''}${skipped.length ? `; ${describeSkipped(skipped)}` : ''}`);

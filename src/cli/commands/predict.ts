@@ -13,7 +13,7 @@ import { CLASS_NAMES, type Dataset } from '../../model/config.js';
 import { segfaceClasses } from '../../model/classes.js';
 import { inferConfig, loadParams } from '../../model/params.js';
 import { readStateDict } from '../../model/weights_file.js';
-import { Runtime } from '../../runtime/runtime.js';
+import { openRuntime } from '../runtime.js';
 import { writeNpy } from '../../runtime/formats/npy.js';
 import { overlay, PALETTES, toNormalizedCHW, withLegend, writePng } from '../../train/image/index.js';
 
@@ -57,7 +57,7 @@ export const command: Command = {
     const out = args.str('out')!;
     mkdirSync(out, { recursive: true });
 
-    const rt = await Runtime.create(args.adapter());
+    const rt = await openRuntime(args);
     const params = loadParams(rt, cfg, state, checkpoint);
     if (!landmarks && cfg.dataset === 'lapa') console.error('note: LaPa model without --landmarks: running unwarped (the official model warps each face onto its 5-point template)');
     const palette = PALETTES[dataset];

@@ -15,7 +15,7 @@ import { formatVerdicts, judge } from '../../model/verify_report.js';
 import { readStateDict } from '../../model/weights_file.js';
 import { inferConfig, loadParams } from '../../model/params.js';
 import { readSegLoss, segLoss } from '../../runtime/ops/loss.js';
-import { Runtime } from '../../runtime/runtime.js';
+import { openRuntime } from '../runtime.js';
 import { writeSafetensors, type StWrite } from '../../runtime/formats/safetensors.js';
 import { toNormalizedCHW } from '../../train/image/index.js';
 
@@ -52,7 +52,7 @@ export const command: Command = {
 
 async function verifyCase(args: Args, dir: string): Promise<number> {
   const c = loadCase(dir);
-  const rt = await Runtime.create(args.adapter());
+  const rt = await openRuntime(args);
   console.log(`case ${dir}: ${c.cfg.backbone}/${c.cfg.dataset} ${c.manifest.res} px, batch ${c.manifest.batch} (reference torch ${c.manifest.torch}); adapter ${rt.device.name}`);
   rt.pool.resetPeak();
   const t0 = performance.now();
@@ -92,7 +92,7 @@ async function dumpGradients(args: Args, checkpoint: string): Promise<number> {
   if (landmarks && cfg.dataset !== 'lapa') args.fail(`--landmarks: only LaPa models warp; ${checkpoint} holds a ${cfg.dataset} model`);
   const labelIds = labelsAtRes(labels, res, classes);
 
-  const rt = await Runtime.create(args.adapter());
+  const rt = await openRuntime(args);
   console.log(`${checkpoint}: ${cfg.backbone}/${cfg.dataset}; ${image} at ${res} px; adapter ${rt.device.name}`);
   const params = loadParams(rt, cfg, state, checkpoint);
   rt.pool.resetPeak();

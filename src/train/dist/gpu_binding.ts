@@ -95,9 +95,7 @@ export function chooseBinding(
 }
 
 /** True for software adapters (each process gets its own, so ranks never share them). */
-export function isSoftwareAdapter(a: { name: string; description: string; isFallbackAdapter: boolean }): boolean {
-  return a.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|softpipe/i.test(`${a.name} ${a.description}`);
-}
+export { isSoftwareAdapter } from '../../runtime/host_gpu.js';
 
 export interface RankDevice { rank: number; host: string; adapter: string; pci?: string; software: boolean }
 

@@ -1,0 +1,47 @@
+// The adapter's measured limits (kernels/roofline.wgsl): `gflops`, the f32 FMA peak of independent
+// fma chains, and the `copy` and `read` bandwidth of 64 MiB vec4 streams. Other measurements are
+// reported as fractions of these (roofline ratios). The caller times: `time(record)` records the
+// work (possibly several times) and resolves to milliseconds per recording, so the benchmarks use
+// their statistics and `npm run doctor` its time budget.
+import type { KernelDecl } from './kernel.js';
+import type { Runtime } from './runtime.js';
+
+const FMA: KernelDecl = { file: 'roofline.wgsl', entry: 'fma_peak', storage: { peak_out: 'read_write' }, uniform: 'pp' };
+const COPY: KernelDecl = { file: 'roofline.wgsl', entry: 'copy_bw', storage: { copy_dst: 'read_write', copy_src: 'read' }, uniform: 'cp' };
+const READ: KernelDecl = { file: 'roofline.wgsl', entry: 'read_reduce', storage: { red_out: 'read_write', red_src: 'read' }, uniform: 'rp' };
+
+export interface Roofline { gflops: number; copyGBps: number; readGBps: number }
+
+export interface RooflineMeasurement<T extends { medianMs: number }> {
+  peak: Roofline;
+  /** The timings behind each figure, and what each measured. */
+  fma: T & { sizes: string };
+  copy: T & { sizes: string };
+  read: T & { sizes: string };
+}
+
+const WG = 64;
+const ITERS = 256;
+const GROUPS = 256;
+
+/** Measures the roofline with the caller's timer. */
+export async function measureRoofline<T extends { medianMs: number }>(rt: Runtime, time: (record: () => void) => Promise<T>): Promise<RooflineMeasurement<T>> {
+  const invocations = GROUPS * WG;
+  const peakOut = rt.empty([invocations]);
+  const fma = await time(() => rt.dispatch(FMA, { op: 'fma_peak', storage: { peak_out: { buffer: peakOut.buffer } }, params: { n: invocations, seed: 0.5 }, constants: { ITERS }, workgroups: [GROUPS] }));
+  const flops = invocations * ITERS * 24 * 8 * 2;
+
+  const vec4s = (64 << 20) / 16; // 64 MiB
+  const src = rt.full([vec4s * 4], 1);
+  const dst = rt.empty([vec4s * 4]);
+  const red = rt.empty([GROUPS * WG * 4]);
+  const copy = await time(() => rt.dispatch(COPY, { op: 'copy_bw', storage: { copy_dst: { buffer: dst.buffer }, copy_src: { buffer: src.buffer } }, params: { n: vec4s, seed: 0 }, workgroups: [GROUPS] }));
+  const read = await time(() => rt.dispatch(READ, { op: 'read_reduce', storage: { red_out: { buffer: red.buffer }, red_src: { buffer: src.buffer } }, params: { n: vec4s, seed: 0 }, workgroups: [GROUPS] }));
+  for (const t of [peakOut, src, dst, red]) t.release();
+  return {
+    peak: { gflops: flops / (fma.medianMs * 1e6), copyGBps: (2 * vec4s * 16) / (copy.medianMs * 1e6), readGBps: (vec4s * 16) / (read.medianMs * 1e6) },
+    fma: { ...fma, sizes: `${invocations} inv x ${ITERS} it x 24 acc x 8 fma` },
+    copy: { ...copy, sizes: '64 MiB vec4' },
+    read: { ...read, sizes: '64 MiB vec4' },
+  };
+}
