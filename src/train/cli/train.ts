@@ -10,7 +10,7 @@ import { inferConfig, loadParams, syntheticParams, type ParamStore } from '../..
 import { readStateDict } from '../../model/weights_file.js';
 import { AdamW } from '../../runtime/ops/adamw.js';
 import { Runtime } from '../../runtime/runtime.js';
-import { CHECKPOINT_FILE, CHECKPOINT_VERSION, loadCheckpoint, restoreOptimizer, saveCheckpoint, type TrainState } from '../checkpoint.js';
+import { CHECKPOINT_FILE, CHECKPOINT_VERSION, loadCheckpoint, removeStaleTemps, restoreOptimizer, saveCheckpoint, type TrainState } from '../checkpoint.js';
 import { writeTrainingCurve } from '../curve.js';
 import { epochBatches, type Batch, type Dataset } from '../data/dataset.js';
 import { sequentialBatches } from '../data/batches.js';
@@ -144,6 +144,7 @@ if (root) {
     mkdirSync(runDir, { recursive: true });
     writeFileSync(probe, '');
     unlinkSync(probe);
+    removeStaleTemps(runDir);   // left by a run killed in the middle of a write
   } catch (e) {
     fail(`${v.resume ? '--resume' : '--out'} ${runDir}: cannot write the run directory there (${(e as Error).message})`);
   }
