@@ -7,7 +7,7 @@
 // Every batch runs inside validation and out-of-memory error scopes; their results are checked at
 // the next `sync()` and thrown with the list of ops in the failing batch.
 import type { Device } from './device.js';
-import { GpuError } from './device.js';
+import { DeviceLostError, GpuError } from './device.js';
 import type { KernelCache, ReflectedKernel } from './kernel.js';
 
 const ARENA_CHUNK = 64 * 1024;
@@ -66,6 +66,9 @@ interface ArenaChunk { buffer: GPUBuffer; host: ArrayBuffer; view: DataView; use
 interface PendingScope { ops: string[]; errors: Promise<(GPUError | null)[]> }
 
 const DEBUG = Number(process.env.ENGINE_DEBUG ?? 0);
+// Fault injection for tests (tests/train/device_lost.test.ts): the device is lost right after
+// this many submits, as a driver reset in the middle of a step would lose it.
+const LOSE_DEVICE_AT_SUBMIT = Number(process.env.SEGFACE_FAULT_LOSE_DEVICE_AT_SUBMIT ?? 0);
 
 export class CommandBatch {
   readonly counters: Counters = { submits: 0, dispatches: 0, readbacks: 0, uploads: 0, copies: 0 };
@@ -218,6 +221,7 @@ export class CommandBatch {
     for (const chunk of this.chunks) this.gpu.queue.writeBuffer(chunk.buffer, 0, chunk.host, 0, Math.ceil(chunk.used / 4) * 4);
     this.gpu.queue.submit([commands]);
     this.counters.submits++;
+    if (this.counters.submits === LOSE_DEVICE_AT_SUBMIT) this.device.simulateLoss();
     const validation = this.gpu.popErrorScope();
     const oom = this.gpu.popErrorScope();
     this.pendingScopes.push({ ops: this.opsInBatch, errors: Promise.all([validation, oom]) });
@@ -364,6 +368,8 @@ export class CommandBatch {
     try {
       await staging.mapAsync(GPUMapMode.READ);
     } catch (e) {
+      const lost = await this.device.lostAfterFailure();
+      if (lost) throw new DeviceLostError(`WebGPU device lost (${lost}) while reading back`);
       await this.checkErrors('reading back');
       throw e;
     }

@@ -9,6 +9,7 @@ import { BACKBONES, CLASS_NAMES, makeConfig, type Dataset as DatasetName } from 
 import { inferConfig, loadParams, syntheticParams, type ParamStore } from '../../model/params.js';
 import { readStateDict } from '../../model/weights_file.js';
 import { AdamW } from '../../runtime/ops/adamw.js';
+import { GpuError } from '../../runtime/device.js';
 import { Runtime } from '../../runtime/runtime.js';
 import { CHECKPOINT_FILE, CHECKPOINT_VERSION, loadCheckpoint, removeStaleTemps, restoreOptimizer, saveCheckpoint, type TrainState } from '../checkpoint.js';
 import { writeTrainingCurve } from '../curve.js';
@@ -111,6 +112,16 @@ const adapter = v.adapter === undefined ? undefined : /^\d+$/.test(v.adapter) ? 
 const world = await setupWorld({ devices: v.devices === undefined ? undefined : int('devices', v.devices), adapter });
 const root = world.isRoot;
 const runDir = v.resume ?? v.out ?? join('runs', v.name ?? new Date().toISOString().replace(/[:.]/g, '-'));
+// A lost device (driver reset, destroyed while in use) or a GPU error (out of memory) ends the run
+// with one line and exit 1; checkpoints are written whole or not at all, so the last one is intact.
+process.on('uncaughtException', (e) => {
+  if (e instanceof GpuError) {
+    console.error(`\nerror: ${e.message.split('\n')[0]}; the last checkpoint in ${runDir} (if any) is intact: continue with npm run train -- --resume ${runDir}`);
+  } else {
+    console.error(e);
+  }
+  process.exit(1);
+});
 let resumed: ReturnType<typeof loadCheckpoint> | undefined;
 if (v.resume) {
   try { resumed = loadCheckpoint(v.resume); } catch (e) { fail(`--resume: ${(e as Error).message}`); }
