@@ -141,9 +141,9 @@ const EPS = 1e-8;
 // same sums; a length-n float32 sum of products errs by about u·√n·rms(terms) in any order, so the
 // two RMS errors are of one size, but the constant depends on the order: our kernels accumulate a
 // dot product sequentially in one lane, OpenBLAS in blocked FMA lanes, and where a gradient is
-// zero in exact arithmetic (an invariance) it is pure cancellation. Measured ours / PyTorch's:
-// 2.7 to 7.4 (worst: the last hypernetwork bias, pure cancellation) under OPENBLAS_CORETYPE
-// Haswell, SkylakeX, Zen and Sandybridge; the factor 16 is 2× the worst. A wrong gradient (a sign,
+// zero in exact arithmetic (an invariance) it is pure cancellation. Measured worst ours / PyTorch's
+// per tensor: 4.1 (Haswell, Zen, Sandybridge) to 8.2 (SkylakeX, this machine's default; decoder
+// biases and the last hypernetwork bias, pure cancellation); the factor 16 is 2× the worst. A wrong gradient (a sign,
 // a factor, a missing term) errs by ≥ 1e-3 of the gradient's RMS: ≥ 50× this bound on every tensor
 // with a non-vanishing gradient. Floor (a tensor PyTorch happens to sum exactly): 16·u·2^6 of the
 // model's gradient RMS.
