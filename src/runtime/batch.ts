@@ -67,8 +67,9 @@ interface PendingScope { ops: string[]; errors: Promise<(GPUError | null)[]> }
 
 const DEBUG = Number(process.env.ENGINE_DEBUG ?? 0);
 // Fault injection for tests (tests/train/device_lost.test.ts): the device is lost right after
-// this many submits, as a driver reset in the middle of a step would lose it.
-const LOSE_DEVICE_AT_SUBMIT = Number(process.env.SEGFACE_FAULT_LOSE_DEVICE_AT_SUBMIT ?? 0);
+// this many dispatches (kernels run only in steps and validation), as a driver reset in the middle
+// of a step would lose it.
+const LOSE_DEVICE_AT_DISPATCH = Number(process.env.SEGFACE_FAULT_LOSE_DEVICE_AT_DISPATCH ?? 0);
 
 export class CommandBatch {
   readonly counters: Counters = { submits: 0, dispatches: 0, readbacks: 0, uploads: 0, copies: 0 };
@@ -173,6 +174,7 @@ export class CommandBatch {
     this.pass.setBindGroup(0, bindGroup);
     this.pass.dispatchWorkgroups(x, y, z);
     this.counters.dispatches++;
+    if (this.counters.dispatches === LOSE_DEVICE_AT_DISPATCH) this.device.simulateLoss();
     this.dispatchesInBatch++;
     this.opsInBatch.push(op);
     if (DEBUG >= 1) console.error(`[engine] dispatch ${op} ${kernel.label} grid (${x},${y},${z})`);
@@ -221,7 +223,6 @@ export class CommandBatch {
     for (const chunk of this.chunks) this.gpu.queue.writeBuffer(chunk.buffer, 0, chunk.host, 0, Math.ceil(chunk.used / 4) * 4);
     this.gpu.queue.submit([commands]);
     this.counters.submits++;
-    if (this.counters.submits === LOSE_DEVICE_AT_SUBMIT) this.device.simulateLoss();
     const validation = this.gpu.popErrorScope();
     const oom = this.gpu.popErrorScope();
     this.pendingScopes.push({ ops: this.opsInBatch, errors: Promise.all([validation, oom]) });
