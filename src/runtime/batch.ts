@@ -7,7 +7,7 @@
 // Every batch runs inside validation and out-of-memory error scopes; their results are checked at
 // the next `sync()` and thrown with the list of ops in the failing batch.
 import type { Device } from './device.js';
-import { GpuError } from './device.js';
+import { DeviceLostError, GpuError } from './device.js';
 import type { KernelCache, ReflectedKernel } from './kernel.js';
 
 const ARENA_CHUNK = 64 * 1024;
@@ -66,6 +66,10 @@ interface ArenaChunk { buffer: GPUBuffer; host: ArrayBuffer; view: DataView; use
 interface PendingScope { ops: string[]; errors: Promise<(GPUError | null)[]> }
 
 const DEBUG = Number(process.env.ENGINE_DEBUG ?? 0);
+// Fault injection for tests (tests/train/device_lost.test.ts): the device is lost right after
+// this many dispatches (kernels run only in steps and validation), as a driver reset in the middle
+// of a step would lose it.
+const LOSE_DEVICE_AT_DISPATCH = Number(process.env.SEGFACE_FAULT_LOSE_DEVICE_AT_DISPATCH ?? 0);
 
 export class CommandBatch {
   readonly counters: Counters = { submits: 0, dispatches: 0, readbacks: 0, uploads: 0, copies: 0 };
@@ -170,6 +174,7 @@ export class CommandBatch {
     this.pass.setBindGroup(0, bindGroup);
     this.pass.dispatchWorkgroups(x, y, z);
     this.counters.dispatches++;
+    if (this.counters.dispatches === LOSE_DEVICE_AT_DISPATCH) this.device.simulateLoss();
     this.dispatchesInBatch++;
     this.opsInBatch.push(op);
     if (DEBUG >= 1) console.error(`[engine] dispatch ${op} ${kernel.label} grid (${x},${y},${z})`);
@@ -371,6 +376,8 @@ export class CommandBatch {
     try {
       await staging.mapAsync(GPUMapMode.READ);
     } catch (e) {
+      const lost = await this.device.lostAfterFailure();
+      if (lost) throw new DeviceLostError(`WebGPU device lost (${lost}) while reading back`);
       await this.checkErrors('reading back');
       throw e;
     }

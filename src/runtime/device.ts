@@ -111,11 +111,23 @@ export class GpuError extends Error {
   }
 }
 
+/** The device is gone (driver reset or crash, destroyed while in use): nothing on it can be used
+ *  again; what was saved on the host (a checkpoint) is all that is left. Dawn's device-lost
+ *  callback (GPUDevice.lost) reports it; a failed readback waits briefly for that report. */
+export class DeviceLostError extends GpuError {
+  constructor(message: string) {
+    super(message, 'lost', undefined);
+    this.name = 'DeviceLostError';
+  }
+}
+
 /** A WebGPU device with the engine's error handling: uncaptured errors and loss become exceptions. */
 export class Device {
   readonly features: ReadonlySet<string>;
   private pendingErrors: GpuError[] = [];
   private lostReason: string | undefined;
+  /** Set by destroy(): the loss that follows is ours, not a fault. */
+  private destroying = false;
 
   constructor(readonly gpu: GPUDevice, readonly adapter: AdapterSummary) {
     this.features = new Set([...gpu.features]);
@@ -124,7 +136,7 @@ export class Device {
       this.pendingErrors.push(new GpuError(`WebGPU ${error.constructor.name}: ${error.message}`, error.constructor.name, undefined));
     });
     void gpu.lost.then((info) => {
-      if (info.reason !== 'destroyed') this.lostReason = `${info.reason}: ${info.message}`;
+      if (!this.destroying) this.lostReason = `${info.reason === 'destroyed' ? 'destroyed while in use' : info.reason}${info.message ? `: ${info.message}` : ''}`;
     });
   }
 
@@ -136,7 +148,7 @@ export class Device {
 
   /** Throws the first WebGPU error reported outside an error scope, or a device loss. */
   throwIfFailed(context: string): void {
-    if (this.lostReason) throw new GpuError(`WebGPU device lost (${this.lostReason}) while ${context}`, 'lost', undefined);
+    if (this.lostReason) throw new DeviceLostError(`WebGPU device lost (${this.lostReason}) while ${context}`);
     const first = this.pendingErrors.shift();
     if (first) {
       this.pendingErrors = [];
@@ -144,7 +156,24 @@ export class Device {
     }
   }
 
-  destroy(): void { this.gpu.destroy(); }
+  destroy(): void {
+    this.destroying = true;
+    this.gpu.destroy();
+  }
+
+  /** After a failed GPU operation: the device-lost report, if the device was lost (waits up to
+   *  `waitMs` for Dawn's callback, which can arrive after the operation's own failure). */
+  async lostAfterFailure(waitMs = 500): Promise<string | undefined> {
+    if (this.lostReason || this.destroying) return this.lostReason;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.gpu.lost, new Promise((r) => { timer = setTimeout(r, waitMs); })]);
+    clearTimeout(timer);
+    await Promise.resolve();   // let the lost handler above run first
+    return this.lostReason;
+  }
+
+  /** Fault injection for tests: loses the device as a driver reset would (Dawn reports it lost). */
+  simulateLoss(): void { this.gpu.destroy(); }
 }
 
 /** Opens a device on one adapter, with timestamp queries, f16 and subgroups where offered. */

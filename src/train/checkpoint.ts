@@ -2,8 +2,9 @@
 // names, AdamW's moments under `optim.exp_avg.<name>` / `optim.exp_avg_sq.<name>`, and, in the
 // header's metadata, the training state (epoch, position in the epoch, step counts, the run's
 // arguments, the scheduler). The file is written atomically (temp file, fsync, rename), so a crash
-// or a full disk never damages the previous checkpoint.
-import { existsSync } from 'node:fs';
+// or a full disk never damages the previous checkpoint. A process killed in the middle of a write
+// leaves its temp file (.NAME.PID.tmp) behind; the next start removes those of dead processes.
+import { existsSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { stateDictSpec, type SegFaceConfig } from '../model/config.js';
 import { inferConfig, type ParamStore } from '../model/params.js';
@@ -35,6 +36,33 @@ export interface LoadedCheckpoint {
   weights: Map<string, StTensor>;
   expAvg: Map<string, StTensor>;
   expAvgSq: Map<string, StTensor>;
+}
+
+/**
+ * Removes the temp files (.NAME.PID.tmp, see writeFileAtomic) that processes no longer alive left
+ * in `dir` when they were killed in the middle of a write; returns their names. A live process's
+ * temp file (a run writing right now) is left alone.
+ */
+export function removeStaleTemps(dir: string): string[] {
+  let names: string[];
+  try { names = readdirSync(dir); } catch { return []; }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = /^\..+\.(\d+)\.tmp$/.exec(name);
+    if (!m || processAlive(Number(m[1]))) continue;
+    try { unlinkSync(join(dir, name)); removed.push(name); } catch { /* gone meanwhile, or not ours to remove */ }
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';   // exists, another user's
+  }
 }
 
 export async function saveCheckpoint(dir: string, params: ParamStore, optim: AdamW, state: TrainState): Promise<string> {

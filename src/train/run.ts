@@ -17,7 +17,7 @@ import { readStateDict } from '../model/weights_file.js';
 import { AdamW } from '../runtime/ops/adamw.js';
 import { Runtime } from '../runtime/runtime.js';
 import { announceAdapter } from '../runtime/host_gpu.js';
-import { CHECKPOINT_FILE, CHECKPOINT_VERSION, loadCheckpoint, restoreOptimizer, saveCheckpoint, type LoadedCheckpoint, type TrainState } from './checkpoint.js';
+import { CHECKPOINT_FILE, CHECKPOINT_VERSION, loadCheckpoint, removeStaleTemps, restoreOptimizer, saveCheckpoint, type LoadedCheckpoint, type TrainState } from './checkpoint.js';
 import { writeTrainingCurve } from './curve.js';
 import { sequentialBatches } from './data/batches.js';
 import { epochBatches, type Batch, type Dataset } from './data/dataset.js';
@@ -154,6 +154,7 @@ export class TrainingRun {
         mkdirSync(dir, { recursive: true });
         writeFileSync(probe, '');
         unlinkSync(probe);
+        removeStaleTemps(dir);   // left by a run killed in the middle of a write
       } catch (e) {
         throw new SettingsError(`${opts.resume ? '--resume' : '--out'} ${dir}: cannot write the run directory there (${(e as Error).message})`);
       }
@@ -185,7 +186,7 @@ export class TrainingRun {
 
     const adapter = world ? await world.adapterOption() : opts.adapter;
     const rt = await Runtime.create(adapter === undefined ? {} : { adapter });
-    if (root) announceAdapter(rt.device.adapter);
+    if (root && !opts.quiet) announceAdapter(rt.device.adapter);
     if (world) await world.reportDevices(rt);
     const params = resumed ? loadParams(rt, cfg, resumed.weights, join(dir, CHECKPOINT_FILE))
       : init ? loadParams(rt, cfg, init, opts.initFrom!)

@@ -2,7 +2,8 @@
 // (a) AdamW + MultiStepLR against torch.optim.AdamW + lr_scheduler.MultiStepLR on the same
 //     gradients, step by step (zero, huge, tiny and missing gradients; with and without clipping);
 // (b) four training steps of the tiny SegFace (32 px, batch 2, stochastic depth off) from the shared
-//     synthetic initialisation on the same images and labels: per-step losses and final weights.
+//     synthetic initialisation on the same images and labels, against a float64 PyTorch run that
+//     the engine follows step by step: losses, gradients, weights and moments of every step.
 // python3-torch is required (bash scripts/setup.sh --tests); a missing python fails the test.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,14 +12,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeConfig } from '../../src/model/config.js';
+import { segfaceForward } from '../../src/model/segface.js';
 import { syntheticParams } from '../../src/model/params.js';
 import { AdamW } from '../../src/runtime/ops/adamw.js';
+import { segLoss } from '../../src/runtime/ops/loss.js';
 import { readSafetensors, readSafetensorsMetadata, writeSafetensors, type StWrite } from '../../src/runtime/formats/safetensors.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
 import { epochBatches, makeBatch } from '../../src/train/data/dataset.js';
 import { SyntheticDataset } from '../../src/train/data/synthetic_dataset.js';
 import { MultiStepLR } from '../../src/train/schedule.js';
-import { Trainer } from '../../src/train/trainer.js';
 import { expectClose, randn, useRuntime } from '../harness.js';
 
 const rt = useRuntime();
@@ -34,13 +36,6 @@ function trainRef(mode: 'optim' | 'train', inputs: string, out: string, config: 
     throw new Error(`tools/reference/train_ref.py ${mode} failed (is python3-torch installed? run: bash scripts/setup.sh --tests):\n${(e as { stderr?: Buffer }).stderr?.toString() ?? e}`);
   }
 }
-
-const relL2 = (got: ArrayLike<number>, want: ArrayLike<number>): number => {
-  let d = 0;
-  let n = 0;
-  for (let i = 0; i < want.length; i++) { d += (got[i]! - want[i]!) ** 2; n += want[i]! ** 2; }
-  return Math.sqrt(d / Math.max(n, 1e-30));
-};
 
 // ---- (a) the optimizer alone
 
@@ -126,40 +121,54 @@ describe('AdamW + MultiStepLR against torch.optim', () => {
   }
 });
 
-// ---- (b) training steps of the tiny model
+// ---- (b) training steps of the tiny model, teacher-forced against a float64 PyTorch run
+//
+// Why float64 and teacher forcing: a float32 PyTorch reference rounds differently on every CPU
+// (OpenBLAS picks its kernels per core type), and Adam turns rounding into ±lr moves wherever a
+// gradient is at its own rounding level, so free-running float32 trajectories drift apart by an
+// amount no tolerance can bound on every machine. Here the reference is float64 (its rounding is
+// 1e-9 of ours: the same on every CPU), and before each step the engine is loaded with the
+// reference's state (weights and moments, rounded to float32 by train_ref.py so both sides start
+// from the same numbers). Each comparison is then one step's float32 rounding on our side, and
+// every bound below follows from it.
+const U32 = 2 ** -24;                 // float32 unit roundoff
+const BETA1 = 0.9;
+const BETA2 = 0.999;
+const EPS = 1e-8;
+// Our gradient against the exact (float64) one, per tensor, RMS over its elements, against the
+// RMS error of PyTorch's float32 evaluation of the same step at the same weights (rounding32,
+// measured by train_ref.py on this machine's OpenBLAS kernels). Both are float32 evaluations of the
+// same sums; a length-n float32 sum of products errs by about u·√n·rms(terms) in any order, so the
+// two RMS errors are of one size, but the constant depends on the order: our kernels accumulate a
+// dot product sequentially in one lane, OpenBLAS in blocked FMA lanes, and where a gradient is
+// zero in exact arithmetic (an invariance) it is pure cancellation. Measured worst ours / PyTorch's
+// per tensor: 4.1 (Haswell, Zen, Sandybridge) to 8.2 (SkylakeX, this machine's default; decoder
+// biases and the last hypernetwork bias, pure cancellation); the factor 16 is 2× the worst. A wrong gradient (a sign,
+// a factor, a missing term) errs by ≥ 1e-3 of the gradient's RMS: ≥ 50× this bound on every tensor
+// with a non-vanishing gradient. Floor (a tensor PyTorch happens to sum exactly): 16·u·2^6 of the
+// model's gradient RMS.
+const GRAD_ROUNDING_FACTOR = 16;
+const GRAD_FLOOR = GRAD_ROUNDING_FACTOR * U32 * 2 ** 6;
+// The losses: one forward at identical weights; the same factor against PyTorch's float32 error,
+// floored at 16·4·u relative (a mean of positive terms whose logits round by a few u).
+const LOSS_FLOOR = GRAD_ROUNDING_FACTOR * 4 * U32;
 
-// Per-step losses: step 0 is one forward of identical weights (the engine's logits match torch's
-// to ~1e-6 relative, the loss to a few 1e-7); later steps start from weights that already differ by
-// the rounding of the previous updates, amplified by Adam where a gradient is small compared with its
-// own rounding noise, so the drift grows with the steps. Measured worst per step at 32 px:
-// 1.6e-7, 2.4e-7, 1.6e-7, 1.2e-7 (at 64 px the 4th step reaches 2.4e-6); a wrong update (any
-// sign or factor) changes the next loss by ≫ 1e-4.
-const LOSS_RTOL = 1e-5;
-// Final weights, per tensor: relative L2 of (ours − torch) against ‖torch‖. Adam moves each element
-// by ≈ lr per step whatever the gradient's size, so elements whose gradient is at the rounding level
-// of its computation move in directions set by rounding; per-tensor 1e-4 bounds their share while
-// a wrong gradient or update anywhere (a sign, a factor, a missing step) is ≥ 1e-3.
-const WEIGHT_RELL2 = 1e-4;
-// The same difference against how far the 4 steps moved the weights (‖torch − initial‖ over every
-// non-noise element of the model): rounding-driven disagreement is ~1e-6 per element of a ~1e-3
-// move; a wrong update anywhere is O(1) of that tensor's move.
-const MOVE_TOL = 1e-2;
-// Gradient elements that are zero in exact arithmetic (spec: decoder k_proj biases, the last
-// hypernetwork bias, the k third of every Swin qkv bias, by softmax shift invariance; also the
-// elements of other hypernetwork biases whose ReLU is active for every class token) are rounding
-// noise on both sides (≲ 1e-6 × the step's largest gradient, e.g. 1.5e-9 against 1.8e-3, while
-// the real gradients of those tensors are ≥ 1e-4 × it), so Adam moves them by up to ≈ lr per step
-// in directions set by rounding. train_ref.py marks every element whose torch gradient fell below
-// 1e-5 × the step's largest gradient at some step; those are compared only by |Δ| ≤ 3·Σ lr (each side moves by
-// ≲ Σ lr; the factor leaves room for |m̂|/√v̂ slightly above 1), everything else as above. One
-// noisy step is enough (Adam's m and v carry it on), so the mask is "noise at SOME step"; the
-// threshold is crude, and at 32 px it also catches legitimately small gradients (most
-// relative-position-bias entries, the 1×1 stage 4, dead decoder ReLUs): about a third of the
-// elements (199k of 622k) get only the loose bound; the rest, and the losses, carry the check.
-const ALWAYS_NOISE = /(k_proj\.bias|output_hypernetwork_mlps\.layers\.2\.bias)$/;
+/** torch.optim.AdamW's update direction m̂ / (√v̂ + eps) for one element, in float64. */
+function adamDirection(mPrev: number, vPrev: number, g: number, step: number): { m: number; v: number; u: number } {
+  const m = BETA1 * mPrev + (1 - BETA1) * g;
+  const v = BETA2 * vPrev + (1 - BETA2) * g * g;
+  const u = (m / (1 - BETA1 ** step)) / (Math.sqrt(v) / Math.sqrt(1 - BETA2 ** step) + EPS);
+  return { m, v, u };
+}
 
-describe('tiny SegFace training steps against PyTorch', () => {
-  it('4 steps at 32 px, batch 2, lr 1e-3 with a milestone at step 2: losses and final weights', async () => {
+const rms = (a: ArrayLike<number>, b?: ArrayLike<number>): number => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += (a[i]! - (b ? b[i]! : 0)) ** 2;
+  return Math.sqrt(s / Math.max(a.length, 1));
+};
+
+describe('tiny SegFace training steps against PyTorch (float64, teacher-forced)', () => {
+  it('4 steps at 32 px, batch 2, lr 1e-3 with a milestone at step 2: losses, gradients, weights and moments', async () => {
     const RES = 32;
     const SEED = 5;
     const STEPS = 4;
@@ -175,84 +184,125 @@ describe('tiny SegFace training steps against PyTorch', () => {
     });
     trainRef('train', join(dir, 'train_in.safetensors'), join(dir, 'train_out.safetensors'), config);
     const ref = readSafetensors(join(dir, 'train_out.safetensors'));
-    const refLosses = JSON.parse(readSafetensorsMetadata(join(dir, 'train_out.safetensors')).losses!) as number[][];
+    const meta = readSafetensorsMetadata(join(dir, 'train_out.safetensors'));
+    const refLosses = JSON.parse(meta.losses!) as number[][];
+    const refLosses32 = JSON.parse(meta.losses32!) as number[][];
+    const rounding32 = JSON.parse(meta.rounding32!) as Record<string, number[]>;
+    const at = (key: string): Float32Array => {
+      const t = ref.get(key);
+      if (!t) throw new Error(`train_ref.py output lacks ${key}`);
+      return t.data as Float32Array;
+    };
 
     const params = syntheticParams(rt(), cfg, SEED);
-    const initial = new Map(await Promise.all(params.specs.map(async (sp) => [sp.name, await params.get(sp.name).read()] as const)));
-    const optim = new AdamW(params.params(), { lr: config.lr, weightDecay: config.weight_decay });
+    const trainable = params.params();
+    const optim = new AdamW(trainable, { lr: config.lr, weightDecay: config.weight_decay });
     const schedule = new MultiStepLR(config.lr, config.milestones, config.gamma);
-    const trainer = new Trainer(rt(), params, optim, schedule, 1, false);
-    const lossErr: number[] = [];
-    for (let s = 0; s < STEPS; s++) {
-      const r = await trainer.step(batches[s]!, RES, s, s);
-      expect(r.applied).toBe(true);
-      const [total, ce, dice] = refLosses[s]!;
-      lossErr.push(Math.max(...[[r.total, total!], [r.ce, ce!], [r.dice, dice!]].map(([a, b]) => Math.abs(a! - b!) / Math.abs(b!))));
-      expect(lossErr[s], `step ${s}: loss ${r.total} (ce ${r.ce}, dice ${r.dice}) vs torch ${total} (ce ${ce}, dice ${dice})`).toBeLessThan(LOSS_RTOL);
+    expect(Array.from({ length: STEPS }, (_, s) => schedule.lrAt(s))).toEqual(JSON.parse(meta.lrs!));
+    // the shared synthetic initialisation: the reference's step-0 weights are ours, bit for bit
+    for (const spec of params.specs) {
+      const key = spec.kind === 'buffer' ? spec.name : `step0.param.${spec.name}`;
+      expect(Array.from(await params.get(spec.name).read()), spec.name).toEqual(Array.from(at(key)));
     }
 
-    const sumLr = [0, 1, 2, 3].reduce((a, s) => a + schedule.lrAt(s), 0);
-    let worstRel = 0;
-    let worstName = '';
-    let worstNoise = 0;
-    let noiseCount = 0;
-    let total = 0;
-    let worstMove = 0;
-    let sumDiff2 = 0;
-    let sumMove2 = 0;
-    let worstMoveName = '';
-    for (const spec of params.specs) {
-      const t = params.get(spec.name);
-      const got = await t.read();
-      const want = ref.get(spec.name);
-      expect(want, `torch state_dict has ${spec.name}`).toBeDefined();
-      if (spec.kind === 'buffer' || spec.name.startsWith('backbone.1.')) {
-        // buffers, and the final Swin norm SegFace never uses (no gradient: never stepped)
-        expect(Array.from(got), spec.name).toEqual(Array.from(want!.data));
-        if (spec.kind !== 'buffer') expect(Array.from(got), spec.name).toEqual(Array.from(initial.get(spec.name)!));
-        continue;
+    let worstLoss = 0;
+    const gradRatios: [number, string][] = [];
+    let worstWeight = 0;              // worst |Δp| / bound over all elements and steps
+    let worstWeightName = '';
+    let undetermined = 0;             // elements whose gradient sign our rounding can flip (|δ| ≥ |g|)
+    let elements = 0;
+    for (let s = 0; s < STEPS; s++) {
+      const lr = schedule.lrAt(s);
+      // load the reference state
+      for (const [i, p] of trainable.entries()) {
+        rt().batch.upload(p.buffer, 0, at(`step${s}.param.${p.name}`));
+        rt().batch.upload(optim.expAvg[i]!.buffer, 0, at(`step${s}.exp_avg.${p.name}`));
+        rt().batch.upload(optim.expAvgSq[i]!.buffer, 0, at(`step${s}.exp_avg_sq.${p.name}`));
+        optim.steps[i] = ref.has(`step${s}.grad.${p.name}`) ? s : 0;
       }
-      const mask = ref.get(`noise.${spec.name}`)!.data;
-      // the invariance-zero tensors are recognised as noise throughout (checks the classification)
-      if (ALWAYS_NOISE.test(spec.name)) expect(Array.from(mask).every((m) => m === 1), `${spec.name}: all noise`).toBe(true);
-      if (spec.name.endsWith('attn.qkv.bias')) {
-        const C = got.length / 3;
-        expect(Array.from(mask.subarray(C, 2 * C)).every((m) => m === 1), `${spec.name}: k third is noise`).toBe(true);
-      }
-      const init = initial.get(spec.name)!;
-      const g: number[] = [];
-      const w: number[] = [];
-      const w0: number[] = [];
-      for (let k = 0; k < got.length; k++) {
-        const d = Math.abs(got[k]! - want!.data[k]!);
-        if (mask[k]) {
-          noiseCount++;
-          worstNoise = Math.max(worstNoise, d);
-          expect(d, `${spec.name}[${k}] (noise gradient): |Δ|`).toBeLessThan(3 * sumLr);
-        } else {
-          g.push(got[k]!); w.push(want!.data[k]!); w0.push(init[k]!);
+      // forward, loss and backward as Trainer.step records them (stochastic depth off)
+      const loss = rt().scope(() => {
+        const x = rt().tensor(batches[s]!.images, [2, 3, RES, RES]);
+        const y = rt().tensor(batches[s]!.labels, [2, RES, RES], 'i32');
+        return segLoss(segfaceForward(params, x, { train: false }), y);
+      });
+      rt().backward(loss.total);
+      const got = [await loss.total.item(), await loss.ce.item(), await loss.dice.item()];
+      for (const t of [loss.total, loss.ce, loss.dice, loss.badLabels]) t.release();
+      got.forEach((v, k) => {
+        const want = refLosses[s]![k]!;
+        const bound = Math.max(GRAD_ROUNDING_FACTOR * Math.abs(refLosses32[s]![k]! - want), LOSS_FLOOR * Math.abs(want));
+        worstLoss = Math.max(worstLoss, Math.abs(v - want) / bound);
+        expect(Math.abs(v - want), `step ${s} loss ${['total', 'ce', 'dice'][k]}: ${v} vs float64 ${want} (bound ${bound.toExponential(2)})`).toBeLessThanOrEqual(bound);
+      });
+      const grads = new Map<string, Float32Array | null>();
+      for (const p of trainable) grads.set(p.name!, p.grad ? (await p.grad.read()) as Float32Array : null);
+      const r = optim.step({ lr });
+      expect(await optim.checkStep(r)).toBe(true);
+      for (const t of [r.norm, r.nonFinite, r.clipScale]) t.release();
+      rt().zeroGrad(trainable);
+
+      const next = s + 1 < STEPS ? `step${s + 1}` : 'final';
+      const modelRms = Math.sqrt(trainable.reduce((a, p) => {
+        const g64 = ref.get(`step${s}.grad.${p.name}`)?.data;
+        return a + (g64 ? rms(g64) ** 2 * g64.length : 0);
+      }, 0) / trainable.reduce((a, p) => a + p.size, 0));
+      for (const [i, p] of trainable.entries()) {
+        const name = p.name!;
+        const g = grads.get(name)!;
+        const refGradKey = `step${s}.grad.${name}`;
+        // the final Swin norm SegFace never uses: no gradient on either side, never stepped
+        expect(g === null, `${name}: gradient present on our side iff on torch's`).toBe(!ref.has(refGradKey));
+        const p0 = at(`step${s}.param.${name}`);
+        const [pOurs, mOurs, vOurs] = [await p.read(), await optim.expAvg[i]!.read(), await optim.expAvgSq[i]!.read()];
+        const [pRef, mRef, vRef] = [at(`${next}.param.${name}`), at(`${next}.exp_avg.${name}`), at(`${next}.exp_avg_sq.${name}`)];
+        if (g === null) {
+          expect(Array.from(pOurs), `${name}: untouched`).toEqual(Array.from(p0));
+          continue;
         }
+        const g64 = at(refGradKey);
+        const gradErr = rms(g, g64);
+        const gradBound = Math.max(GRAD_ROUNDING_FACTOR * rounding32[name]![s]!, GRAD_FLOOR * modelRms);
+        gradRatios.push([gradErr / gradBound, `step ${s} ${name}: RMS(ours − float64) ${gradErr.toExponential(2)}, float32 torch ${rounding32[name]![s]!.toExponential(2)}, rms(g) ${rms(g64).toExponential(2)}`]);
+        // Per element: given our gradient g' = g + δ, exact arithmetic would move p by
+        // lr·(u(g') − u(g)) away from the reference (u: Adam's direction from the loaded moments);
+        // our float32 update then rounds: p·(1 − lr·wd) and the subtraction (≤ 2 u|p|), the moment
+        // updates, √, bias corrections, + eps, ÷ and × lr (≤ 10 u of lr·|u|, with m taken as the
+        // sum of its terms' magnitudes); the reference was rounded to float32 once (u|p|).
+        const mPrev = at(`step${s}.exp_avg.${name}`);
+        const vPrev = at(`step${s}.exp_avg_sq.${name}`);
+        const step = s + 1;
+        for (let k = 0; k < g.length; k++) {
+          const exact = adamDirection(mPrev[k]!, vPrev[k]!, g64[k]!, step);
+          const ours = adamDirection(mPrev[k]!, vPrev[k]!, g[k]!, step);
+          const delta = g[k]! - g64[k]!;
+          if (Math.abs(delta) >= Math.abs(g64[k]!)) undetermined++;
+          // m's two terms can cancel: its roundings are relative to the terms, so is u's
+          const mTerms = BETA1 * Math.abs(mPrev[k]!) + (1 - BETA1) * Math.max(Math.abs(g[k]!), Math.abs(g64[k]!));
+          const uTerms = (mTerms / (1 - BETA1 ** step)) / (Math.sqrt(Math.min(ours.v, exact.v) / (1 - BETA2 ** step)) + EPS);
+          const pBound = lr * Math.abs(ours.u - exact.u) + U32 * (3 * Math.abs(pRef[k]!) + 10 * lr * uTerms);
+          const pErr = Math.abs(pOurs[k]! - pRef[k]!);
+          if (pErr / pBound > worstWeight) { worstWeight = pErr / pBound; worstWeightName = `${name}[${k}] (step ${s})`; }
+          if (pErr > pBound) expect(pErr, `step ${s} ${name}[${k}]: |Δp| (gradient ${g[k]} vs float64 ${g64[k]})`).toBeLessThanOrEqual(pBound);
+          // m = β1·m + (1−β1)·g and v = β2·v + (1−β2)·g²: our gradient's share, the float32
+          // rounding of the reference gradient we were given (u|g|), up to 4 roundings relative to
+          // the terms (which can cancel), and the reference's own rounding to float32
+          const gRef = Math.abs(g64[k]!);
+          const mBound = (1 - BETA1) * (Math.abs(delta) + U32 * gRef) + 3 * U32 * (BETA1 * Math.abs(mPrev[k]!) + (1 - BETA1) * Math.abs(g[k]!)) + U32 * Math.abs(mRef[k]!);
+          const vBound = Math.abs(ours.v - exact.v) + (1 - BETA2) * 2 * U32 * gRef ** 2 + 4 * U32 * (BETA2 * vPrev[k]! + (1 - BETA2) * g[k]! ** 2) + U32 * vRef[k]!;
+          if (Math.abs(mOurs[k]! - mRef[k]!) > mBound) expect(Math.abs(mOurs[k]! - mRef[k]!), `step ${s} ${name}[${k}]: |Δ exp_avg|`).toBeLessThanOrEqual(mBound);
+          if (Math.abs(vOurs[k]! - vRef[k]!) > vBound) expect(Math.abs(vOurs[k]! - vRef[k]!), `step ${s} ${name}[${k}]: |Δ exp_avg_sq|`).toBeLessThanOrEqual(vBound);
+        }
+        elements += g.length;
       }
-      total += got.length;
-      if (w.length === 0) continue;
-      const e = relL2(g, w);
-      // how far training moved the tensor against how far the two runs disagree (per tensor, for
-      // the log; asserted over the whole model below: a tensor with few non-noise elements can sit
-      // near the noise threshold, where Adam still amplifies rounding by a few percent)
-      const diff2 = g.reduce((a, x, k) => a + (x - w[k]!) ** 2, 0);
-      const move2 = w.reduce((a, x, k) => a + (x - w0[k]!) ** 2, 0);
-      sumDiff2 += diff2;
-      sumMove2 += move2;
-      const vsMove = Math.sqrt(diff2 / Math.max(move2, 1e-30));
-      if (vsMove > worstMove) { worstMove = vsMove; worstMoveName = spec.name; }
-      if (e > worstRel) { worstRel = e; worstName = spec.name; }
-      expect(e, `${spec.name}: relative L2 of the final weights`).toBeLessThan(WEIGHT_RELL2);
     }
-    const globalMove = Math.sqrt(sumDiff2 / sumMove2);
-    console.log(`tiny training vs torch: per-step worst loss relative error ${lossErr.map((x) => x.toExponential(2)).join(', ')}; ` +
-      `final weights worst relative L2 ${worstRel.toExponential(2)} (${worstName}); noise-gradient elements (${noiseCount} of ${total}) max |Δ| ${worstNoise.toExponential(2)} (bound ${(3 * sumLr).toExponential(2)}); ` +
-      `‖ours − torch‖ / ‖torch − initial‖ over the model ${globalMove.toExponential(2)}, worst tensor ${worstMove.toExponential(2)} (${worstMoveName})`);
-    expect(globalMove, '‖ours − torch‖ / ‖torch − initial‖ over every non-noise weight').toBeLessThan(MOVE_TOL);
+    gradRatios.sort((a, b) => b[0] - a[0]);
+    console.log(gradRatios.slice(0, 12).map(([r, w]) => `${r.toFixed(3)} ${w}`).join('\n'));
+    expect(gradRatios.filter(([r]) => r > 1).map(([, w]) => w), 'gradients beyond their rounding bound').toEqual([]);
+    console.log(`tiny training vs float64 torch, teacher-forced, ${STEPS} steps: losses within ${worstLoss.toFixed(3)} of their bounds; ` +
+      `gradient RMS error within ${gradRatios[0]![0].toFixed(3)} of its bound (worst ${gradRatios[0]![1]}); ` +
+      `weights within ${worstWeight.toFixed(3)} of their per-element bounds (worst ${worstWeightName}); ` +
+      `${undetermined} of ${elements} element-steps had a gradient at our rounding level (Adam direction set by rounding, bound ≈ 2·lr)`);
     params.release();
     optim.destroy();
   }, 600_000);

@@ -177,7 +177,7 @@ class PositionEmbeddingRandom(nn.Module):
         self.register_buffer("positional_encoding_gaussian_matrix", torch.randn(2, feats))
 
     def forward(self, h, w):
-        grid = torch.ones(h, w)
+        grid = torch.ones(h, w, dtype=self.positional_encoding_gaussian_matrix.dtype)
         y = (grid.cumsum(0) - 0.5) / h
         x = (grid.cumsum(1) - 0.5) / w
         c = (2 * torch.stack([x, y], -1) - 1) @ self.positional_encoding_gaussian_matrix * (2 * math.pi)
@@ -354,7 +354,7 @@ def seg_losses(logits, labels):
     k = logits.shape[1]
     dice = 0.0
     for i in range(k):
-        t = (labels == i).float()
+        t = (labels == i).to(logits.dtype)
         inter = torch.sum(p[:, i] * t)
         y = torch.sum(t * t)
         z = torch.sum(p[:, i] * p[:, i])

@@ -14,18 +14,26 @@ optim: IN holds the initial parameters ``param.{i}`` and each step's gradients `
     each step used) and "steps" (JSON, torch's per-parameter state['step'], 0 where no state).
 
 train: SegFace with the synthetic initialisation of gen.py (hash shared with
-    src/model/synthetic_init.ts), eval mode (stochastic depth off). IN holds ``images`` (S,B,3,H,W)
-    float32 and ``labels`` (S,B,H,W) int32 for S steps. Config: {"backbone", "dataset", "seed", "lr",
-    "weight_decay", "milestones", "gamma"}. Step s: zero_grad, 0.5 CE + 0.5 Dice, backward,
-    optimizer.step(), scheduler.step() (train.py steps the scheduler per epoch; here every step is
-    an epoch so that a milestone falls inside the run). OUT holds the final state_dict under official
-    names, ``noise.{name}`` (uint8 masks: 1 where the gradient was <= 1e-5 x the step's largest
-    gradient at some step, i.e. rounding noise or zero there, whose Adam updates follow the rounding) and
-    metadata "losses" (JSON list of [total, ce, dice] per step, computed before that step's update).
+    src/model/synthetic_init.ts), eval mode (stochastic depth off), run in FLOAT64 so that the
+    reference carries no float32 rounding (and none of OpenBLAS's per-CPU kernel choices). IN holds
+    ``images`` (S,B,3,H,W) float32 and ``labels`` (S,B,H,W) int32 for S steps. Config: {"backbone",
+    "dataset", "seed", "lr", "weight_decay", "milestones", "gamma"}. Step s: zero_grad, 0.5 CE +
+    0.5 Dice, backward, optimizer.step(), scheduler.step() (train.py steps the scheduler per epoch;
+    here every step is an epoch so that a milestone falls inside the run). After every step the
+    weights and moments are rounded to float32, so that each step starts from a state the float32
+    engine can hold exactly (teacher forcing: the engine is loaded with ``step{s}.*`` and its one
+    step compared with ``step{s+1}.*`` / ``final.*``). OUT holds, per step s, the state before the
+    step (``step{s}.param|exp_avg|exp_avg_sq.{name}``) and the float64 gradient ``step{s}.grad.{name}``
+    (absent where p.grad is None), the state after the last step (``final.*``), the buffers under
+    their state_dict names, and metadata "losses" (float64 [total, ce, dice] per step), "losses32"
+    and "rounding32" (the same step evaluated in float32 at the same weights: the losses, and per
+    parameter the RMS of float32 minus float64 gradient: the rounding of a float32 implementation),
+    "lrs" (the lr each step used).
 
-Float32 on the CPU; the AdamW is torch's default single-tensor path (foreach off on CPU tensors).
+Optim mode: float32 on the CPU; the AdamW is torch's default single-tensor path (foreach off on CPU tensors).
 """
 import argparse
+import copy
 import json
 import os
 import sys
@@ -67,34 +75,67 @@ def run_optim(inputs, cfg):
     return out, {"lrs": json.dumps(lrs), "steps": json.dumps(steps)}
 
 
-# A gradient element this far below the step's largest gradient is rounding noise (exactly zero in
-# exact arithmetic: softmax shift invariance, or a ReLU active for every class token), or zero.
-NOISE = 1e-5
+def _f32(t):
+    """Rounds a float64 tensor to the nearest float32 value, kept in float64."""
+    return t.float().double()
 
 
 def run_train(inputs, cfg):
+    """Teacher-forced float64 steps: the engine takes every step from this run's state, so each
+    comparison is one step's rounding, with nothing compounded (see the module docstring)."""
     torch.manual_seed(0)
     model = SegFace(make_config(cfg["backbone"], cfg["dataset"])).eval()
     init_synthetic(model, cfg["seed"])
+    model = model.double()
+    named = list(model.named_parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"], foreach=False)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=cfg["milestones"], gamma=cfg.get("gamma", 0.1))
     images, labels = inputs["images"], inputs["labels"]
-    losses = []
-    noise = {n: np.zeros(tuple(p.shape), dtype=bool) for n, p in model.named_parameters()}
+    out, losses, losses32, lrs, rounding32 = {}, [], [], [], {n: [] for n, _ in named}
     for s in range(images.shape[0]):
+        # the state the step starts from, as float32 (every value below is float32-representable)
+        for n, p in named:
+            st = opt.state.get(p, {})
+            out[f"step{s}.param.{n}"] = p.detach().float().numpy().copy()
+            out[f"step{s}.exp_avg.{n}"] = (st["exp_avg"] if st else torch.zeros_like(p)).float().numpy().copy()
+            out[f"step{s}.exp_avg_sq.{n}"] = (st["exp_avg_sq"] if st else torch.zeros_like(p)).float().numpy().copy()
+        x = torch.from_numpy(images[s].copy())
+        y = torch.from_numpy(labels[s].astype(np.int64))
+        # the same gradient in float32 at the same weights: the rounding of a float32 implementation
+        model32 = copy.deepcopy(model).float()
+        total32, ce32, dice32 = seg_losses(model32(x), y)
+        total32.backward()
+        losses32.append([total32.item(), ce32.item(), dice32.item()])
         opt.zero_grad(set_to_none=True)
-        total, ce, dice = seg_losses(model(torch.from_numpy(images[s].copy())), torch.from_numpy(labels[s].astype(np.int64)))
+        total, ce, dice = seg_losses(model(x.double()), y)
         total.backward()
         losses.append([total.item(), ce.item(), dice.item()])
-        grads = {n: p.grad.abs().numpy() for n, p in model.named_parameters() if p.grad is not None}
-        gmax = max(float(g.max()) for g in grads.values())
-        for n, g in grads.items():
-            noise[n] |= g <= NOISE * gmax
+        grads32 = dict(model32.named_parameters())
+        for n, p in named:
+            if p.grad is None:
+                rounding32[n].append(0.0)
+                continue
+            out[f"step{s}.grad.{n}"] = p.grad.float().numpy().copy()
+            rounding32[n].append(float(torch.sqrt(torch.mean((grads32[n].grad.double() - p.grad) ** 2))))
+        lrs.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
-    out = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
-    out.update({f"noise.{n}": m.astype(np.uint8) for n, m in noise.items()})
-    return out, {"losses": json.dumps(losses)}
+        with torch.no_grad():
+            for p in model.parameters():
+                p.copy_(_f32(p))
+                st = opt.state.get(p)
+                if st:
+                    st["exp_avg"].copy_(_f32(st["exp_avg"]))
+                    st["exp_avg_sq"].copy_(_f32(st["exp_avg_sq"]))
+    for n, p in named:
+        st = opt.state.get(p, {})
+        out[f"final.param.{n}"] = p.detach().float().numpy().copy()
+        out[f"final.exp_avg.{n}"] = (st["exp_avg"] if st else torch.zeros_like(p)).float().numpy().copy()
+        out[f"final.exp_avg_sq.{n}"] = (st["exp_avg_sq"] if st else torch.zeros_like(p)).float().numpy().copy()
+    out.update({k: v.detach().float().numpy().copy() if v.is_floating_point() else v.numpy().copy()
+                for k, v in model.state_dict().items() if k not in dict(named)})
+    return out, {"losses": json.dumps(losses), "losses32": json.dumps(losses32), "rounding32": json.dumps(rounding32),
+                 "lrs": json.dumps(lrs)}
 
 
 def main():

@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { ADAPTER_FLAG, UsageError, type Args, type Command, type FlagSpec } from '../args.js';
 import { BACKBONES } from '../../model/config.js';
+import { GpuError } from '../../runtime/device.js';
 import { TRAIN_DEFAULTS as D, type TrainSettings } from '../../train/defaults.js';
 import { setupWorld } from '../../train/dist/launch.js';
 import { flagOf, SettingsError, TrainingRun } from '../../train/run.js';
@@ -71,7 +72,14 @@ export const command: Command = {
     } catch (e) {
       throw e instanceof SettingsError ? new UsageError(e.message) : e;
     }
-    const result = await run.run();
+    let result: Awaited<ReturnType<TrainingRun['run']>>;
+    try {
+      result = await run.run();
+    } catch (e) {
+      // A lost device or a GPU error (out of memory): checkpoints are written whole or not at all.
+      if (!(e instanceof GpuError)) throw e;
+      throw new Error(`${e.message.split('\n')[0]}; the last checkpoint in ${dir} (if any) is intact: continue with segface train --resume ${dir}`);
+    }
     if (world.isRoot) console.log(`checkpoint: ${result.checkpoint}; metrics: ${join(dir, 'metrics.jsonl')}`);
     if (world.isRoot && result.outcome === 'interrupted') console.error(`interrupted after step ${result.state.globalStep}; continue with: segface train --resume ${dir}`);
     run.close();

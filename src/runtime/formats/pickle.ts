@@ -56,12 +56,20 @@ export function unpickle(bytes: Uint8Array, what: string, host: UnpickleHost): P
   let opAt = 0;
   const fail = (msg: string): never => { throw new Error(`${what}: pickle opcode 0x${op.toString(16).padStart(2, '0')} at offset ${opAt}: ${msg}`); };
   const need = (n: number): number => {
+    if (n < 0) fail(`negative length ${n}`);
     if (pos + n > bytes.byteLength) fail(`needs ${n} bytes, the pickle ends at ${bytes.byteLength} (truncated?)`);
     const at = pos;
     pos += n;
     return at;
   };
-  const utf8 = (n: number): string => { const at = need(n); return new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(at, at + n)); };
+  const utf8 = (n: number): string => {
+    const at = need(n);
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(at, at + n));
+    } catch {
+      return fail(`string of ${n} bytes is not valid UTF-8`);
+    }
+  };
   const latin1 = (n: number): string => {
     const at = need(n);
     let s = '';
@@ -127,9 +135,9 @@ export function unpickle(bytes: Uint8Array, what: string, host: UnpickleHost): P
     for (let i = 0; i < items.length; i += 2) d.set(items[i]!, items[i + 1]!);
   };
   const append = (target: PyValue, items: PyValue[]): void => {
-    if (Array.isArray(target)) target.push(...items);
-    else if (target instanceof PyObject) (target.listItems ??= []).push(...items);
-    else fail(`cannot append to ${describe(target)}`);
+    // one by one: spreading a long APPENDS into push() would overflow the call stack
+    const list = Array.isArray(target) ? target : target instanceof PyObject ? (target.listItems ??= []) : fail(`cannot append to ${describe(target)}`);
+    for (const item of items) list.push(item);
   };
 
   while (pos < bytes.byteLength) {
@@ -223,8 +231,9 @@ export function unpickle(bytes: Uint8Array, what: string, host: UnpickleHost): P
 }
 
 function decodeLong(b: Uint8Array): number | bigint {
-  let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
+  // little-endian two's complement; through one hex string (linear: shifting a BigInt byte by
+  // byte is quadratic in the length, and LONG4 allows 2 GB)
+  let v = b.length ? BigInt(`0x${Buffer.from(b).reverse().toString('hex')}`) : 0n;
   if (b.length && b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }

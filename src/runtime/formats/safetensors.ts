@@ -78,11 +78,14 @@ function parseHeader(file: Uint8Array, path: string): { header: Record<string, a
   if (headerLen > file.byteLength - 8 || headerLen > 100_000_000) {
     throw new Error(`${path}: not a safetensors file or truncated (header length ${headerLen}, file ${file.byteLength} bytes)`);
   }
+  let header: unknown;
   try {
-    return { header: JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + headerLen))), headerLen };
+    header = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + headerLen)));
   } catch {
     throw new Error(`${path}: not a safetensors file (header is not JSON)`);
   }
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new Error(`${path}: not a safetensors file (header is not a JSON object)`);
+  return { header: header as Record<string, any>, headerLen };
 }
 
 export function parseSafetensors(file: Uint8Array, path: string): Map<string, StTensor> {
@@ -94,9 +97,11 @@ export function parseSafetensors(file: Uint8Array, path: string): Map<string, St
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const what = `${path}: tensor ${name}`;
-    if (!info || !(info.dtype in ELEMENT_BYTES)) throw new Error(`${what}: unsupported dtype ${info?.dtype}`);
-    if (!Array.isArray(info.shape) || info.shape.some((d) => !Number.isInteger(d) || d < 0)) throw new Error(`${what}: bad shape ${JSON.stringify(info.shape)}`);
-    const [start, end] = info.data_offsets;
+    if (!info || typeof info !== 'object' || !Object.hasOwn(ELEMENT_BYTES, info.dtype)) throw new Error(`${what}: unsupported dtype ${String(info?.dtype)}`);
+    if (!Array.isArray(info.shape) || info.shape.some((d) => !Number.isInteger(d) || d < 0)) throw new Error(`${what}: bad shape ${JSON.stringify(info.shape)?.slice(0, 200)}`);
+    const offsets: unknown = info.data_offsets;
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o))) throw new Error(`${what}: data_offsets ${JSON.stringify(offsets)?.slice(0, 200)} is not [start, end]`);
+    const [start, end] = offsets as [number, number];
     const count = info.shape.reduce((a, b) => a * b, 1);
     if (!(start >= 0 && end >= start)) throw new Error(`${what}: bad data offsets [${start}, ${end}]`);
     if (end > data.byteLength) throw new Error(`${what}: data [${start}, ${end}) lies beyond the end of the file (truncated? ${data.byteLength} data bytes)`);

@@ -185,7 +185,14 @@ export function parseTorchCheckpoint(file: Uint8Array, path: string, opts: Torch
     }
     out = kept;
   }
-  if (!opts.lazy) forEachTensor(out, (t) => void t.data);
+  if (!opts.lazy) {
+    try {
+      forEachTensor(out, (t) => void t.data);
+    } catch (e) {
+      const msg = (e as Error).message;
+      throw msg.startsWith(path) ? e : new Error(`${path}: ${msg}`);
+    }
+  }
   return out;
 }
 
@@ -275,17 +282,23 @@ function intTuple(v: PyValue | undefined, label: string, what: string): number[]
   return items as number[];
 }
 
+/** Nesting deeper than this is refused: a checkpoint nests a few levels; a hostile pickle can nest
+ *  millions (the walk recurses, and each level's path is a string). */
+export const MAX_NESTING = 1000;
+
 /** Visits every tensor under `v` (dict values, list and tuple items, opaque objects' args and state). */
 export function forEachTensor(v: PyValue | undefined, fn: (t: TorchTensor, path: string) => void, path = ''): void {
   const seen = new Set<object>();
-  const walk = (x: PyValue | undefined, p: string): void => {
+  const walk = (x: PyValue | undefined, p: string, depth = 0): void => {
     if (x === null || typeof x !== 'object' || seen.has(x)) return;
+    if (depth > MAX_NESTING) throw new Error(`values nested deeper than ${MAX_NESTING} levels (at ${p.slice(0, 60)}…)`);
     seen.add(x);
+    const d = depth + 1;
     if (x instanceof TorchTensor) fn(x, p);
-    else if (x instanceof Map) for (const [k, y] of x) walk(y, p ? `${p}.${String(k)}` : String(k));
-    else if (Array.isArray(x)) x.forEach((y, i) => walk(y, p ? `${p}.${i}` : String(i)));
-    else if (x instanceof PyTuple) x.items.forEach((y, i) => walk(y, p ? `${p}.${i}` : String(i)));
-    else if (x instanceof PyObject) { x.args.forEach((y, i) => walk(y, `${p}(${i})`)); walk(x.state, `${p}.state`); walk(x.dictItems, p); walk(x.listItems, p); }
+    else if (x instanceof Map) for (const [k, y] of x) walk(y, p ? `${p}.${String(k)}` : String(k), d);
+    else if (Array.isArray(x)) x.forEach((y, i) => walk(y, p ? `${p}.${i}` : String(i), d));
+    else if (x instanceof PyTuple) x.items.forEach((y, i) => walk(y, p ? `${p}.${i}` : String(i), d));
+    else if (x instanceof PyObject) { x.args.forEach((y, i) => walk(y, `${p}(${i})`, d)); walk(x.state, `${p}.state`, d); walk(x.dictItems, p, d); walk(x.listItems, p, d); }
   };
   walk(v, path);
 }

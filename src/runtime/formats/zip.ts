@@ -68,6 +68,9 @@ export class ZipReader {
       if (flags & 1) throw new Error(`${path}: zip entry ${name} is encrypted`);
       // zip64 extra field: the 8-byte values present are exactly those whose 4-byte field is 0xFFFFFFFF, in this order.
       const extraEnd = at + 46 + nameLen + extraLen;
+      if (extraEnd + commentLen > cdOffset + cdSize) {
+        throw new Error(`${path}: corrupt zip: central directory entry ${i} (${name}) runs past the end of the central directory`);
+      }
       for (let x = at + 46 + nameLen; x + 4 <= extraEnd;) {
         const id = this.view.getUint16(x, true);
         const len = this.view.getUint16(x + 2, true);
@@ -108,7 +111,8 @@ export class ZipReader {
       if (e.compressedSize !== e.size) throw new Error(`${this.path}: zip entry ${name} is stored but its sizes differ (${e.compressedSize} vs ${e.size})`);
       data = raw;
     } else if (e.method === 8) {
-      try { data = inflateRawSync(raw); } catch (err) { throw new Error(`${this.path}: zip entry ${name}: cannot inflate (${(err as Error).message})`); }
+      // at most the declared size (+1 to tell "longer" from "exact"): a deflate bomb stops there
+      try { data = inflateRawSync(raw, { maxOutputLength: e.size + 1 }); } catch (err) { throw new Error(`${this.path}: zip entry ${name}: cannot inflate (${(err as Error).message})`); }
       if (data.byteLength !== e.size) throw new Error(`${this.path}: zip entry ${name} inflates to ${data.byteLength} bytes, expected ${e.size}`);
     } else {
       throw new Error(`${this.path}: zip entry ${name} uses compression method ${e.method}; only stored (0) and deflate (8) are supported`);

@@ -6,7 +6,7 @@
 //   * image CelebA-HQ-img/{i}.jpg (1024²), resized BICUBIC to res;
 //   * label: a 512×512 zero map; for each part in the official order (value = position + 1), if
 //     CelebAMask-HQ-mask-anno/{i // 2000}/{i:05d}_{part}.png exists, every pixel where the mask
-//     (read as cv2's IMREAD_GRAYSCALE: round(0.299 R + 0.587 G + 0.114 B) in 14-bit fixed point)
+//     (read as cv2.imread(..., IMREAD_GRAYSCALE) reads a PNG: libpng's rgb_to_gray, see maskGrey)
 //     is > 0 takes the value: later parts overwrite earlier ones; resized NEAREST to res.
 // Missing part files are normal; a sample with NO part file at all is reported as a missing mask
 // (the official code would silently train on an all-background label).
@@ -54,9 +54,20 @@ export function celebSplit(root: string, split: Split): number[] {
   return out;
 }
 
-/** cv2.cvtColor(RGB→GRAY) fixed point, as IMREAD_GRAYSCALE reduces a colour file. */
-function grey(r: number, g: number, b: number): number {
-  return (r * 4899 + g * 9617 + b * 1868 + 8192) >> 14;
+/**
+ * A mask PNG as cv2.imread(path, IMREAD_GRAYSCALE) reads it. OpenCV decodes PNGs through libpng
+ * and asks it for grey (png_set_rgb_to_gray with 0.299/0.587, palette expanded to RGB, alpha
+ * stripped, not composited), and libpng's 8-bit rule truncates in 15-bit fixed point:
+ * (9797·R + 19234·G + 3737·B) >> 15, the three weights summing to 2^15 so that R = G = B stays
+ * itself. (cv2.cvtColor's rounded 14-bit weights differ on a few hundred pixels of a coloured
+ * mask: e.g. (0, 0, 3) is 0 here and 1 there, which decides "> 0".)
+ */
+export function maskGrey(path: string): { width: number; height: number; grey: Uint8Array } {
+  const m = readImage(path);
+  const grey = new Uint8Array(m.width * m.height);
+  const rgb = m.rgb;
+  for (let p = 0; p < grey.length; p++) grey[p] = (9797 * rgb[3 * p]! + 19234 * rgb[3 * p + 1]! + 3737 * rgb[3 * p + 2]!) >> 15;
+  return { width: m.width, height: m.height, grey };
 }
 
 /** The merged 512×512 label map of HQ index `id`; throws naming the file for a bad mask. */
@@ -69,10 +80,9 @@ export function celebLabel(root: string, id: number): Uint8Array {
     const file = join(dir, `${stem}_${part}.png`);
     if (!existsSync(file)) return;
     found++;
-    const m = readImage(file);
+    const m = maskGrey(file);
     if (m.width !== CELEB_MASK_SIZE || m.height !== CELEB_MASK_SIZE) throw new Error(`${file}: mask is ${m.width}×${m.height}, expected ${CELEB_MASK_SIZE}×${CELEB_MASK_SIZE}`);
-    const rgb = m.rgb;
-    for (let p = 0; p < label.length; p++) if (grey(rgb[3 * p]!, rgb[3 * p + 1]!, rgb[3 * p + 2]!) > 0) label[p] = i + 1;
+    for (let p = 0; p < label.length; p++) if (m.grey[p]! > 0) label[p] = i + 1;
   });
   if (found === 0) throw new Error(`${join(dir, `${stem}_*.png`)}: no part mask for sample ${id} (missing mask; expected at least ${stem}_skin.png)`);
   return label;

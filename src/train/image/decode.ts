@@ -47,6 +47,7 @@ export function readLabelMap(path: string): LabelMap {
 export function decodeImage(bytes: Uint8Array, name: string): RgbImage {
   const kind = sniff(bytes);
   if (kind === 'jpeg') {
+    checkJpegSize(bytes, name);
     try {
       return decodeJpeg(bytes);
     } catch (e) {
@@ -56,6 +57,7 @@ export function decodeImage(bytes: Uint8Array, name: string): RgbImage {
     }
   }
   if (kind !== 'png') throw new Error(`${name}: unsupported image format (not PNG or JPEG; starts with ${hexStart(bytes)})`);
+  checkPngSize(bytes, name);
   const png = parsePng(withoutChunk(bytes, 'tRNS', name), name);
   const { width, height } = png;
   const rgb = new Uint8Array(width * height * 3);
@@ -72,6 +74,7 @@ export function decodeLabelMap(bytes: Uint8Array, name: string): LabelMap {
   const kind = sniff(bytes);
   if (kind === 'jpeg') throw new Error(`${name}: label maps must be PNG (JPEG is lossy and would corrupt class ids)`);
   if (kind !== 'png') throw new Error(`${name}: unsupported label map format (not PNG; starts with ${hexStart(bytes)})`);
+  checkPngSize(bytes, name);
   let src = withoutChunk(bytes, 'tRNS', name);
   const colorType = src[25];
   // Palette: replace the palette by the grey ramp i → (i, i, i), so that de-palettised red = index.
@@ -218,6 +221,52 @@ function readBytes(path: string): Uint8Array {
     return readFileSync(path);
   } catch (e) {
     throw new Error(`cannot read ${path}: ${(e as Error).message}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Declared sizes the data cannot fill: refused before the decoders allocate width × height
+// (a 100-byte file claiming 30000 × 30000 pixels made pngjs allocate 8 GB and run for minutes).
+
+/** Deflate's largest expansion: 258 bytes per 2-bit code (zlib's figure, 1032:1) and a margin. */
+const DEFLATE_MAX_RATIO = 1033;
+
+function checkPngSize(bytes: Uint8Array, name: string): void {
+  const list = chunks(bytes, name);
+  const ihdr = list[0];
+  if (!ihdr || ihdr.type !== 'IHDR' || ihdr.length < 13) throw new Error(`${name}: cannot decode PNG: the first chunk is not IHDR`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const width = view.getUint32(ihdr.at + 8);
+  const height = view.getUint32(ihdr.at + 12);
+  const depth = bytes[ihdr.at + 16]!;
+  const channels = ({ 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 } as Record<number, number>)[bytes[ihdr.at + 17]!] ?? 1;
+  // the filtered pixel stream holds at least width·height·channels·depth bits, interlaced or not
+  const pixelBytes = Math.ceil((width * height * channels * depth) / 8);
+  const idat = list.reduce((a, c) => a + (c.type === 'IDAT' ? c.length : 0), 0);
+  if (pixelBytes > DEFLATE_MAX_RATIO * idat + 64) {
+    throw new Error(`${name}: cannot decode PNG: ${width}×${height} pixels need ${pixelBytes} bytes of image data, more than its ${idat} compressed bytes can hold (corrupt header or truncated file)`);
+  }
+}
+
+/** Each 8×8 block of the first component costs at least one bit (its DC code), in any JPEG mode. */
+function checkJpegSize(bytes: Uint8Array, name: string): void {
+  for (let at = 2; at + 9 <= bytes.length;) {
+    if (bytes[at] !== 0xff) return;                        // not at a marker: the decoder reports it
+    const marker = bytes[at + 1]!;
+    if (marker === 0xff) { at++; continue; }                // fill byte
+    const len = (bytes[at + 2]! << 8) | bytes[at + 3]!;
+    const sof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+    if (sof) {
+      const height = (bytes[at + 5]! << 8) | bytes[at + 6]!;
+      const width = (bytes[at + 7]! << 8) | bytes[at + 8]!;
+      const blocks = Math.ceil(width / 8) * Math.ceil(height / 8);
+      if (blocks > 8 * bytes.length) {
+        throw new Error(`${name}: cannot decode JPEG: ${width}×${height} pixels need at least ${blocks} coded blocks, more than its ${bytes.length} bytes can hold (corrupt header or truncated file)`);
+      }
+      return;
+    }
+    if (marker === 0xda || marker === 0xd9) return;         // scan data before any frame header
+    at += 2 + len;
   }
 }
 
