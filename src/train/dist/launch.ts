@@ -130,15 +130,6 @@ export async function setupWorld(opts: WorldOptions): Promise<World> {
   if (opts.devices !== undefined && opts.devices !== env.size) {
     throw new Error(`--devices ${opts.devices}, but the launcher (${env.launcher}) started ${env.size} processes; drop --devices or make them agree`);
   }
-  // UCX (the network layer of Debian's MPICH, ch4:ucx) reads these when the library is loaded.
-  // It would otherwise take over SIGSEGV/SIGBUS, which V8 uses itself, and patch the process's
-  // malloc/mmap to watch memory events, which corrupted the heap of about one 2-rank run in 25
-  // (a crash in malloc while V8 parsed; none in 159 runs with the hooks off). Only UCX's memory
-  // registration cache for RDMA networks needs the events; shared memory and TCP work without
-  // them, and a cluster that wants the cache can export UCX_MEM_EVENTS=yes (kept as given).
-  process.env.UCX_ERROR_SIGNALS ??= '';
-  process.env.UCX_MEM_MALLOC_HOOKS ??= 'no';
-  process.env.UCX_MEM_EVENTS ??= 'no';
   let mpi: Mpi;
   try {
     mpi = Mpi.init();

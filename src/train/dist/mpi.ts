@@ -42,7 +42,23 @@ interface Fns {
   Barrier: AsyncFn; Allgather: AsyncFn; Allgather_bytes: AsyncFn; Reduce_scatter_block: AsyncFn; Allreduce: AsyncFn; Bcast: AsyncFn;
 }
 
+/**
+ * UCX (the network layer of Debian's MPICH, ch4:ucx) reads these when the library is loaded, so
+ * they are set here, for every process that loads MPI. UCX would otherwise take over SIGSEGV/SIGBUS,
+ * which V8 uses itself, and patch the process's malloc/mmap to watch memory events, which corrupted
+ * the heap of about one 2-rank run in 25 (a crash in malloc while V8 parsed; none in 159 runs with
+ * the hooks off). Only UCX's memory registration cache for RDMA networks needs the events; shared
+ * memory and TCP work without them, and a cluster that wants the cache can export
+ * UCX_MEM_EVENTS=yes (kept as given).
+ */
+function quietUcx(): void {
+  process.env.UCX_ERROR_SIGNALS ??= '';
+  process.env.UCX_MEM_MALLOC_HOOKS ??= 'no';
+  process.env.UCX_MEM_EVENTS ??= 'no';
+}
+
 function loadLibrary(): { fns: Fns; path: string } {
+  quietUcx();
   let koffi: typeof import('koffi');
   try {
     koffi = require('koffi') as typeof import('koffi');
