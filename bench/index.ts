@@ -48,6 +48,7 @@ const { values, positionals } = parseArgs({
     model: { type: 'string', default: 'swin_t' },
     res: { type: 'string', default: '224' },
     batch: { type: 'string', default: '1' },
+    'no-tune': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -55,6 +56,8 @@ if (values.help) {
   console.log(`usage: npm run bench [-- SUITE ...] [--full] [--quick] [--json FILE] [--adapter INDEX|NAME]
   suites: ${Object.keys(SUITES).join(', ')} (default: ${DEFAULT_SUITES.join(', ')}); the roofline always runs first
   --full   add the big (GPU-sized) configurations
+  --no-tune   run every op's built-in default kernel (also: SEGFACE_TUNE=0); by default each unit
+           (op + shape class) is autotuned at first use and cached per adapter (~/.cache/segface-webgpu)
   --json   also write the rows to FILE (results always go to bench/results/<adapter>.json)
   --python PATH   python with torch for the PyTorch peer (default $SEGFACE_PYTHON or /usr/bin/python3)
   --profile step|forward   instead of suites: time every dispatch of one training step (or forward)
@@ -69,7 +72,7 @@ if (unknown.length) {
   process.exit(2);
 }
 const adapter = values.adapter === undefined ? undefined : /^\d+$/.test(values.adapter) ? Number(values.adapter) : values.adapter;
-const rt = await Runtime.create(adapter === undefined ? {} : { adapter });
+const rt = await Runtime.create({ ...(adapter === undefined ? {} : { adapter }), ...(values['no-tune'] ? { tune: false } : {}) });
 const ctx: BenchContext = { rt, full: values.full, quick: values.quick, ...(values.python ? { python: values.python } : {}) };
 const here = dirname(fileURLToPath(import.meta.url));
 const slug = rt.device.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
@@ -114,6 +117,8 @@ const result = {
   suites: suitesRun,
   roofline: roof.peak,
   rows: [...rows, ...kept],
+  /** The autotuner's units met in this run (or loaded from its cache): each candidate's ms and the winner. */
+  tuning: rt.tuner.list().map((t) => ({ op: t.family, shapeClass: t.shapeClass, shape: t.shape, times: t.times, winner: t.winner })),
 };
 writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
 if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2) + '\n');

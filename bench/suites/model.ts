@@ -13,9 +13,9 @@ import { syntheticParams, type ParamStore } from '../../src/model/params.js';
 import { segfaceForward } from '../../src/model/segface.js';
 import { AdamW } from '../../src/runtime/ops/adamw.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
-import type { Batch } from '../../src/train/data/dataset.js';
 import { MultiStepLR } from '../../src/train/schedule.js';
 import { Trainer } from '../../src/train/trainer.js';
+import { syntheticBatch } from '../../src/train/tune.js';
 import { runTorch } from '../peers/torch.js';
 import { row, timeAsync, timeGpu, unavailableRow, type BenchContext, type BenchRow, type Timing } from '../lib.js';
 
@@ -28,16 +28,7 @@ export const MODEL_CONFIGS: ModelConfig[] = [
 ];
 
 /** A normalised-looking random image batch with random labels over the config's classes. */
-export function syntheticBatch(res: number, batch: number, classes: number, seed: number): Batch {
-  const px = res * res;
-  const images = new Float32Array(batch * 3 * px);
-  const labels = new Int32Array(batch * px);
-  let s = seed >>> 0;
-  const next = (): number => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 4294967296; };
-  for (let i = 0; i < images.length; i++) images[i] = 4 * next() - 2;
-  for (let i = 0; i < labels.length; i++) labels[i] = Math.floor(next() * classes);
-  return { images, labels, size: batch, names: Array.from({ length: batch }, (_, i) => `synthetic${i}`) };
-}
+export { syntheticBatch };
 
 export interface ModelUnderTest { cfg: SegFaceConfig; params: ParamStore; optim: AdamW; trainer: Trainer; classes: number; release(): void }
 

@@ -7,6 +7,7 @@
 // process: if one is garbage-collected while a device made from it lives, Dawn's event polling
 // uses the freed instance and the process crashes (../shared/notes/dawn-node.md).
 import { create, globals } from 'webgpu';
+import { adapterFacts, type AdapterFacts } from './adapter.js';
 
 Object.assign(globalThis, globals);
 
@@ -113,11 +114,14 @@ export class GpuError extends Error {
 /** A WebGPU device with the engine's error handling: uncaptured errors and loss become exceptions. */
 export class Device {
   readonly features: ReadonlySet<string>;
+  /** Software or not, fixed subgroup size, limits, identity (runtime/adapter.ts). */
+  readonly facts: AdapterFacts;
   private pendingErrors: GpuError[] = [];
   private lostReason: string | undefined;
 
   constructor(readonly gpu: GPUDevice, readonly adapter: AdapterSummary) {
     this.features = new Set([...gpu.features]);
+    this.facts = adapterFacts({ ...adapter, features: this.features, limits: adapter.limits });
     gpu.addEventListener('uncapturederror', (ev) => {
       const error = (ev as GPUUncapturedErrorEvent).error;
       this.pendingErrors.push(new GpuError(`WebGPU ${error.constructor.name}: ${error.message}`, error.constructor.name, undefined));

@@ -94,10 +94,8 @@ export function chooseBinding(
   };
 }
 
-/** True for software adapters (each process gets its own, so ranks never share them). */
-export function isSoftwareAdapter(a: { name: string; description: string; isFallbackAdapter: boolean }): boolean {
-  return a.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|softpipe/i.test(`${a.name} ${a.description}`);
-}
+/** True for software adapters (each process gets its own, so ranks never share them): the runtime's rule. */
+export { isSoftwareAdapter } from '../../runtime/adapter.js';
 
 export interface RankDevice { rank: number; host: string; adapter: string; pci?: string; software: boolean }
 
