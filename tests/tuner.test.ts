@@ -92,6 +92,17 @@ describe('tuner', () => {
     expect(t.choose(unit(host), [])).toBe('a');
   });
 
+  it('off ignores cached winners', async () => {
+    const store = new MemoryTuneStore();
+    const host = fakeHost({ a: 3, b: 1, c: 2 });
+    const on = new Tuner(host, { enabled: true, store });
+    on.choose(unit(host), []);
+    await on.tunePending();
+    const off = new Tuner(host, { enabled: false, store });
+    await off.load();
+    expect(off.choose(unit(host), [])).toBe('a');
+  });
+
   it('persists per adapter; a changed kernel source re-tunes', async () => {
     const store = new MemoryTuneStore();
     const source = { text: 'v1' };

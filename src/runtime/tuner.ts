@@ -140,17 +140,18 @@ export class Tuner {
   pinned(family: string): string | undefined { return this.pins.get(family); }
 
   /**
-   * The candidate for a unit: the family's pin, else the cached winner, else `unit.candidates[0]`
-   * (queuing the unit for measurement when tuning is on).
+   * The candidate for a unit: the family's pin; with tuning off the default `unit.candidates[0]`;
+   * else the cached winner, or the default while the unit waits to be measured.
    */
   choose(unit: TuneUnit, files: readonly string[]): string {
     const pin = this.pins.get(unit.family);
     if (pin !== undefined) return pin;
+    if (!this.enabled) return unit.candidates[0]!;   // off: the built-in default, cached winners ignored
     const id = unitId(unit.family, unit.shapeClass);
     const sum = this.family(unit.family, files, unit.candidates);
     const rec = this.records.get(id);
     if (rec && rec.checksum === sum && unit.candidates.includes(rec.winner)) return rec.winner;
-    if (this.enabled && unit.candidates.length > 1 && !this.pending.has(id)) this.pending.set(id, { unit, sum });
+    if (unit.candidates.length > 1 && !this.pending.has(id)) this.pending.set(id, { unit, sum });
     return unit.candidates[0]!;
   }
 
