@@ -138,6 +138,15 @@ export function writeSummary(dir: string): string {
     'built-in default; the next readback, with the batch empty, times every candidate and keeps the',
     'fastest, so a batched step is never interrupted. The JSON\'s `tuning` list and the table per',
     'adapter below show the candidates\' times.',
+    '',
+    'What wins where (matmul). Lavapipe, swin_t 224 training step, 2026-12-03 (2 cores shared with',
+    'other jobs, so single times are noisy): of the step\'s 89 units, `subgroup:R16:W64` (the built-in',
+    'default) won 56 and `subgroup:R8:W64` 33 (no clear shape pattern at this noise level);',
+    '`tiled:W64:N8` ran 1–27× slower where timed and was dropped after its probe in 39 units;',
+    '`wgmem:M16:N16:K16:C1` never won and was dropped in 86 of 89 (over 4× the best): workgroup',
+    'memory and barriers cost more than they save on a CPU. The browser (SwiftShader,',
+    '4-lane subgroups: `subgroup:*:L4` kernels) and a GPU have not been tuned yet; their rows appear',
+    'here once `npm run bench` runs there.',
   ];
   for (const f of files) {
     const slug = f.slice(0, -'.json'.length);
