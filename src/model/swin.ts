@@ -65,24 +65,12 @@ function v2QkvBias(p: ParamStore, prefix: string, C: number): Tensor {
 
 interface BlockCtx { cfg: SegFaceConfig; stage: number; index: number; globalIndex: number; totalBlocks: number; opts: RunOptions }
 
-const dropProb = (c: BlockCtx): number => c.cfg.stochasticDepth * c.globalIndex / Math.max(1, c.totalBlocks - 1);
-
 function residual(x: Tensor, branch: Tensor, c: BlockCtx, which: number): Tensor {
-  const prob = dropProb(c);
+  const prob = c.cfg.stochasticDepth * c.globalIndex / Math.max(1, c.totalBlocks - 1);
   const kept = c.opts.train && prob > 0
     ? dropPath(branch, prob, (((c.opts.seed ?? 0) * 1009 + c.globalIndex) * 2 + which) >>> 0, { training: true, firstSample: c.opts.firstSample ?? 0 })
     : branch;
   return add(x, kept);
-}
-
-/**
- * x + (inp·Wᵀ + b), then (Swin V2) a LayerNorm on the branch before the sum. Without the norm
- * and without stochastic depth the sum is the projection's epilogue (one pass fewer over x).
- */
-function projectResidual(x: Tensor, inp: Tensor, w: Tensor, b: Tensor, c: BlockCtx, which: number, norm?: (t: Tensor) => Tensor): Tensor {
-  if (!norm && !(c.opts.train && dropProb(c) > 0)) return matmul(inp, w, { transB: true, bias: b, residual: x });
-  const branch = linear(inp, w, b);
-  return residual(x, norm ? norm(branch) : branch, c, which);
 }
 
 function swinBlock(p: ParamStore, x: Tensor, c: BlockCtx): Tensor {
@@ -99,12 +87,14 @@ function swinBlock(p: ParamStore, x: Tensor, c: BlockCtx): Tensor {
     ws: cfg.window, heads, shift, qkvBias,
     ...(cfg.v2 ? { logitScale: p.get(`${prefix}.attn.logit_scale`) } : {}),
   });
-  x = projectResidual(x, attn, p.get(`${prefix}.attn.proj.weight`), p.get(`${prefix}.attn.proj.bias`), c, 0,
-    cfg.v2 ? (t) => ln(p, `${prefix}.norm1`, t) : undefined);
+  let branch = linear(attn, p.get(`${prefix}.attn.proj.weight`), p.get(`${prefix}.attn.proj.bias`));
+  if (cfg.v2) branch = ln(p, `${prefix}.norm1`, branch);
+  x = residual(x, branch, c, 0);
   const mlpIn = cfg.v2 ? x : ln(p, `${prefix}.norm2`, x);
   const hidden = activation('gelu', linear(mlpIn, p.get(`${prefix}.mlp.0.weight`), p.get(`${prefix}.mlp.0.bias`)));
-  return projectResidual(x, hidden, p.get(`${prefix}.mlp.3.weight`), p.get(`${prefix}.mlp.3.bias`), c, 1,
-    cfg.v2 ? (t) => ln(p, `${prefix}.norm2`, t) : undefined);
+  let mlp = linear(hidden, p.get(`${prefix}.mlp.3.weight`), p.get(`${prefix}.mlp.3.bias`));
+  if (cfg.v2) mlp = ln(p, `${prefix}.norm2`, mlp);
+  return residual(x, mlp, c, 1);
 }
 
 function merge(p: ParamStore, x: Tensor, cfg: SegFaceConfig, stage: number): Tensor {
