@@ -251,14 +251,17 @@ var<workgroup> sb: array<vec4f, BK * TN * CN>;     // BK rows × (TN·CN) vec4 o
     for (var u = lid; u < TM * kq_per_tile; u += WGT) {
       let rq = u / kq_per_tile;
       let kq = u % kq_per_tile;
-      let ar = load_a_4rows(base_a, m_tile + 4u * rq, k0 + 4u * kq);
+      // The vec4 loaders assume k < K (the other kernels' loops guarantee it); a tile may run past K.
+      var ar = mat4x4f();
+      if (k0 + 4u * kq < p.K) { ar = load_a_4rows(base_a, m_tile + 4u * rq, k0 + 4u * kq); }
       for (var r = 0u; r < 4u; r++) { sa[(4u * rq + r) * kq_per_tile + kq] = ar[r]; }
     }
     // Stage B: (BK/4)·cols4 units of 4 k × 4 columns.
     for (var u = lid; u < kq_per_tile * cols4; u += WGT) {
       let kq = u / cols4;
       let cq = u % cols4;
-      let bk = load_b_4rows(base_b, k0 + 4u * kq, n_tile + 4u * cq);
+      var bk = mat4x4f();
+      if (k0 + 4u * kq < p.K) { bk = load_b_4rows(base_b, k0 + 4u * kq, n_tile + 4u * cq); }
       for (var j = 0u; j < 4u; j++) { sb[(4u * kq + j) * cols4 + cq] = bk[j]; }
     }
     workgroupBarrier();

@@ -213,7 +213,9 @@ describe('matmul: details', () => {
       expect(plan.constants).toEqual({ SG: 8, ROWS: 16, WG: 64, L: 8 });
     }
     if (!dev.hasSubgroups) expect(plan.variant).toBe('tiled');
-    expect(matmulDefault(adapterFacts({ description: 'SwiftShader', subgroupMinSize: 4, subgroupMaxSize: 4, features: ['subgroups'] }))).toBe('subgroup:R8:W16');
+    // Software adapters start from lavapipe's measured shape (4-lane SwiftShader: with 4 broadcast lanes).
+    expect(matmulKernel(matmulDefault(adapterFacts({ description: 'SwiftShader', subgroupMinSize: 4, subgroupMaxSize: 4, features: ['subgroups'] })), adapterFacts({ description: 'SwiftShader', subgroupMinSize: 4, subgroupMaxSize: 4, features: ['subgroups'] })).constants).toEqual({ SG: 4, ROWS: 16, WG: 64, L: 4 });
+    expect(matmulDefault(adapterFacts({ vendor: 'nvidia', subgroupMinSize: 32, subgroupMaxSize: 32, features: ['subgroups'] }))).toBe('subgroup:R8:W128');
     expect(matmulDefault(adapterFacts({ vendor: 'intel', subgroupMinSize: 8, subgroupMaxSize: 32, features: ['subgroups'] }))).toBe('tiled:W64:N8');
     // Record which entry points run: the forced variant in forward and backward alike.
     const r = rt();
