@@ -10,5 +10,7 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 120_000,
     hookTimeout: 120_000,
+    // Deterministic kernels: no autotuning in tests (each test pins the variant it checks).
+    env: { SEGFACE_TUNE: '0' },
   },
 });

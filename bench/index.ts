@@ -85,6 +85,8 @@ export async function runBench(values: BenchOptions): Promise<number> {
     suites: suitesRun,
     roofline: roof.peak,
     rows: [...rows, ...kept],
+    /** The autotuner's units met in this run (or loaded from its cache): each candidate's ms and the winner. */
+    tuning: rt.tuner.list().map((t) => ({ op: t.family, shapeClass: t.shapeClass, shape: t.shape, times: t.times, winner: t.winner })),
   };
   writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
   if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2) + '\n');

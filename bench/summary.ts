@@ -9,7 +9,7 @@ import { writeMatmulChart } from './chart.js';
 import { fmt, type BenchRow } from './lib.js';
 import type { ChromeTrace } from './profile.js';
 
-interface Result { date: string; adapter: { name: string; description: string }; node: string; full: boolean; roofline: { gflops: number; copyGBps: number; readGBps: number }; rows: BenchRow[] }
+interface Result { date: string; adapter: { name: string; description: string }; node: string; full: boolean; roofline: { gflops: number; copyGBps: number; readGBps: number }; rows: BenchRow[]; tuning?: TuningEntry[] }
 
 const PEERS = ['ours', 'tfjs-webgpu', 'torch-cpu'] as const;
 
@@ -96,6 +96,25 @@ function profileSection(file: string): string[] {
   return [...out, ''];
 }
 
+interface TuningEntry { op: string; shapeClass: string; shape: string; times: Record<string, number | null>; winner: string }
+
+/** The autotuner's units of the run: each candidate's ms (— when dropped after its probe) and the winner. */
+function tuningTable(tuning: readonly TuningEntry[] | undefined): string[] {
+  if (!tuning?.length) return [];
+  const out = [
+    '### Autotuner: units met in this run', '',
+    'Each unit (op + shape class) timed once on this adapter, every candidate on the first shape met',
+    '(median ms of 5; — = dropped after one probe run at over 4× the best so far). `npm run tune`',
+    'pre-tunes a training step\'s units; results live in ~/.cache/segface-webgpu/ per adapter and driver.', '',
+    '| op | shape class | first shape | candidates (ms) | winner |', '| --- | --- | --- | --- | --- |',
+  ];
+  for (const t of tuning) {
+    const times = Object.entries(t.times).map(([c, ms]) => `${c} ${ms === null || !Number.isFinite(ms) ? '—' : ms.toFixed(2)}`).join(' · ');
+    out.push(`| ${t.op} | ${t.shapeClass} | ${t.shape} | ${times} | ${t.winner} |`);
+  }
+  return [...out, ''];
+}
+
 export function writeSummary(dir: string): string {
   const files = readdirSync(join(dir, 'results')).filter((f) => f.endsWith('.json') && !f.startsWith('profile-') && !f.startsWith('doctor-')).sort();
   const parts = [
@@ -111,7 +130,23 @@ export function writeSummary(dir: string): string {
     'Commands: `npm run bench` (default suites, a few minutes on lavapipe), `npm run bench -- --full`',
     '(adds swin_base 224/512 and 512 px shapes), `npm run bench -- peers model` (selected suites),',
     '`npm run bench -- --profile step` (per-op GPU time of a swin_t 224 training step + Chrome trace),',
-    '`--python PATH` (PyTorch peer interpreter; default `$SEGFACE_PYTHON` or /usr/bin/python3).',
+    '`--python PATH` (PyTorch peer interpreter; default `$SEGFACE_PYTHON` or /usr/bin/python3),',
+    '`--no-tune` (built-in default kernels; SEGFACE_TUNE=0 does the same).',
+    '',
+    'Kernels are autotuned per adapter (src/runtime/tuner.ts): the first time an op meets a shape class',
+    '(matmul: transposes, bias, vec4 alignment, M/N/K/batch rounded up to powers of two) it runs the',
+    'built-in default; the next readback, with the batch empty, times every candidate and keeps the',
+    'fastest, so a batched step is never interrupted. The JSON\'s `tuning` list and the table per',
+    'adapter below show the candidates\' times.',
+    '',
+    'What wins where (matmul). Lavapipe, swin_t 224 training step, 2026-12-03 (2 cores shared with',
+    'other jobs, so single times are noisy): of the step\'s 89 units, `subgroup:R16:W64` (the built-in',
+    'default) won 56 and `subgroup:R8:W64` 33 (no clear shape pattern at this noise level);',
+    '`tiled:W64:N8` ran 1–27× slower where timed and was dropped after its probe in 39 units;',
+    '`wgmem:M16:N16:K16:C1` never won and was dropped in 86 of 89 (over 4× the best): workgroup',
+    'memory and barriers cost more than they save on a CPU. The browser (SwiftShader,',
+    '4-lane subgroups: `subgroup:*:L4` kernels) and a GPU have not been tuned yet; their rows appear',
+    'here once `npm run bench` runs there.',
   ];
   for (const f of files) {
     const slug = f.slice(0, -'.json'.length);
@@ -122,7 +157,7 @@ export function writeSummary(dir: string): string {
       `Roofline: ${r.roofline.gflops.toFixed(1)} GFLOP/s FMA peak, ${r.roofline.copyGBps.toFixed(1)} GB/s copy, ${r.roofline.readGBps.toFixed(1)} GB/s read.`, '');
     if (!charted && existsSync(join(dir, 'results', png))) unlinkSync(join(dir, 'results', png)); // stale
     if (charted) parts.push(`![matmul GFLOP/s: ours vs TF.js WebGPU vs PyTorch CPU](results/${png})`, '');
-    parts.push(...peersTable(r.rows), ...modelTable(r.rows), ...profileSection(join(dir, 'results', `profile-${slug}.json`)));
+    parts.push(...peersTable(r.rows), ...modelTable(r.rows), ...tuningTable(r.tuning), ...profileSection(join(dir, 'results', `profile-${slug}.json`)));
     parts.push('### All rows', '',
       '| suite | name | sizes | median ms | min..max ms | GFLOP/s | GB/s | ratios |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const x of r.rows) {

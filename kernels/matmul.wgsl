@@ -9,17 +9,24 @@ diagnostic(off, subgroup_uniformity);
 // Per batch item z, with logical A (M, K), B (K, N), C (M, N):
 //   A(m, k) = a[z·stride_a + m·K + k],   with TRANS_A a[z·stride_a + k·M + m]   (stored (K, M))
 //   B(k, n) = b[z·stride_b + k·N + n],   with TRANS_B b[z·stride_b + n·K + k]   (stored (N, K))
-//   C(m, n) = c[z·stride_c + m·N + n] = Σ_k A(m, k)·B(k, n) + bias[n]
+//   C(m, n) = c[z·stride_c + m·N + n] = Σ_k A(m, k)·B(k, n) + bias[n] + res[z·stride_c + m·N + n]
+// The bias (HAS_BIAS) and the residual (HAS_RES: a tensor of C's shape, e.g. a transformer
+// block's skip connection) are added in the epilogue, so neither costs a pass over C of its own.
 // A stride of 0 shares an operand over the batch (a weight). The backward is this same kernel with
 // other transpose flags (src/runtime/ops/matmul.ts): no transpose is ever materialised.
 //
 // Entry points (one family; transposes, bias and vec4 views are override constants):
 //   matmul_naive     one output per invocation, scalar k loop: the bench baseline and an oracle.
 //   matmul_tiled     no subgroups: 4 rows × 8 columns (2 vec4) per invocation.
+//   matmul_wgmem     classic GPU tiling: the workgroup stages a (4·TM) × BK tile of A and a BK ×
+//                    (4·TN·CN) tile of B in var<workgroup> (vec4 loads), then each invocation
+//                    computes a 4 × 4·CN block from them (2-D register blocking). TM, TN, BK, CN
+//                    are override constants, so one kernel gives several tile shapes.
 //   matmul_subgroup  a subgroup of SG lanes computes ROWS (8 or 16) rows × 4·SG columns: lane l
 //                    owns columns 4l..4l+3 and loads one vec4 of B per k for them; the A values
-//                    every lane needs are loaded once (lane l: row l % 8, 4 k; a second row for
-//                    ROWS = 16) and shared with subgroupBroadcast.
+//                    every lane needs are loaded once (lane l: row l % L, 4 k, in ROWS / L groups)
+//                    and shared with subgroupBroadcast from lanes 0..L-1 (L = 8, or 4 for
+//                    4-lane subgroups such as SwiftShader's).
 // Only the `#if subgroups` text (the `enable` directive and matmul_subgroup) needs the feature:
 // `enable` is file-wide, so the runtime blanks those lines on devices without it
 // (kernel.ts selectBranches) and the other entry points compile everywhere.
@@ -40,6 +47,7 @@ diagnostic(off, subgroup_uniformity);
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
+override HAS_RES: bool = false;
 override VEC_A: bool = false;
 override VEC_B: bool = false;
 override WG: u32 = 64;       // invocations per workgroup
@@ -59,6 +67,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read> b4: array<vec4f>;      // b's buffer read as vec4
 @group(0) @binding(5) var<storage, read> bias: array<f32>;      // (N); any read-only buffer without HAS_BIAS
 @group(0) @binding(6) var<uniform> p: Params;
+@group(0) @binding(7) var<storage, read> res: array<f32>;       // (batch, M, N); any read-only buffer without HAS_RES
 
 // ---- operand access ------------------------------------------------------------------------------
 
@@ -132,14 +141,16 @@ fn fma4(x: vec4f, bk: mat4x4f, acc: vec4f) -> vec4f {
   return fma(vec4f(x.w), bk[3], fma(vec4f(x.z), bk[2], fma(vec4f(x.y), bk[1], fma(vec4f(x.x), bk[0], acc))));
 }
 
-// C(m, n..n+3) = v (+ bias), the parts inside (M, N).
+// C(m, n..n+3) = v (+ bias) (+ residual), the parts inside (M, N).
 fn store4(base: u32, m: u32, n: u32, v: vec4f) {
   if (m >= p.M) { return; }
   for (var i = 0u; i < 4u; i++) {
     if (n + i < p.N) {
       var x = v[i];
+      let at = base + m * p.N + n + i;
       if (HAS_BIAS) { x += bias[n + i]; }
-      c[base + m * p.N + n + i] = x;
+      if (HAS_RES) { x += res[at]; }
+      c[at] = x;
     }
   }
 }
@@ -165,7 +176,9 @@ fn tile_of(wid: vec3u, nwg: vec3u) -> vec2u {
   var acc = 0.0;
   for (var k = 0u; k < p.K; k++) { acc = fma(a[base_a + a_index(m, k)], b[base_b + b_index(k, n)], acc); }
   if (HAS_BIAS) { acc += bias[n]; }
-  c[wid.z * p.stride_c + m * p.N + n] = acc;
+  let at = wid.z * p.stride_c + m * p.N + n;
+  if (HAS_RES) { acc += res[at]; }
+  c[at] = acc;
 }
 
 // ---- tiled: 4 rows × 2 vec4 columns per invocation, no subgroups --------------------------------
@@ -200,15 +213,97 @@ fn tile_of(wid: vec3u, nwg: vec3u) -> vec2u {
   store4(base_c, m0 + 3u, n0, c30); store4(base_c, m0 + 3u, n0 + 4u, c31);
 }
 
+// ---- wgmem: tiles of A and B staged in workgroup memory ----------------------------------------
+// Workgroup: TM × TN invocations (TN along N); tile (4·TM) rows × (4·TN·CN) columns; the k loop
+// advances BK (a multiple of 4) at a time. Staging: A tile as vec4 of 4 consecutive k per row
+// (sa[row·BK/4 + kq]), B tile as vec4 of 4 consecutive columns per k (sb[k·TN·CN + cq]); both are
+// loaded cooperatively with the same vec4 loaders as the other kernels, so out-of-range rows are
+// clamped and k ≥ K reads 0. Invocation (tr, tc) owns rows 4·tr..+3 and vec4 columns tc + TN·j
+// (j < CN), strided so that neighbouring invocations read neighbouring vec4 of sb. On a GPU the
+// staging turns the 4·TN·CN (resp. 4·TM) global reads per value into one; on lavapipe workgroup
+// loads and barriers are not cheap (bench/README.md), so the tuner normally prefers the others.
+override TM: u32 = 8;        // invocations along M (4 rows each)
+override TN: u32 = 8;        // invocations along N (CN vec4 columns each)
+override BK: u32 = 16;       // k per staged tile, a multiple of 4
+override CN: u32 = 1;        // vec4 columns per invocation (1 or 2)
+override WGT: u32 = 64;      // TM · TN (the host sets both)
+
+var<workgroup> sa: array<vec4f, TM * BK>;          // (4·TM rows) × (BK/4) vec4 of k
+var<workgroup> sb: array<vec4f, BK * TN * CN>;     // BK rows × (TN·CN) vec4 of columns
+
+@compute @workgroup_size(WGT) fn matmul_wgmem(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                                                 @builtin(local_invocation_index) lid: u32) {
+  let t = tile_of(wid, nwg);
+  // Whole workgroups only leave together (barriers below): a workgroup past the last tile does.
+  if (t.x == 0xffffffffu) { return; }
+  let m_tile = t.x * 4u * TM;
+  let n_tile = t.y * 4u * TN * CN;
+  let tr = lid / TN;
+  let tc = lid % TN;
+  let base_a = wid.z * p.stride_a;
+  let base_b = wid.z * p.stride_b;
+  let kq_per_tile = BK / 4u;
+  let cols4 = TN * CN;
+  var c0 = vec4f(0.0); var c1 = vec4f(0.0); var c2 = vec4f(0.0); var c3 = vec4f(0.0);
+  var d0 = vec4f(0.0); var d1 = vec4f(0.0); var d2 = vec4f(0.0); var d3 = vec4f(0.0);
+  for (var k0 = 0u; k0 < p.K; k0 += BK) {
+    // Stage A: TM·(BK/4) units of 4 rows × 4 k.
+    for (var u = lid; u < TM * kq_per_tile; u += WGT) {
+      let rq = u / kq_per_tile;
+      let kq = u % kq_per_tile;
+      // The vec4 loaders assume k < K (the other kernels' loops guarantee it); a tile may run past K.
+      var ar = mat4x4f();
+      if (k0 + 4u * kq < p.K) { ar = load_a_4rows(base_a, m_tile + 4u * rq, k0 + 4u * kq); }
+      for (var r = 0u; r < 4u; r++) { sa[(4u * rq + r) * kq_per_tile + kq] = ar[r]; }
+    }
+    // Stage B: (BK/4)·cols4 units of 4 k × 4 columns.
+    for (var u = lid; u < kq_per_tile * cols4; u += WGT) {
+      let kq = u / cols4;
+      let cq = u % cols4;
+      var bk = mat4x4f();
+      if (k0 + 4u * kq < p.K) { bk = load_b_4rows(base_b, k0 + 4u * kq, n_tile + 4u * cq); }
+      for (var j = 0u; j < 4u; j++) { sb[(4u * kq + j) * cols4 + cq] = bk[j]; }
+    }
+    workgroupBarrier();
+    for (var kq = 0u; kq < kq_per_tile; kq++) {
+      let a0 = sa[(4u * tr) * kq_per_tile + kq];
+      let a1 = sa[(4u * tr + 1u) * kq_per_tile + kq];
+      let a2 = sa[(4u * tr + 2u) * kq_per_tile + kq];
+      let a3 = sa[(4u * tr + 3u) * kq_per_tile + kq];
+      let row = 4u * kq * cols4;
+      let b0 = mat4x4f(sb[row + tc], sb[row + cols4 + tc], sb[row + 2u * cols4 + tc], sb[row + 3u * cols4 + tc]);
+      c0 = fma4(a0, b0, c0); c1 = fma4(a1, b0, c1); c2 = fma4(a2, b0, c2); c3 = fma4(a3, b0, c3);
+      if (CN > 1u) {
+        let e = tc + TN;
+        let b1 = mat4x4f(sb[row + e], sb[row + cols4 + e], sb[row + 2u * cols4 + e], sb[row + 3u * cols4 + e]);
+        d0 = fma4(a0, b1, d0); d1 = fma4(a1, b1, d1); d2 = fma4(a2, b1, d2); d3 = fma4(a3, b1, d3);
+      }
+    }
+    workgroupBarrier();
+  }
+  let base_c = wid.z * p.stride_c;
+  let m = m_tile + 4u * tr;
+  let n = n_tile + 4u * tc;
+  store4(base_c, m, n, c0); store4(base_c, m + 1u, n, c1); store4(base_c, m + 2u, n, c2); store4(base_c, m + 3u, n, c3);
+  if (CN > 1u) {
+    let n1 = n + 4u * TN;
+    store4(base_c, m, n1, d0); store4(base_c, m + 1u, n1, d1); store4(base_c, m + 2u, n1, d2); store4(base_c, m + 3u, n1, d3);
+  }
+}
+
 // #if subgroups
 // ---- subgroup: ROWS rows × 4·SG columns per subgroup ---------------------------------------------
-// SG is the adapter's subgroup size (the host uses this only when it is fixed and at least 8), so
-// the workgroup holds WG / SG whole subgroups, stacked along M. Lanes 0..7 hold rows m0..m0+7
-// (lane l, row m0 + l; wider subgroups repeat the load) and subgroupBroadcast with constant lanes
-// hands each row's 4 k values to every lane: 8 broadcasts, 8 vec4 accumulators per lane. ROWS = 16
-// adds a second A load per lane (rows m0+8..m0+15) and 8 more accumulators.
+// SG is the adapter's subgroup size (the host uses this only when it is fixed, 4 to 128 lanes), so
+// the workgroup holds WG / SG whole subgroups, stacked along M. With L = 8 broadcast lanes, lanes
+// 0..7 hold rows m0..m0+7 (lane l, row m0 + l; wider subgroups repeat the load) and
+// subgroupBroadcast with constant lanes hands each row's 4 k values to every lane: 8 broadcasts,
+// 8 vec4 accumulators per lane. With L = 4 (4-lane subgroups), each lane loads two rows, l and
+// 4 + l, and the broadcasts read lanes 0..3 of both. ROWS = 16 repeats all that for rows
+// m0+8..m0+15 with 8 more accumulators. L is an override constant, so the branch on it is folded
+// when the pipeline is built.
 override SG: u32 = 8;
 override ROWS: u32 = 8;
+override L: u32 = 8;
 
 // The transposed-A load (VEC_A && TRANS_A, M % 4 == 0): lane l (of 8) loads one vec4, stored row
 // k + l/2 at m0 + 4·(l%2)..+3 (rows clamped as a group of 4), so A(m0 + r, k + j) sits in lane
@@ -222,6 +317,13 @@ fn load_a_t8(base: u32, m0: u32, k: u32, lane: u32) -> vec4f {
 fn lanes_even(x: f32) -> vec4f { return vec4f(subgroupBroadcast(x, 0u), subgroupBroadcast(x, 2u), subgroupBroadcast(x, 4u), subgroupBroadcast(x, 6u)); }
 fn lanes_odd(x: f32) -> vec4f { return vec4f(subgroupBroadcast(x, 1u), subgroupBroadcast(x, 3u), subgroupBroadcast(x, 5u), subgroupBroadcast(x, 7u)); }
 
+// A(m0 + 4 + r, k..k+3) for r < 4 as a matrix (column r): from lanes 4..7 of x (L = 8), or
+// lanes 0..3 of y, the second row load (L = 4).
+fn rows_4to7(x: vec4f, y: vec4f) -> mat4x4f {
+  if (L >= 8u) { return mat4x4f(subgroupBroadcast(x, 4u), subgroupBroadcast(x, 5u), subgroupBroadcast(x, 6u), subgroupBroadcast(x, 7u)); }
+  return mat4x4f(subgroupBroadcast(y, 0u), subgroupBroadcast(y, 1u), subgroupBroadcast(y, 2u), subgroupBroadcast(y, 3u));
+}
+
 @compute @workgroup_size(WG) fn matmul_subgroup(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                                                @builtin(local_invocation_index) lid: u32,
                                                @builtin(subgroup_invocation_id) lane: u32) {
@@ -232,9 +334,12 @@ fn lanes_odd(x: f32) -> vec4f { return vec4f(subgroupBroadcast(x, 1u), subgroupB
   let m0 = (t.x * (WG / SG) + slot) * ROWS;
   if (m0 >= p.M) { return; }   // the whole subgroup: the last row tile may be partly empty
   let n = (t.y * SG + lane) * 4u;
-  // Rows this lane loads for the broadcasts (lanes past 8 repeat lanes 0..7).
-  let m_lo = min(m0 + lane % 8u, p.M - 1u);
-  let m_hi = min(m0 + 8u + lane % 8u, p.M - 1u);
+  // Rows this lane loads for the broadcasts (lanes past L repeat lanes 0..L-1); with L = 4 also
+  // the rows 4 further (the _4 loads).
+  let m_lo = min(m0 + lane % L, p.M - 1u);
+  let m_hi = min(m0 + 8u + lane % L, p.M - 1u);
+  let m_lo4 = min(m0 + 4u + lane % L, p.M - 1u);
+  let m_hi4 = min(m0 + 12u + lane % L, p.M - 1u);
   let base_a = wid.z * p.stride_a;
   let base_b = wid.z * p.stride_b;
   var c0 = vec4f(0.0); var c1 = vec4f(0.0); var c2 = vec4f(0.0); var c3 = vec4f(0.0);
@@ -243,7 +348,7 @@ fn lanes_odd(x: f32) -> vec4f { return vec4f(subgroupBroadcast(x, 1u), subgroupB
   var c12 = vec4f(0.0); var c13 = vec4f(0.0); var c14 = vec4f(0.0); var c15 = vec4f(0.0);
   for (var k = 0u; k < p.K; k += 4u) {
     let bk = load_b_4rows(base_b, k, n);
-    if (VEC_A && TRANS_A) {
+    if (VEC_A && TRANS_A && L >= 8u) {
       let v = load_a_t8(base_a, m0, k, lane);
       c0 = fma4(lanes_even(v.x), bk, c0); c1 = fma4(lanes_even(v.y), bk, c1);
       c2 = fma4(lanes_even(v.z), bk, c2); c3 = fma4(lanes_even(v.w), bk, c3);
@@ -251,12 +356,15 @@ fn lanes_odd(x: f32) -> vec4f { return vec4f(subgroupBroadcast(x, 1u), subgroupB
       c6 = fma4(lanes_odd(v.z), bk, c6); c7 = fma4(lanes_odd(v.w), bk, c7);
     } else {
       let x = load_a_row(base_a, m_lo, k);
+      var y = x;
+      if (L < 8u) { y = load_a_row(base_a, m_lo4, k); }
+      let hi = rows_4to7(x, y);
       c0 = fma4(subgroupBroadcast(x, 0u), bk, c0); c1 = fma4(subgroupBroadcast(x, 1u), bk, c1);
       c2 = fma4(subgroupBroadcast(x, 2u), bk, c2); c3 = fma4(subgroupBroadcast(x, 3u), bk, c3);
-      c4 = fma4(subgroupBroadcast(x, 4u), bk, c4); c5 = fma4(subgroupBroadcast(x, 5u), bk, c5);
-      c6 = fma4(subgroupBroadcast(x, 6u), bk, c6); c7 = fma4(subgroupBroadcast(x, 7u), bk, c7);
+      c4 = fma4(hi[0], bk, c4); c5 = fma4(hi[1], bk, c5);
+      c6 = fma4(hi[2], bk, c6); c7 = fma4(hi[3], bk, c7);
     }
-    if (ROWS > 8u && VEC_A && TRANS_A) {
+    if (ROWS > 8u && VEC_A && TRANS_A && L >= 8u) {
       let v = load_a_t8(base_a, m0 + 8u, k, lane);
       c8 = fma4(lanes_even(v.x), bk, c8); c9 = fma4(lanes_even(v.y), bk, c9);
       c10 = fma4(lanes_even(v.z), bk, c10); c11 = fma4(lanes_even(v.w), bk, c11);
@@ -264,10 +372,13 @@ fn lanes_odd(x: f32) -> vec4f { return vec4f(subgroupBroadcast(x, 1u), subgroupB
       c14 = fma4(lanes_odd(v.z), bk, c14); c15 = fma4(lanes_odd(v.w), bk, c15);
     } else if (ROWS > 8u) {
       let x = load_a_row(base_a, m_hi, k);
+      var y = x;
+      if (L < 8u) { y = load_a_row(base_a, m_hi4, k); }
+      let hi = rows_4to7(x, y);
       c8 = fma4(subgroupBroadcast(x, 0u), bk, c8); c9 = fma4(subgroupBroadcast(x, 1u), bk, c9);
       c10 = fma4(subgroupBroadcast(x, 2u), bk, c10); c11 = fma4(subgroupBroadcast(x, 3u), bk, c11);
-      c12 = fma4(subgroupBroadcast(x, 4u), bk, c12); c13 = fma4(subgroupBroadcast(x, 5u), bk, c13);
-      c14 = fma4(subgroupBroadcast(x, 6u), bk, c14); c15 = fma4(subgroupBroadcast(x, 7u), bk, c15);
+      c12 = fma4(hi[0], bk, c12); c13 = fma4(hi[1], bk, c13);
+      c14 = fma4(hi[2], bk, c14); c15 = fma4(hi[3], bk, c15);
     }
   }
   let base_c = wid.z * p.stride_c;

@@ -12,7 +12,7 @@ let runtime: Runtime | undefined;
 
 /** Opens one runtime (NaN-poisoned outputs) for the test file; call at the top level of the file. */
 export function useRuntime(): () => Runtime {
-  beforeAll(async () => { runtime = await Runtime.create({ poisonOutputs: true }); });
+  beforeAll(async () => { runtime = await Runtime.create({ poisonOutputs: true, tune: false, tuneStore: null }); });
   afterAll(() => { runtime?.destroy(); runtime = undefined; });
   return () => {
     if (!runtime) throw new Error('runtime not open (useRuntime must be called at the top level of the test file)');

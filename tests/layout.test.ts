@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { concat, layoutTuning, padAxis, permute, slice, transpose } from '../src/runtime/ops/layout.js';
+import { concat, padAxis, permute, slice, transpose } from '../src/runtime/ops/layout.js';
 import type { Tensor } from '../src/runtime/tensor.js';
 import { checkOp, checkRefGradient, numel, randn, useRuntime } from './harness.js';
 import { concatRef, concatRefBackward, permuteRef, permuteRefBackward, sliceRef, sliceRefBackward } from '../src/runtime/reference/layout.js';
@@ -300,8 +300,8 @@ describe('zero-size tensors', () => {
 // leaves partial chunks and wraps several dims within one chunk are forced here.
 for (const k of [1, 7, 64]) {
   describe(`kernels with ${k} elements per invocation`, () => {
-    beforeAll(() => { layoutTuning.elementsPerInvocation = k; });
-    afterAll(() => { delete layoutTuning.elementsPerInvocation; });
+    beforeAll(() => { rt().tuner.pin('layout', String(k)); });
+    afterAll(() => { rt().tuner.pin('layout', undefined); });
     for (const [ci, c] of PERMUTE_CASES.entries()) {
       if (c.shape.length < 3) continue;
       for (const [pi, perm] of c.perms.entries()) {

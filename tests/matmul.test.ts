@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { matmul, matmulPlan, overrideMatmulPlan, setMatmulVariant, type MatmulVariant } from '../src/runtime/ops/matmul.js';
+import { adapterFacts } from '../src/runtime/adapter.js';
+import { matmul, matmulCandidates, matmulDefault, matmulKernel, type MatmulVariant } from '../src/runtime/ops/matmul.js';
 import type { Runtime } from '../src/runtime/runtime.js';
 import { checkOp, checkRefGradient, expectClose, randn, type Tol, useRuntime } from './harness.js';
 import { matmulRef, matmulRefBackward, matmulRefLarge, type MatmulShape } from '../src/runtime/reference/matmul.js';
@@ -16,12 +17,12 @@ const tolFor = (L: number, maxAbsSum: number): Tol => ({ atol: 4 * Math.sqrt(L +
 const maxOf = (x: ArrayLike<number>): number => { let m = 0; for (let i = 0; i < x.length; i++) m = Math.max(m, x[i]!); return m; };
 const abs = (x: Float64Array): Float64Array => x.map(Math.abs);
 
-const VARIANTS: MatmulVariant[] = ['naive', 'tiled', 'subgroup'];
+const VARIANTS: MatmulVariant[] = ['naive', 'tiled', 'wgmem', 'subgroup'];
 // (M, N, K): 1, odd primes, exact tiles, and one past the tile in every dimension.
 const SHAPES: [number, number, number][] = [[1, 1, 1], [7, 13, 5], [31, 97, 67], [64, 64, 64], [65, 33, 129]];
 const BATCH = 3;
 
-interface Case { s: MatmulShape; lead: number[]; bias: boolean; variant: MatmulVariant }
+interface Case { s: MatmulShape; lead: number[]; bias: boolean; variant: string }
 
 const aShape = (c: Case): number[] => [...c.lead, ...(c.s.transA ? [c.s.K, c.s.M] : [c.s.M, c.s.K])];
 const bShape = (c: Case): number[] => [...(c.s.batchedB ? c.lead : []), ...(c.s.transB ? [c.s.N, c.s.K] : [c.s.K, c.s.N])];
@@ -54,10 +55,34 @@ async function checkMatmul(r: Runtime, c: Case, seed: number): Promise<void> {
   });
 }
 
-const skipUnsupported = (variant: MatmulVariant, ctx: { skip: () => void }): void => {
-  const dev = rt().device;
-  if (variant === 'subgroup' && !(dev.hasSubgroups && dev.adapter.subgroupMinSize === dev.adapter.subgroupMaxSize && dev.adapter.subgroupMinSize >= 8)) ctx.skip();
+/** Skips a kernel this adapter cannot run (subgroups of another size, or none). */
+const skipUnsupported = (variant: string, ctx: { skip: () => void }): void => {
+  try { matmulKernel(variant, rt().device.facts); } catch { ctx.skip(); }
 };
+
+/** The kernel a name compiles to here (entry + constants): names for other adapters may coincide. */
+const kernelId = (variant: string): string => {
+  const k = matmulKernel(variant, rt().device.facts);
+  return `${k.variant} ${JSON.stringify(k.constants)}`;
+};
+/** Skips a candidate whose kernel on this adapter an earlier candidate of the list already is. */
+const skipDuplicate = (variant: string, list: readonly string[], ctx: { skip: () => void }): void => {
+  const earlier = list.slice(0, list.indexOf(variant)).filter((c) => { try { matmulKernel(c, rt().device.facts); return true; } catch { return false; } });
+  if (earlier.map(kernelId).includes(kernelId(variant))) ctx.skip();
+};
+
+// Every tuning candidate of the adapters the engine knows: lavapipe (software, 8 lanes), the
+// browser's SwiftShader (4 lanes), GPUs with 32 / 64 / 128 lanes, and no subgroups. The families'
+// defaults run the full grid above; the other shapes run below, each where this adapter can.
+const KNOWN_ADAPTERS = [
+  { architecture: 'software', description: 'llvmpipe', subgroupMinSize: 8, subgroupMaxSize: 8, features: ['subgroups'] },
+  { description: 'SwiftShader', subgroupMinSize: 4, subgroupMaxSize: 4, features: ['subgroups'] },
+  ...[32, 64, 128].map((n) => ({ vendor: 'gpu', subgroupMinSize: n, subgroupMaxSize: n, features: ['subgroups'] })),
+  { vendor: 'gpu', features: [] },
+];
+const ALL_CANDIDATES = [...new Set(KNOWN_ADAPTERS.flatMap((a) => matmulCandidates(adapterFacts(a))))];
+// The 4-broadcast-lane subgroup kernels (SwiftShader's) also run on 8-lane subgroups, so lavapipe tests them.
+const OTHER_SHAPES = [...new Set([...ALL_CANDIDATES, 'subgroup:R8:W64:L4', 'subgroup:R16:W64:L4', 'subgroup:R8:W32'])];
 
 for (const variant of VARIANTS) {
   describe(`matmul ${variant}: forward and backward against float64`, () => {
@@ -86,27 +111,68 @@ for (const variant of VARIANTS) {
   });
 }
 
-// The other tile shapes of the kernels (the ones the table gives other adapters): 8 rows per
-// subgroup in workgroups of 4 subgroups, and tiled workgroups of 128 with 16 invocations along N.
-describe('matmul: other tile shapes (8 rows per subgroup; tiled 128 × 16)', () => {
-  for (const variant of ['tiled', 'subgroup'] as MatmulVariant[]) {
+// Every other candidate (tile shapes, broadcast lanes) at the odd shapes, all transposes, bias.
+describe('matmul: every tuning candidate against float64', () => {
+  for (const variant of OTHER_SHAPES) {
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
         it(`${variant} ${transA ? 'Aᵀ' : 'A'}·${transB ? 'Bᵀ' : 'B'} + bias, b batched and shared`, async (ctx) => {
           skipUnsupported(variant, ctx);
-          const r = rt();
-          overrideMatmulPlan(r.device, { rule: 'test', variant, tiled: { WG: 128, WG_N: 16 }, subgroup: { SG: 8, ROWS: 8, WG: 32 } });
-          try {
-            for (const [i, [M, N, K]] of [[64, 64, 64], [65, 33, 129]].entries()) {
-              for (const batchedB of [true, false]) {
-                await checkMatmul(r, { s: { batch: BATCH, M: M!, N: N!, K: K!, batchedB, transA, transB }, lead: [BATCH], bias: true, variant }, 50 + i);
-              }
+          skipDuplicate(variant, [...VARIANTS, ...OTHER_SHAPES], ctx);   // the families ran the full grid above
+          for (const [i, [M, N, K]] of [[64, 64, 64], [65, 33, 129]].entries()) {
+            for (const batchedB of [true, false]) {
+              await checkMatmul(rt(), { s: { batch: BATCH, M: M!, N: N!, K: K!, batchedB, transA, transB }, lead: [BATCH], bias: true, variant }, 50 + i);
             }
-          } finally { overrideMatmulPlan(r.device, undefined); }
+          }
         });
       }
     }
   }
+  it("covers this adapter's candidates", () => {
+    for (const c of matmulCandidates(rt().device.facts)) expect(OTHER_SHAPES).toContain(c);
+  });
+});
+
+// The fused skip connection: out = A·op(B) + bias + residual, as a transformer block's projection
+// uses it; d(residual) = dOut exactly. One more term per output in the tolerance.
+describe('matmul: fused residual epilogue against float64', () => {
+  for (const variant of VARIANTS) {
+    it(variant, async (ctx) => {
+      skipUnsupported(variant, ctx);
+      for (const [i, [M, N, K]] of [[7, 13, 5], [65, 33, 129]].entries()) {
+        for (const transB of [false, true]) {
+          const s: MatmulShape = { batch: BATCH, M: M!, N: N!, K: K!, batchedB: false, transA: false, transB };
+          const a = randn(BATCH * s.M * s.K, 60 + i);
+          const b = randn(s.K * s.N, 61 + i);
+          const bias = randn(s.N, 62 + i);
+          const res = randn(BATCH * s.M * s.N, 63 + i);
+          const dOut = randn(BATCH * s.M * s.N, 1001);
+          const plain = matmulRef(s, abs(a), abs(b), abs(bias));
+          const fwdAbs = maxOf(plain.map((x, j) => x + Math.abs(res[j]!)));
+          const gradAbs = matmulRefBackward(s, abs(a), abs(b), abs(dOut), true).map(maxOf);
+          await checkOp(rt(), {
+            name: `${variant} residual ${JSON.stringify(s)}`,
+            seed: 1,
+            inputs: [
+              { data: a, shape: [BATCH, s.M, s.K] },
+              { data: b, shape: transB ? [s.N, s.K] : [s.K, s.N] },
+              { data: bias, shape: [s.N] },
+              { data: res, shape: [BATCH, s.M, s.N] },
+            ],
+            run: ([x, y, z, r]) => matmul(x!, y!, { transB, bias: z, residual: r, variant }),
+            ref: ([x, y, z, r]) => matmulRef(s, x!, y!, z).map((v, j) => v + r![j]!),
+            refBackward: ([x, y], g) => [...matmulRefBackward(s, x!, y!, g, true), Float64Array.from(g)],
+            fwdTol: tolFor(s.K + 2, fwdAbs),
+            gradTol: tolFor(Math.max(s.N, BATCH * s.M), Math.max(...gradAbs)),
+          });
+        }
+      }
+    });
+  }
+  it('rejects a residual of another shape, naming it', () => {
+    const r = rt();
+    expect(() => matmul(r.zeros([2, 3]), r.zeros([3, 4]), { residual: r.zeros([2, 5]) })).toThrow(/matmul: residual \[2, 5\] must have the output's shape \[2, 4\]/);
+  });
 });
 
 describe('matmul: details', () => {
@@ -139,20 +205,24 @@ describe('matmul: details', () => {
     expect(() => matmul(t(2, 3), t(3, 5), { bias: t(4) })).toThrow(/matmul: bias \[4\] must be \(N\) = \[5\]/);
   });
 
-  it('plans per adapter, and setMatmulVariant forces one', () => {
+  it('defaults per adapter, and a pin on the runtime forces one kernel', () => {
     const dev = rt().device;
-    const plan = matmulPlan(dev);
-    if (dev.adapter.isFallbackAdapter && dev.hasSubgroups && dev.adapter.subgroupMaxSize === 8) {
+    const plan = matmulKernel(matmulDefault(dev.facts), dev.facts);
+    if (dev.facts.software && dev.facts.fixedSubgroupSize === 8) {
       expect(plan.variant).toBe('subgroup');
-      expect(plan.subgroup).toEqual({ SG: 8, ROWS: 16, WG: 64 });
+      expect(plan.constants).toEqual({ SG: 8, ROWS: 16, WG: 64, L: 8 });
     }
     if (!dev.hasSubgroups) expect(plan.variant).toBe('tiled');
+    // Software adapters start from lavapipe's measured shape (4-lane SwiftShader: with 4 broadcast lanes).
+    expect(matmulKernel(matmulDefault(adapterFacts({ description: 'SwiftShader', subgroupMinSize: 4, subgroupMaxSize: 4, features: ['subgroups'] })), adapterFacts({ description: 'SwiftShader', subgroupMinSize: 4, subgroupMaxSize: 4, features: ['subgroups'] })).constants).toEqual({ SG: 4, ROWS: 16, WG: 64, L: 4 });
+    expect(matmulDefault(adapterFacts({ vendor: 'nvidia', subgroupMinSize: 32, subgroupMaxSize: 32, features: ['subgroups'] }))).toBe('subgroup:R8:W128');
+    expect(matmulDefault(adapterFacts({ vendor: 'intel', subgroupMinSize: 8, subgroupMaxSize: 32, features: ['subgroups'] }))).toBe('tiled:W64:N8');
     // Record which entry points run: the forced variant in forward and backward alike.
     const r = rt();
     const entries: string[] = [];
     const dispatch = r.dispatch.bind(r);
     r.dispatch = (decl, args) => { entries.push(decl.entry); dispatch(decl, args); };
-    setMatmulVariant('naive');
+    r.tuner.pin('matmul', 'naive');
     try {
       const x = r.parameter(randn(15, 1), [3, 5]);
       const out = matmul(x, r.tensor(randn(15, 2), [5, 3]));
@@ -160,7 +230,7 @@ describe('matmul: details', () => {
       expect(entries.filter((e) => e.startsWith('matmul'))).toEqual(['matmul_naive', 'matmul_naive']);
       out.release(); x.grad!.release(); x.release();
     } finally {
-      setMatmulVariant(undefined);
+      r.tuner.pin('matmul', undefined);
       r.dispatch = dispatch;
     }
   });
@@ -183,7 +253,7 @@ describe('matmul 1024 × 1024 × 1024 (fast variants, forward)', () => {
   const a = Float32Array.from(randn(n * n, 5));
   const b = Float32Array.from(randn(n * n, 6));
   let ref: { out: Float64Array; maxAbsSum: number } | undefined;
-  for (const variant of ['tiled', 'subgroup'] as MatmulVariant[]) {
+  for (const variant of ['tiled', 'wgmem', 'subgroup'] as MatmulVariant[]) {
     it(variant, async (ctx) => {
       skipUnsupported(variant, ctx);
       const r = rt();

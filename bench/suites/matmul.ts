@@ -1,14 +1,15 @@
 // Matmul variants (kernels/matmul.wgsl) on square sizes and on SegFace's projection shapes.
 //
-// Every configuration times the adapter's chosen variant (matmulPlan), the no-subgroup `tiled`
-// fallback and the `naive` kernel in this run, so `vs_naive` (and `vs_tiled` for the chosen one)
-// compare figures measured side by side. SegFace rows run as the model does (swin.ts linear):
+// Every configuration times the adapter's built-in default kernel (matmulDefault), the
+// autotuner's winner for the shape's unit when tuning is on and it differs, the workgroup-memory
+// `wgmem` and register `tiled` kernels and the `naive` one in this run, so `vs_naive` (and
+// `vs_tiled`) compare figures measured side by side. SegFace rows run as the model does (swin.ts linear):
 // x (tokens, C) · Wᵀ + bias with W stored (out, in), i.e. transB, per image. The transposed
 // products the backward uses (A·Bᵀ for dX, Aᵀ·B for dW) are timed at 1024.
 //
 // Default (non-full) budget: about 1.5 minutes on an idle lavapipe machine, of which the naive
 // kernel at 2048 (~17 GFLOP at ~1.5 GFLOP/s: a warm-up run and one sample) takes ~25 s.
-import { matmul, matmulPlan, type MatmulVariant } from '../../src/runtime/ops/matmul.js';
+import { matmul, matmulChoice, matmulDefault, matmulKernel } from '../../src/runtime/ops/matmul.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
 import { row, timeGpu, type BenchContext, type BenchRow } from '../lib.js';
 
@@ -53,8 +54,8 @@ function random(ctx: BenchContext, shape: number[], seed: number): Tensor {
 
 export async function matmulSuite(ctx: BenchContext): Promise<BenchRow[]> {
   const rt = ctx.rt;
-  const plan = matmulPlan(rt.device);
-  const variants = [...new Set<MatmulVariant>([plan.variant, 'tiled', 'naive'])];
+  const facts = rt.device.facts;
+  const byDefault = matmulDefault(facts);
   const rows: BenchRow[] = [];
   for (const c of [...SQUARE, ...SEGFACE, ...TRANSPOSED]) {
     if (c.full && !ctx.full) continue;
@@ -62,8 +63,14 @@ export async function matmulSuite(ctx: BenchContext): Promise<BenchRow[]> {
     const b = random(ctx, c.transB ? [c.N, c.K] : [c.K, c.N], 2);
     const bias = c.bias ? random(ctx, [c.N], 3) : undefined;
     const flop = 2 * c.M * c.N * c.K;
-    const gflops: Partial<Record<MatmulVariant, number>> = {};
-    const pending: { variant: MatmulVariant; r: Omit<BenchRow, 'adapter' | 'ratios'> }[] = [];
+    // The tuner's pick (measured now, or cached from an earlier run).
+    const shape = { M: c.M, N: c.N, K: c.K, batch: 1, strideA: 0, strideB: 0, transA: c.transA ?? false, transB: c.transB ?? false, hasBias: c.bias ?? false };
+    matmulChoice(rt, shape);
+    await rt.tunePending();
+    const tuned = rt.tuner.enabled ? matmulChoice(rt, shape) : undefined;
+    const variants = [...new Set([byDefault, ...(tuned ? [tuned] : []), matmulKernel('wgmem', facts).name, matmulKernel('tiled', facts).name, 'naive'])];
+    const gflops: Record<string, number> = {};
+    const pending: { variant: string; r: Omit<BenchRow, 'adapter' | 'ratios'> }[] = [];
     for (const variant of variants) {
       const naive = variant === 'naive';
       // Each sample records enough repetitions for ~0.2 GFLOP, so small sizes are not dominated by
@@ -78,13 +85,14 @@ export async function matmulSuite(ctx: BenchContext): Promise<BenchRow[]> {
         r: {
           suite: 'matmul', name: `${c.label} ${variant}`, sizes: `M=${c.M} N=${c.N} K=${c.K}${c.transA ? ' transA' : ''}${c.transB ? ' transB' : ''}${c.bias ? ' +bias' : ''}`,
           dtype: 'f32', ...t, gflops: gflops[variant],
-          ...(variant === plan.variant ? { note: `chosen: ${plan.rule}` } : {}),
+          ...(variant === byDefault || variant === tuned ? { note: [variant === byDefault ? 'default' : '', variant === tuned ? 'tuned winner' : ''].filter(Boolean).join(', ') } : {}),
         },
       });
     }
     for (const { variant, r } of pending) {
       const ratios: Record<string, number> = { vs_naive: gflops[variant]! / gflops.naive! };
-      if (variant !== 'tiled' && variant !== 'naive') ratios.vs_tiled = gflops[variant]! / gflops.tiled!;
+      const tiled = gflops[matmulKernel('tiled', facts).name]!;
+      if (!variant.startsWith('tiled') && variant !== 'naive') ratios.vs_tiled = gflops[variant]! / tiled;
       rows.push(row(ctx, { ...r, ratios }));
     }
     a.release();

@@ -9,6 +9,7 @@
 // A swin_t 224 step takes seconds on lavapipe: these rows use a warm-up and 3 samples (2 for
 // swin_base), nothing more.
 import { segfaceForward } from '../../src/model/segface.js';
+import type { Runtime } from '../../src/runtime/runtime.js';
 import { buildModel, syntheticBatch } from '../../src/train/synthetic_step.js';
 import { runTorch } from '../peers/torch.js';
 import { row, timeAsync, timeGpu, unavailableRow, type BenchContext, type BenchRow, type Timing } from '../lib.js';
@@ -21,23 +22,48 @@ export const MODEL_CONFIGS: ModelConfig[] = [
   { backbone: 'swin_base', res: 512, batch: 1, samples: 2, full: true },
 ];
 
+/**
+ * The matmul FLOPs (2·M·N·K per output batch item) of everything `run` dispatches, from the
+ * shapes of the matmul kernels it records: convolutions and linear layers all go through matmul;
+ * the fused window attention, norms and elementwise ops are left out (a few % of the total), so
+ * `of_fma_peak` (added from these GFLOP/s) is a lower bound of the model's arithmetic rate.
+ */
+async function matmulFlop(rt: Runtime, run: () => unknown): Promise<number> {
+  const dispatch = rt.dispatch.bind(rt);
+  let flop = 0;
+  rt.dispatch = (decl, args) => {
+    if (decl.file === 'matmul.wgsl' && args.op !== 'matmul_tune') {
+      const p = args.params as { M: number; N: number; K: number };
+      flop += 2 * p.M * p.N * p.K * (args.workgroups[2] ?? 1);
+    }
+    dispatch(decl, args);
+  };
+  try { await run(); } finally { rt.dispatch = dispatch; }
+  await rt.sync();
+  return flop;
+}
+
 export async function modelSuite(ctx: BenchContext): Promise<BenchRow[]> {
   const rt = ctx.rt;
   const configs = MODEL_CONFIGS.filter((c) => ctx.full || !c.full);
-  const ours: { fwd: Timing & { peak: number }; step: Timing & { peak: number } }[] = [];
+  const ours: { fwd: Timing & { peak: number; flop: number }; step: Timing & { peak: number; flop: number } }[] = [];
   for (const c of configs) {
     const m = buildModel(rt, c.backbone);
     const batch = syntheticBatch(c.res, c.batch, m.classes, 7);
     const images = rt.untracked(() => rt.tensor(batch.images, [c.batch, 3, c.res, c.res]));
     const samples = ctx.quick ? 1 : c.samples;
+    let k = 0;
+    // Warm-up: compiles every kernel; with tuning on, its loss readback tunes every unit met.
+    await m.trainer.step(batch, c.res, 0, k++);
+    await rt.tunePending();
+    const fwdFlop = await matmulFlop(rt, () => { rt.withoutGrad(() => segfaceForward(m.params, images)); });
+    const stepFlop = await matmulFlop(rt, () => m.trainer.step(batch, c.res, 0, k++));
     rt.pool.resetPeak();
     const fwd = await timeGpu(rt, () => { rt.withoutGrad(() => segfaceForward(m.params, images)); }, { minSamples: samples, maxTime: 0 });
     const fwdPeak = rt.memory().bytesPeak;
-    let k = 0;
-    await m.trainer.step(batch, c.res, 0, k++); // warm-up: compiles the backward and optimizer kernels
     rt.pool.resetPeak();
     const step = await timeAsync(async () => { await m.trainer.step(batch, c.res, 0, k++); }, { minSamples: samples, maxTime: 0 });
-    ours.push({ fwd: { ...fwd, peak: fwdPeak }, step: { ...step, peak: rt.memory().bytesPeak } });
+    ours.push({ fwd: { ...fwd, peak: fwdPeak, flop: fwdFlop }, step: { ...step, peak: rt.memory().bytesPeak, flop: stepFlop } });
     images.release();
     m.release();
     await rt.sync();
@@ -51,9 +77,10 @@ export async function modelSuite(ctx: BenchContext): Promise<BenchRow[]> {
       const mine = mode === 'forward' ? ours[i]!.fwd : ours[i]!.step;
       const th = torch.results[2 * i + j]!;
       const what = mode === 'forward' ? 'forward' : 'train step';
-      const { peak, ...timing } = mine;
+      const { peak, flop, ...timing } = mine;
       rows.push(row(ctx, {
         suite: 'model', name: `${c.backbone} ${c.res} ${what}`, sizes, dtype: 'f32', ...timing,
+        gflops: flop / (timing.medianMs * 1e6),
         imagesPerSec: (1000 * c.batch) / mine.medianMs, peakBytes: peak,
         ratios: th.ok ? { vs_torch: th.medianMs / mine.medianMs } : {},
         ...(mode === 'step' ? { note: 'forward + loss + backward + AdamW, one readback' } : {}),

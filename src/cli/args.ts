@@ -49,6 +49,9 @@ const COMMON: Record<string, FlagSpec> = {
 /** The WebGPU adapter flag, shared by the commands that open a device. */
 export const ADAPTER_FLAG: FlagSpec = { type: 'string', value: 'I|NAME', help: 'WebGPU adapter: index or name substring (segface devices lists them)' };
 
+/** The autotuner switch, shared by the commands that run kernels. */
+export const NO_TUNE_FLAG: FlagSpec = { type: 'boolean', help: 'use every op\'s built-in default kernel, not the autotuned ones (also: SEGFACE_TUNE=0)' };
+
 type Value = string | number | boolean | number[] | string[] | undefined;
 
 /** Parsed and checked flags of one command. */

@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   devices: () => import('./commands/devices.js'),
   bench: () => import('./commands/bench.js'),
   doctor: () => import('./commands/doctor.js'),
+  tune: () => import('./commands/tune.js'),
 };
 
 const envDebug = process.env.ENGINE_DEBUG;

@@ -4,7 +4,7 @@
 // window_attention.test.ts, softmax.test.ts, activation.test.ts explain each); a failure here is
 // an adapter or driver that computes differently from the ones the suites ran on.
 import { activation } from '../runtime/ops/activation.js';
-import { matmul, matmulPlan } from '../runtime/ops/matmul.js';
+import { matmul, matmulDefault } from '../runtime/ops/matmul.js';
 import { softmax } from '../runtime/ops/softmax.js';
 import { defaultWindowAttentionPath, windowAttention } from '../runtime/ops/window_attention.js';
 import { geluRef, geluRefBackward } from '../runtime/reference/activation.js';
@@ -47,7 +47,7 @@ function matmulCase(rt: Runtime, s: MatmulShape, seed: number): OpCase {
   const gradAbs = Math.max(...matmulRefBackward(s, abs(a), abs(b), abs(dOut), true).map(maxOf));
   const lead = s.batch > 1 ? [s.batch] : [];
   return {
-    name: `matmul ${s.transA ? 'Aᵀ' : 'A'}·${s.transB ? 'Bᵀ' : 'B'} + bias (${matmulPlan(rt.device).variant}) M=${s.M} N=${s.N} K=${s.K} batch ${s.batch}`,
+    name: `matmul ${s.transA ? 'Aᵀ' : 'A'}·${s.transB ? 'Bᵀ' : 'B'} + bias (default ${matmulDefault(rt.device.facts)}) M=${s.M} N=${s.N} K=${s.K} batch ${s.batch}`,
     inputs: [
       { data: a, shape: [...lead, ...(s.transA ? [s.K, s.M] : [s.M, s.K])] },
       { data: b, shape: [...(s.batchedB ? lead : []), ...(s.transB ? [s.N, s.K] : [s.K, s.N])] },

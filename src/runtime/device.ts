@@ -8,6 +8,7 @@
 // uses the freed instance and the process crashes (docs/dawn-node.md).
 import { create, globals } from 'webgpu';
 import { withoutLimitWarnings } from './quiet_native.js';
+import { adapterFacts, type AdapterFacts } from './adapter.js';
 
 Object.assign(globalThis, globals);
 
@@ -124,6 +125,8 @@ export class DeviceLostError extends GpuError {
 /** A WebGPU device with the engine's error handling: uncaptured errors and loss become exceptions. */
 export class Device {
   readonly features: ReadonlySet<string>;
+  /** Software or not, fixed subgroup size, limits, identity (runtime/adapter.ts). */
+  readonly facts: AdapterFacts;
   private pendingErrors: GpuError[] = [];
   private lostReason: string | undefined;
   /** Set by destroy(): the loss that follows is ours, not a fault. */
@@ -131,6 +134,7 @@ export class Device {
 
   constructor(readonly gpu: GPUDevice, readonly adapter: AdapterSummary) {
     this.features = new Set([...gpu.features]);
+    this.facts = adapterFacts({ ...adapter, features: this.features, limits: adapter.limits });
     gpu.addEventListener('uncapturederror', (ev) => {
       const error = (ev as GPUUncapturedErrorEvent).error;
       this.pendingErrors.push(new GpuError(`WebGPU ${error.constructor.name}: ${error.message}`, error.constructor.name, undefined));

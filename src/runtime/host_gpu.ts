@@ -9,6 +9,7 @@
 // applies the same rules before anything is installed.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isSoftwareAdapter } from './adapter.js';
 
 export interface HostGpu {
   vendor: 'nvidia' | 'amd' | 'intel';
@@ -50,17 +51,15 @@ export function nvidiaDriverVersion(root = '/'): string {
 }
 
 /** Whether an adapter is a software rasteriser (Dawn marks CPU adapters as fallback adapters). */
-export function isSoftwareAdapter(a: { name: string; description: string; isFallbackAdapter: boolean }): boolean {
-  return a.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|softpipe/i.test(`${a.name} ${a.description}`);
-}
+export { isSoftwareAdapter };
 
-export interface AdapterFacts { name: string; backend: string; vendor: string; description: string; isFallbackAdapter: boolean }
+export interface AdapterNames { name: string; backend: string; vendor: string; description: string; isFallbackAdapter: boolean }
 
 /**
  * The banner line naming the adapter, and a warning when a GPU is in the machine but the adapter is
  * software. `gpus` defaults to this machine's.
  */
-export function adapterBanner(adapter: AdapterFacts, gpus: HostGpu[] = hostGpus()): { line: string; warning?: string } {
+export function adapterBanner(adapter: AdapterNames, gpus: HostGpu[] = hostGpus()): { line: string; warning?: string } {
   const software = isSoftwareAdapter(adapter);
   const line = `adapter: ${adapter.name} (${adapter.backend}, ${adapter.vendor || 'unknown vendor'}, ${software ? 'software, on the CPU' : 'hardware'})`;
   if (!software || gpus.length === 0) return { line };
@@ -74,7 +73,7 @@ export function adapterBanner(adapter: AdapterFacts, gpus: HostGpu[] = hostGpus(
 }
 
 /** Prints the banner (stdout) and the warning, if any (stderr). Call it right after opening the runtime. */
-export function announceAdapter(adapter: AdapterFacts, gpus?: HostGpu[]): void {
+export function announceAdapter(adapter: AdapterNames, gpus?: HostGpu[]): void {
   const { line, warning } = adapterBanner(adapter, gpus);
   console.log(line);
   if (warning) console.error(warning);

@@ -117,6 +117,9 @@ export class KernelCache {
     return parsed;
   }
 
+  /** A kernel file's text as compiled without subgroups (the tuner's checksums). */
+  source(name: string): string { return this.file(name).source; }
+
   private moduleFor(name: string, dir = KERNEL_DIR, subgroups = false): GPUShaderModule {
     const path = join(dir, name) + (subgroups ? '#subgroups' : '');
     let module = this.modules.get(path);

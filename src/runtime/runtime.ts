@@ -6,6 +6,8 @@
 import { Tape } from './autograd.js';
 import { CommandBatch, type Counters, type DispatchArgs } from './batch.js';
 import { openDevice, type Device, type OpenOptions } from './device.js';
+import { FileTuneStore } from './tune_store_node.js';
+import { Tuner, type TuneProgress, type TuneRecord, type TuneStore } from './tuner.js';
 import { KernelCache, type KernelDecl } from './kernel.js';
 import { BufferPool, type PoolStats } from './pool.js';
 import { checkShape, shapeStr, sizeOf, Storage, Tensor, type DType } from './tensor.js';
@@ -14,6 +16,13 @@ import { accumulateInPlace, binary, fill } from './ops/elementwise.js';
 export interface RuntimeOptions extends OpenOptions {
   /** Fill every new op output with NaN before the op runs, so unwritten elements show (tests). */
   poisonOutputs?: boolean;
+  /**
+   * Autotune kernels at first use (runtime/tuner.ts). Default: on unless SEGFACE_TUNE=0; off
+   * means every op runs its built-in default (the per-adapter plan).
+   */
+  tune?: boolean;
+  /** Where tuning results persist. Default (Node): JSON under ~/.cache/segface-webgpu; null: nowhere. */
+  tuneStore?: TuneStore | null;
 }
 
 export class Runtime {
@@ -21,12 +30,16 @@ export class Runtime {
   readonly kernels: KernelCache;
   readonly batch: CommandBatch;
   readonly tape: Tape;
+  /** Kernel choices of this runtime: pins (tests, benchmarks), cached winners, measurement. */
+  readonly tuner: Tuner;
   gradEnabled = true;
   poisonOutputs: boolean;
   private scopes: Tensor[][] = [];
 
   static async create(options: RuntimeOptions = {}): Promise<Runtime> {
-    return new Runtime(await openDevice(options), options);
+    const rt = new Runtime(await openDevice(options), options);
+    await rt.loadTuning();
+    return rt;
   }
 
   constructor(readonly device: Device, options: RuntimeOptions = {}) {
@@ -35,6 +48,35 @@ export class Runtime {
     this.batch = new CommandBatch(device, this.kernels);
     this.tape = new Tape(this);
     this.poisonOutputs = options.poisonOutputs ?? false;
+    this.tuner = new Tuner({
+      facts: device.facts,
+      kernelSource: (file) => this.kernels.source(file),
+      timeDispatches: (record) => this.timeDispatches(record),
+    }, { enabled: options.tune, store: options.tuneStore === null ? undefined : options.tuneStore ?? new FileTuneStore() });
+  }
+
+  /** Loads this adapter's stored tuning results (Runtime.create does; a constructed Runtime may). */
+  loadTuning(): Promise<void> { return this.tuner.load(); }
+
+  /**
+   * Measures the tuning units met for the first time since the last call and stores the winners.
+   * Runs between steps (Tensor.read calls it once the batch is empty); never while profiling.
+   */
+  async tunePending(onUnit?: TuneProgress): Promise<TuneRecord[]> {
+    if (this.batch.profiling) return [];
+    return this.tuner.tunePending(onUnit);
+  }
+
+  /** Device time (ms) of each dispatch `record` makes, each in its own pass (timestamps, or per-dispatch submits). */
+  private async timeDispatches(record: () => void): Promise<number[]> {
+    await this.batch.sync('before timing kernel candidates');
+    this.batch.startProfiling();
+    let recorded: unknown;
+    try { this.untracked(() => this.withoutGrad(record)); } catch (e) { recorded = e; }
+    const timings = await this.batch.stopProfiling();
+    if (recorded) throw recorded;
+    await this.batch.checkErrors('timing kernel candidates');
+    return timings.map((t) => t.durationMs);
   }
 
   get counters(): Counters { return this.batch.counters; }

@@ -96,10 +96,14 @@ export class Tensor {
 
   describe(): string { return `${this.name ?? `#${this.id}`} ${this.dtype}${shapeStr(this.shape)}`; }
 
-  /** Copies the values to the host (a readback: flushes pending work). */
+  /**
+   * Copies the values to the host (a readback: flushes pending work). Afterwards, with the batch
+   * empty, the runtime measures any tuning unit met for the first time (runtime/tuner.ts).
+   */
   async read(): Promise<Float32Array | Int32Array> {
     if (!this.usable) throw new Error(`read of released tensor ${this.describe()}`);
     const data = await this.rt.batch.read(this.buffer, 0, this.bytes);
+    if (this.rt.tuner.pendingCount > 0) await this.rt.tunePending();
     return this.dtype === 'f32' ? new Float32Array(data) : new Int32Array(data);
   }
 

@@ -3,7 +3,8 @@
 // tsx: `npm run bench`), not from the installed package.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ADAPTER_FLAG, type Command } from '../args.js';
+import { ADAPTER_FLAG, NO_TUNE_FLAG, type Command } from '../args.js';
+import { applyTuneFlag } from '../runtime.js';
 
 /** What bench/index.ts's runBench takes. */
 export interface BenchOptions {
@@ -45,9 +46,11 @@ export const command: Command = {
     res: { type: 'int', min: 4, default: 224, help: 'resolution of --profile' },
     batch: { type: 'int', default: 1, help: 'batch of --profile' },
     adapter: ADAPTER_FLAG,
+    'no-tune': NO_TUNE_FLAG,
   },
   notes: 'suites: matmul, window_attention, attention, ops, peers, model (the default set); opt-in: input, dist.\nThe roofline (FMA peak, copy/read bandwidth) always runs first.',
   async run(args) {
+    applyTuneFlag(args);
     const entry = benchEntry();
     if (!entry) throw new Error('segface bench runs from a clone of the repository (it writes bench/results/ there): npm run bench');
     const bench = await import(entry.href) as BenchModule;

@@ -3,7 +3,7 @@
 // 224 / 512 training step, matmul and window attention rows at the largest batch that fits. Writes
 // doctor-<adapter>.json and doctor-<adapter>.md into --out after every step; Ctrl-C stops after the
 // current measurement and keeps what was measured. Exits 1 when an op check failed.
-import { ADAPTER_FLAG, type Command } from '../args.js';
+import { ADAPTER_FLAG, NO_TUNE_FLAG, type Command } from '../args.js';
 import { openRuntime } from '../runtime.js';
 import { Doctor } from '../../doctor/doctor.js';
 import { doctorMarkdown, writeDoctorFiles } from '../../doctor/report.js';
@@ -19,6 +19,7 @@ export const command: Command = {
     'max-batch': { type: 'int', help: 'largest training batch the doubling tries (default 256; --quick 4)' },
     'max-memory-gib': { type: 'number', value: 'G', help: 'stop doubling before the predicted peak memory passes G GiB\n(default: half the free host memory on software adapters, no cap on GPUs)' },
     adapter: ADAPTER_FLAG,
+    'no-tune': NO_TUNE_FLAG,
   },
   async run(args) {
     const minutes = args.num('minutes')!;

@@ -10,7 +10,7 @@
 // reported alongside when the last batch is incomplete.
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ADAPTER_FLAG, type Command } from '../args.js';
+import { ADAPTER_FLAG, NO_TUNE_FLAG, type Command } from '../args.js';
 import { CLASS_NAMES, type Dataset as LabelSet } from '../../model/config.js';
 import { segfaceClasses } from '../../model/classes.js';
 import { inferConfig, loadParams } from '../../model/params.js';
@@ -42,6 +42,7 @@ export const command: Command = {
     'val-size': { type: 'int', help: "synthetic split size (default: the training run's, else 64)" },
     seed: { type: 'int', min: 0, help: "synthetic split seed (default: the training run's, else 1)" },
     adapter: ADAPTER_FLAG,
+    'no-tune': NO_TUNE_FLAG,
   },
   async run(args) {
     const checkpoint = args.need<string>('checkpoint');

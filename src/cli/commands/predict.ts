@@ -7,7 +7,7 @@
 // also reads the float logits).
 import { mkdirSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import { ADAPTER_FLAG, type Command } from '../args.js';
+import { ADAPTER_FLAG, NO_TUNE_FLAG, type Command } from '../args.js';
 import { loadImage, readLandmarks } from '../inputs.js';
 import { CLASS_NAMES, type Dataset } from '../../model/config.js';
 import { segfaceClasses } from '../../model/classes.js';
@@ -38,6 +38,7 @@ export const command: Command = {
     },
     stats: { type: 'boolean', help: 'print the forward time and peak GPU memory' },
     adapter: ADAPTER_FLAG,
+    'no-tune': NO_TUNE_FLAG,
   },
   async run(args) {
     const checkpoint = args.need<string>('checkpoint');

@@ -2,9 +2,10 @@
 // tiny config on the built-in synthetic faces so the loss visibly falls and validation mean F1
 // rises within minutes on a CPU. Defaults: TRAIN_DEFAULTS (src/train/defaults.ts).
 import { join } from 'node:path';
-import { ADAPTER_FLAG, UsageError, type Args, type Command, type FlagSpec } from '../args.js';
+import { ADAPTER_FLAG, NO_TUNE_FLAG, UsageError, type Args, type Command, type FlagSpec } from '../args.js';
 import { BACKBONES } from '../../model/config.js';
 import { GpuError } from '../../runtime/device.js';
+import { applyTuneFlag } from '../runtime.js';
 import { TRAIN_DEFAULTS as D, type TrainSettings } from '../../train/defaults.js';
 import { setupWorld } from '../../train/dist/launch.js';
 import { flagOf, SettingsError, TrainingRun } from '../../train/run.js';
@@ -53,11 +54,13 @@ export const command: Command = {
     resume: { type: 'string', value: 'DIR', help: `continue a run from its checkpoint with its saved settings; ${['epochs', 'lr', 'maxBadSteps', 'evalEvery'].map(flagOf).join(', ')}\ngiven with it change them (e.g. extend a run)` },
     'init-from': { type: 'string', value: 'FILE', exists: 'file', help: 'start from weights (.safetensors or official .pt)' },
     adapter: ADAPTER_FLAG,
+    'no-tune': NO_TUNE_FLAG,
     devices: { type: 'int', help: 'data parallel on N GPUs of this machine (runs itself under mpiexec -n N;\nneeds MPICH). Under mpiexec/srun/MPIJob the launcher sets the ranks' },
   },
   notes: 'Writes DIR/metrics.jsonl, curve.png, samples/ and an atomic checkpoint.safetensors after each epoch;\n' +
     'Ctrl-C saves after the current step and exits 130 (a second Ctrl-C quits at once).',
   async run(args) {
+    applyTuneFlag(args);
     const resume = args.str('resume');
     const dir = resume ?? args.str('out') ?? join('runs', args.str('name') ?? new Date().toISOString().replace(/[:.]/g, '-'));
     // Data parallelism: one process per GPU; rank 0 alone writes checkpoints, metrics and images.

@@ -6,7 +6,7 @@
 //     loss 0.5·CE + 0.5·Dice; writes the loss values as JSON and every parameter's gradient under
 //     its official name (float32 safetensors), for comparison with any other implementation.
 import { writeFileSync } from 'node:fs';
-import { ADAPTER_FLAG, type Args, type Command } from '../args.js';
+import { ADAPTER_FLAG, NO_TUNE_FLAG, type Args, type Command } from '../args.js';
 import { labelsAtRes, loadImage, readLandmarks } from '../inputs.js';
 import { CLASS_NAMES, type Dataset } from '../../model/config.js';
 import { loadCase, runCase } from '../../model/reference_case.js';
@@ -40,6 +40,7 @@ export const command: Command = {
     'dump-grads': { type: 'string', value: 'FILE', help: 'write every parameter\'s gradient, official names, float32 (zeros where none flows)' },
     stats: { type: 'boolean', help: 'print time and peak GPU memory of the forward+backward' },
     adapter: ADAPTER_FLAG,
+    'no-tune': NO_TUNE_FLAG,
   },
   async run(args) {
     const dir = args.str('case');

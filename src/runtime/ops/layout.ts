@@ -24,20 +24,18 @@ import { assertRank, assertSameRuntime, groups, normAxis } from './util.js';
 
 const WG = 64;
 
-/** Overrides for benchmarks and tests; unset fields take the adapter's default. */
-export const layoutTuning: { elementsPerInvocation?: number } = {};
-
 /**
  * Consecutive elements per invocation: 64 on a CPU adapter, where per-invocation overhead and
  * scalar integer division dominate, and 1 elsewhere so that a GPU's stores stay coalesced.
  * Measured on lavapipe (2 loaded cores; medians of 7, one run): permute [8,128,64,64] by
  * [0,2,3,1] 59.7 ms at K=1, 24.3 at 8, 10.5 at 32, 7.1 at 64; slice [8,128,64,64] axis 3
- * [1,+62) 98.8 / 21.4 / 12.0 / 11.5 ms; K=128 and 256 are no faster than 64.
+ * [1,+62) 98.8 / 21.4 / 12.0 / 11.5 ms; K=128 and 256 are no faster than 64. Tests and
+ * benchmarks pin another K per Runtime: `rt.tuner.pin('layout', '8')`.
  */
 export function elementsPerInvocation(rt: Runtime): number {
-  if (layoutTuning.elementsPerInvocation !== undefined) return layoutTuning.elementsPerInvocation;
-  const a = rt.device.adapter;
-  return a.isFallbackAdapter || a.architecture === 'software' ? 64 : 1;
+  const pinned = rt.tuner.pinned('layout');
+  if (pinned !== undefined) return Number(pinned);
+  return rt.device.facts.software ? 64 : 1;
 }
 
 const PERMUTE: KernelDecl = { file: 'layout.wgsl', entry: 'permute_fwd', storage: { perm_out: 'read_write', perm_x: 'read' }, uniform: 'pp' };

@@ -1,4 +1,4 @@
-// Matrix multiply: matmul(a, b, {transA, transB, bias}) = op(a)·op(b) (+ bias), batched.
+// Matrix multiply: matmul(a, b, {transA, transB, bias, residual}) = op(a)·op(b) (+ bias) (+ residual), batched.
 //
 // Shapes: a (..., M, K), or (..., K, M) with transA; b (K, N) or (..., K, N), or (N, K) /
 // (..., N, K) with transB; bias (N); out (..., M, N). A batched b has a's leading dims; an
@@ -8,168 +8,218 @@
 //   dA = dC·Bᵀ   (stored a of transA: dAᵀ = B·dCᵀ)
 //   dB = Aᵀ·dC   (stored b of transB: dBᵀ = dCᵀ·A), summed over the batch when b is shared
 //   dbias = column sums of dC (sumLeading)
+//   dresidual = dC (the same values: a view, no kernel)
 // Each is the same kernel with other transpose flags (kernels/matmul.wgsl); nothing is transposed
 // in memory. A shared b under transA cannot fold the batch into the contraction, so its gradient is
 // computed per batch item and summed with sumLeading.
 //
-// Kernel variants: 'naive' (baseline), 'tiled' (no subgroups) and 'subgroup'. The variant and tile
-// shape come from a small per-adapter table (PLANS below); `variant` in the options or
-// `setMatmulVariant` forces one (tests, benchmarks), forward and backward alike.
-import type { Device } from '../device.js';
+// Kernels (kernels/matmul.wgsl), named as candidates "entry:KEYvalue:…":
+//   naive                       one output per invocation (baseline, oracle; never tuned)
+//   tiled:W64:N8                registers only, no subgroups: WG invocations, WG_N along N
+//   wgmem:M8:N8:K16:C1          var<workgroup> tiles: TM × TN invocations, BK, CN vec4 columns each
+//   subgroup:R16:W64[:L4]       ROWS rows per subgroup, WG invocations, L broadcast lanes (default min(SG, 8))
+// A bare family name ('tiled', 'wgmem', 'subgroup') means that family's default shape here.
+// Which kernel runs is the Runtime's choice (runtime/tuner.ts): a pin (`rt.tuner.pin('matmul',
+// name)`) or the `variant` option force one, forward and backward alike; else the tuned winner
+// of the unit (transposes, bias, vec4 alignment, M/N/K/batch size buckets); else the adapter's
+// default (`matmulDefault`).
+import type { AdapterFacts } from '../adapter.js';
 import type { KernelDecl } from '../kernel.js';
+import type { Runtime } from '../runtime.js';
 import { shapeStr, type Tensor } from '../tensor.js';
+import { sizeBucket, type TuneUnit } from '../tuner.js';
 import { sumLeading } from './reduce.js';
 import { assertDtype, assertSameRuntime } from './util.js';
 
-export type MatmulVariant = 'naive' | 'tiled' | 'subgroup';
+export type MatmulVariant = 'naive' | 'tiled' | 'wgmem' | 'subgroup';
 
 export interface MatmulOptions {
   transA?: boolean;
   transB?: boolean;
   /** (N), added to every row of the output in the kernel's epilogue. */
   bias?: Tensor | undefined;
-  /** Kernel variant (default: the adapter's plan, or the one set by `setMatmulVariant`). */
-  variant?: MatmulVariant;
+  /** Of the output's shape, added in the epilogue (a fused skip connection: out = x + f(x)). */
+  residual?: Tensor | undefined;
+  /** Kernel: a family ('subgroup') or a full candidate name ('subgroup:R8:W64:L4'). Default: the runtime's choice. */
+  variant?: MatmulVariant | (string & {});
 }
 
-// ---- per-adapter plan ----------------------------------------------------------------------------
+// ---- kernels and candidates ----------------------------------------------------------------------
 
-/** Which kernel an adapter gets, and its tile shape (override constants). */
-export interface MatmulPlan {
-  /** The table row that chose it. */
-  rule: string;
+/** A parsed candidate: entry point, override constants and the output tile one workgroup covers. */
+export interface MatmulKernel {
+  name: string;
   variant: MatmulVariant;
-  /** matmul_tiled: workgroup size and invocations along N (tile (4·WG/WG_N) × (8·WG_N)). */
-  tiled: { WG: number; WG_N: number };
-  /** matmul_subgroup: lanes per subgroup, rows per subgroup (8 or 16), workgroup size. */
-  subgroup?: { SG: number; ROWS: number; WG: number };
+  constants: Record<string, number>;
+  tileM: number;
+  tileN: number;
 }
 
-/** The subgroup size when the adapter has subgroups of one fixed size, else 0. */
-function fixedSubgroupSize(dev: Device): number {
-  const { subgroupMinSize: lo, subgroupMaxSize: hi } = dev.adapter;
-  return dev.hasSubgroups && lo === hi ? lo : 0;
+const FAMILY_DEFAULTS: Record<MatmulVariant, (f: AdapterFacts) => string> = {
+  naive: () => 'naive',
+  tiled: () => 'tiled:W64:N8',
+  wgmem: () => 'wgmem:M8:N8:K16:C1',
+  subgroup: (f) => (f.software ? 'subgroup:R16:W64' : `subgroup:R8:W${Math.min(4 * f.fixedSubgroupSize, Math.max(f.fixedSubgroupSize, 256))}`),
+};
+
+/**
+ * The kernel an adapter runs without tuning. Lavapipe (8-lane subgroups, software): subgroup with
+ * 16 rows (64 vec4 accumulators, half spilled) loads 6 vec4 per 64 fma chains against 5 per 32
+ * with 8 rows: 22–25 GFLOP/s against 17–19 at 1024–2048. A GPU with one fixed subgroup size of 4 to
+ * 128 lanes: 8 rows × 4·SG columns per subgroup, four subgroups per workgroup (not yet measured on
+ * such hardware). Otherwise (no subgroups, or of varying size) the register-tiled kernel.
+ */
+export function matmulDefault(f: AdapterFacts): string {
+  return subgroupUsable(f) ? FAMILY_DEFAULTS.subgroup(f) : FAMILY_DEFAULTS.tiled(f);
 }
 
-function isCpuAdapter(dev: Device): boolean {
-  const a = dev.adapter;
-  return a.isFallbackAdapter || a.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(`${a.name} ${a.description}`);
-}
+const subgroupUsable = (f: AdapterFacts): boolean => f.fixedSubgroupSize >= 4 && f.fixedSubgroupSize <= 128;
 
-const TILED_DEFAULT = { WG: 64, WG_N: 8 };
-
-/** First matching row wins. Figures behind each choice: bench/suites/matmul.ts. */
-const PLANS: { rule: string; applies: (dev: Device) => boolean; plan: (dev: Device) => Omit<MatmulPlan, 'rule'> }[] = [
-  {
-    // Mesa lavapipe: 8-lane subgroups, one lane per AVX2 slot. 16 rows per subgroup (64 vec4
-    // accumulator registers, half of them spilled) load 6 vec4 per 64 fma chains against 5 per 32
-    // with 8 rows: 22–25 GFLOP/s against 17–19 at 1024–2048 (bench/suites/matmul.ts). Workgroups
-    // of 8 subgroups; those past M return at once, so a small M wastes little.
-    rule: 'CPU (lavapipe) with 8-lane subgroups',
-    applies: (dev) => isCpuAdapter(dev) && fixedSubgroupSize(dev) === 8,
-    plan: () => ({ variant: 'subgroup', tiled: TILED_DEFAULT, subgroup: { SG: 8, ROWS: 16, WG: 64 } }),
-  },
-  {
-    // GPUs with one fixed subgroup size (NVIDIA 32, AMD 32 or 64, …): a subgroup covers 8 rows ×
-    // 4·SG columns (8 vec4 accumulators per lane), four subgroups per workgroup. Not yet measured
-    // on such hardware: no GPU was available when this table was written.
-    rule: 'GPU with a fixed subgroup size of 8 to 64 lanes',
-    applies: (dev) => !isCpuAdapter(dev) && fixedSubgroupSize(dev) >= 8 && fixedSubgroupSize(dev) <= 64,
-    plan: (dev) => ({ variant: 'subgroup', tiled: { WG: 128, WG_N: 16 }, subgroup: { SG: fixedSubgroupSize(dev), ROWS: 8, WG: 4 * fixedSubgroupSize(dev) } }),
-  },
-  {
-    // No subgroups, subgroups under 8 lanes (the broadcasts read lanes 0..7) or of varying size
-    // (the kernel assumes SG lanes). On lavapipe this kernel runs at 6–9 GFLOP/s.
-    rule: 'no usable subgroups',
-    applies: () => true,
-    plan: () => ({ variant: 'tiled', tiled: TILED_DEFAULT }),
-  },
-];
-
-const plans = new WeakMap<Device, MatmulPlan>();
-
-/** The plan for this device (cached). */
-export function matmulPlan(dev: Device): MatmulPlan {
-  let plan = plans.get(dev);
-  if (!plan) {
-    const row = PLANS.find((r) => r.applies(dev))!;
-    plan = { rule: row.rule, ...row.plan(dev) };
-    plans.set(dev, plan);
+/** Every candidate the tuner times on this adapter; the first is `matmulDefault`. */
+export function matmulCandidates(f: AdapterFacts): string[] {
+  const out = [matmulDefault(f)];
+  if (subgroupUsable(f)) {
+    const sg = f.fixedSubgroupSize;
+    const wg = f.software ? 64 : Math.min(4 * sg, Math.max(sg, 256));
+    out.push(`subgroup:R16:W${wg}`, `subgroup:R8:W${wg}`);
   }
-  return plan;
+  out.push('tiled:W64:N8', 'wgmem:M16:N16:K16:C1');
+  // On a CPU adapter workgroup memory and barriers cost more than they save (bench/README.md):
+  // one workgroup-memory shape stays in the list as a check; GPUs get the others too.
+  if (!f.software) out.push('wgmem:M8:N8:K16:C1', 'wgmem:M8:N16:K16:C2', 'tiled:W128:N16');
+  return [...new Set(out)];
 }
 
-/** Replaces this device's plan (tests and benchmarks try other tile shapes); undefined restores the table's. */
-export function overrideMatmulPlan(dev: Device, plan: MatmulPlan | undefined): void {
-  if (plan) plans.set(dev, plan); else plans.delete(dev);
-}
-
-let forcedVariant: MatmulVariant | undefined;
-
-/** Forces a variant for every later matmul (undefined: back to the adapter's plan). */
-export function setMatmulVariant(variant: MatmulVariant | undefined): void { forcedVariant = variant; }
-
-function resolveVariant(dev: Device, requested: MatmulVariant | undefined): MatmulVariant {
-  const v = requested ?? forcedVariant ?? matmulPlan(dev).variant;
-  if (v === 'subgroup') {
-    const sg = fixedSubgroupSize(dev);
-    if (sg < 8) {
-      throw new Error(`matmul: subgroup variant requested, but ${dev.name} has ${dev.hasSubgroups
-        ? `subgroups of ${dev.adapter.subgroupMinSize}..${dev.adapter.subgroupMaxSize} lanes (one fixed size of at least 8 needed)` : 'no subgroups'}`);
+/** Parses a candidate name (or a bare family) for this adapter; throws a one-line reason when it cannot run here. */
+export function matmulKernel(name: string, f: AdapterFacts): MatmulKernel {
+  const full = name in FAMILY_DEFAULTS ? FAMILY_DEFAULTS[name as MatmulVariant](f) : name;
+  const [variant, ...parts] = full.split(':') as [MatmulVariant, ...string[]];
+  const kv: Record<string, number> = {};
+  for (const part of parts) {
+    const m = /^([A-Z]+)(\d+)$/.exec(part);
+    if (!m) throw new Error(`matmul: bad kernel name ${JSON.stringify(name)} (part ${JSON.stringify(part)})`);
+    kv[m[1]!] = Number(m[2]);
+  }
+  const maxWg = f.limits.maxComputeInvocationsPerWorkgroup;
+  const fail = (why: string): never => { throw new Error(`matmul: kernel ${full} cannot run on this adapter: ${why}`); };
+  switch (variant) {
+    case 'naive':
+      return { name: full, variant, constants: {}, tileM: 8, tileN: 8 };
+    case 'tiled': {
+      const WG = kv.W ?? 64;
+      const WG_N = kv.N ?? 8;
+      if (WG % WG_N !== 0 || WG > maxWg) fail(`workgroup ${WG} with ${WG_N} along N`);
+      return { name: full, variant, constants: { WG, WG_N }, tileM: 4 * (WG / WG_N), tileN: 8 * WG_N };
     }
+    case 'wgmem': {
+      const TM = kv.M ?? 8;
+      const TN = kv.N ?? 8;
+      const BK = kv.K ?? 16;
+      const CN = kv.C ?? 1;
+      const bytes = 16 * (TM * BK + BK * TN * CN);
+      if (TM * TN > maxWg || BK % 4 !== 0 || (CN !== 1 && CN !== 2) || bytes > f.limits.maxComputeWorkgroupStorageSize) {
+        fail(`${TM}×${TN} invocations, BK ${BK}, CN ${CN}, ${bytes} bytes of workgroup memory`);
+      }
+      return { name: full, variant, constants: { TM, TN, BK, CN, WGT: TM * TN }, tileM: 4 * TM, tileN: 4 * TN * CN };
+    }
+    case 'subgroup': {
+      const SG = f.fixedSubgroupSize;
+      if (!subgroupUsable(f)) fail(f.subgroups ? 'its subgroups have no single fixed size from 4 to 128 lanes' : 'no subgroups');
+      const ROWS = kv.R ?? 8;
+      const WG = kv.W ?? 4 * SG;
+      const L = kv.L ?? Math.min(SG, 8);
+      if ((ROWS !== 8 && ROWS !== 16) || (L !== 4 && L !== 8) || L > SG || WG % SG !== 0 || WG > maxWg) {
+        fail(`ROWS ${ROWS}, ${L} broadcast lanes, workgroup ${WG}, subgroups of ${SG}`);
+      }
+      return { name: full, variant, constants: { SG, ROWS, WG, L }, tileM: ROWS * (WG / SG), tileN: 4 * SG };
+    }
+    default:
+      return fail('unknown kernel family');
   }
-  return v;
 }
 
 // ---- one kernel dispatch -------------------------------------------------------------------------
 
-const STORAGE_FAST: KernelDecl['storage'] = { c: 'read_write', a: 'read', a4: 'read', b: 'read', b4: 'read', bias: 'read' };
-const NAIVE: KernelDecl = { file: 'matmul.wgsl', entry: 'matmul_naive', storage: { c: 'read_write', a: 'read', b: 'read', bias: 'read' }, uniform: 'p' };
-const TILED: KernelDecl = { file: 'matmul.wgsl', entry: 'matmul_tiled', storage: STORAGE_FAST, uniform: 'p' };
-const SUBGROUP: KernelDecl = { file: 'matmul.wgsl', entry: 'matmul_subgroup', storage: STORAGE_FAST, uniform: 'p', subgroups: true };
+const STORAGE_FAST: KernelDecl['storage'] = { c: 'read_write', a: 'read', a4: 'read', b: 'read', b4: 'read', bias: 'read', res: 'read' };
+const DECLS: Record<MatmulVariant, KernelDecl> = {
+  naive: { file: 'matmul.wgsl', entry: 'matmul_naive', storage: { c: 'read_write', a: 'read', b: 'read', bias: 'read', res: 'read' }, uniform: 'p' },
+  tiled: { file: 'matmul.wgsl', entry: 'matmul_tiled', storage: STORAGE_FAST, uniform: 'p' },
+  wgmem: { file: 'matmul.wgsl', entry: 'matmul_wgmem', storage: STORAGE_FAST, uniform: 'p' },
+  subgroup: { file: 'matmul.wgsl', entry: 'matmul_subgroup', storage: STORAGE_FAST, uniform: 'p', subgroups: true },
+};
+const FILES = ['matmul.wgsl'] as const;
 
 /** out[z] = op(a[z])·op(b[z]) (+ bias) for z < batch, with logical (M, K)·(K, N); stride 0 shares. */
 interface Gemm {
-  out: Tensor; a: Tensor; b: Tensor; bias?: Tensor | undefined;
+  out: Tensor; a: Tensor; b: Tensor; bias?: Tensor | undefined; residual?: Tensor | undefined;
   M: number; N: number; K: number; batch: number;
   strideA: number; strideB: number;
   transA: boolean; transB: boolean;
 }
 
-function gemm(g: Gemm, variant: MatmulVariant, op: string): void {
+const vecFlags = (g: Pick<Gemm, 'M' | 'N' | 'K' | 'transA' | 'transB'>): { VEC_A: number; VEC_B: number } =>
+  ({ VEC_A: Number((g.transA ? g.M : g.K) % 4 === 0), VEC_B: Number((g.transB ? g.K : g.N) % 4 === 0) });
+
+function dispatchGemm(g: Gemm, k: MatmulKernel, op: string): void {
   const rt = g.out.rt;
   const { M, N, K } = g;
-  const flags = { TRANS_A: Number(g.transA), TRANS_B: Number(g.transB), HAS_BIAS: Number(g.bias !== undefined) };
-  const vec = { VEC_A: Number((g.transA ? M : K) % 4 === 0), VEC_B: Number((g.transB ? K : N) % 4 === 0) };
-  let decl: KernelDecl;
-  let tileM: number;
-  let tileN: number;
-  let constants: Record<string, number>;
-  if (variant === 'naive') {
-    decl = NAIVE;
-    [tileM, tileN] = [8, 8];
-    constants = flags;
-  } else if (variant === 'tiled') {
-    const t = matmulPlan(rt.device).tiled;
-    decl = TILED;
-    [tileM, tileN] = [4 * (t.WG / t.WG_N), 8 * t.WG_N];
-    constants = { ...flags, ...vec, WG: t.WG, WG_N: t.WG_N };
-  } else {
-    const sgSize = fixedSubgroupSize(rt.device);
-    const s = matmulPlan(rt.device).subgroup ?? { SG: sgSize, ROWS: 8, WG: 4 * sgSize };
-    decl = SUBGROUP;
-    [tileM, tileN] = [s.ROWS * (s.WG / s.SG), 4 * s.SG];
-    constants = { ...flags, ...vec, SG: s.SG, ROWS: s.ROWS, WG: s.WG };
-  }
-  const tilesN = Math.ceil(N / tileN);
-  const tiles = Math.ceil(M / tileM) * tilesN;
-  const storage: Record<string, { buffer: GPUBuffer }> = { c: { buffer: g.out.buffer }, a: { buffer: g.a.buffer }, b: { buffer: g.b.buffer }, bias: { buffer: (g.bias ?? g.a).buffer } };
-  if (variant !== 'naive') { storage.a4 = storage.a!; storage.b4 = storage.b!; }
-  rt.dispatch(decl, {
+  const flags = { TRANS_A: Number(g.transA), TRANS_B: Number(g.transB), HAS_BIAS: Number(g.bias !== undefined), HAS_RES: Number(g.residual !== undefined) };
+  const constants = k.variant === 'naive' ? flags : { ...flags, ...vecFlags(g), ...k.constants };
+  const tilesN = Math.ceil(N / k.tileN);
+  const tiles = Math.ceil(M / k.tileM) * tilesN;
+  const storage: Record<string, { buffer: GPUBuffer }> = { c: { buffer: g.out.buffer }, a: { buffer: g.a.buffer }, b: { buffer: g.b.buffer }, bias: { buffer: (g.bias ?? g.a).buffer }, res: { buffer: (g.residual ?? g.a).buffer } };
+  if (k.variant !== 'naive') { storage.a4 = storage.a!; storage.b4 = storage.b!; }
+  rt.dispatch(DECLS[k.variant], {
     op, storage, constants,
     params: { M, N, K, tiles_n: tilesN, tiles, stride_a: g.strideA, stride_b: g.strideB, stride_c: M * N },
     workgroups: [tiles, 1, g.batch],
   });
+}
+
+/** A gemm's problem without its tensors: what its tuning unit depends on. */
+export interface GemmShape {
+  M: number; N: number; K: number; batch: number;
+  /** Elements between batch items of a / b; 0 shares the operand over the batch. */
+  strideA: number; strideB: number;
+  transA: boolean; transB: boolean; hasBias: boolean;
+}
+
+/** The tuning unit of a gemm: shape class, candidates, and scratch operands of its first shape. */
+function gemmUnit(rt: Runtime, g: GemmShape): TuneUnit {
+  const v = vecFlags(g);
+  const bucket = `M${sizeBucket(g.M)} N${sizeBucket(g.N)} K${sizeBucket(g.K)} z${sizeBucket(g.batch)}`;
+  const shapeClass = `${g.transA ? 'tA' : 'A'} ${g.transB ? 'tB' : 'B'}${g.hasBias ? ' +bias' : ''} v${v.VEC_A}${v.VEC_B} ${bucket}`;
+  const { M, N, K, batch, strideA, strideB, transA, transB, hasBias } = g;
+  return {
+    family: 'matmul',
+    shapeClass,
+    shape: `M=${M} N=${N} K=${K} batch=${batch}`,
+    candidates: matmulCandidates(rt.device.facts),
+    prepare: () => {
+      const make = (n: number): Tensor => rt.untracked(() => rt.full([Math.max(1, n)], 0.5));
+      const a = make(strideA === 0 ? M * K : batch * strideA);
+      const b = make(strideB === 0 ? K * N : batch * strideB);
+      const bias = hasBias ? make(N) : undefined;
+      const out = rt.untracked(() => rt.empty([batch * M * N], 'f32', 'tuning scratch'));
+      const scratch: Gemm = { out, a, b, bias, M, N, K, batch, strideA, strideB, transA, transB };
+      return {
+        run: (c: string) => dispatchGemm(scratch, matmulKernel(c, rt.device.facts), 'matmul_tune'),
+        dispose: () => { for (const t of [a, b, bias, out]) t?.release(); },
+      };
+    },
+  };
+}
+
+/** The kernel this runtime runs for a gemm of this shape (pin, tuned winner, or default); queues its unit for tuning. */
+export function matmulChoice(rt: Runtime, g: GemmShape): string {
+  return rt.tuner.choose(gemmUnit(rt, g), FILES);
+}
+
+/** Runs one gemm with the forced kernel, or the runtime's choice for its unit. */
+function gemm(g: Gemm, forced: string | undefined, op: string): void {
+  const rt = g.out.rt;
+  const name = forced ?? matmulChoice(rt, { ...g, hasBias: g.bias !== undefined });
+  dispatchGemm(g, matmulKernel(name, rt.device.facts), op);
 }
 
 // ---- the op --------------------------------------------------------------------------------------
@@ -182,7 +232,8 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const transA = opts.transA ?? false;
   const transB = opts.transB ?? false;
   const bias = opts.bias;
-  assertSameRuntime('matmul', a, b, ...(bias ? [bias] : []));
+  const residual = opts.residual;
+  assertSameRuntime('matmul', a, b, ...(bias ? [bias] : []), ...(residual ? [residual] : []));
   assertDtype('matmul', a);
   assertDtype('matmul', b);
   if (a.rank < 2 || b.rank < 2) throw new Error(`matmul: a ${shapeStr(a.shape)} and b ${shapeStr(b.shape)} must both have rank 2 or more`);
@@ -201,18 +252,27 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     assertDtype('matmul', bias);
     if (bias.rank !== 1 || bias.shape[0] !== N) throw new Error(`matmul: bias ${shapeStr(bias.shape)} must be (N) = [${N}] for a ${shapeStr(a.shape)} and b ${shapeStr(b.shape)}`);
   }
+  if (residual) {
+    assertDtype('matmul', residual);
+    const outShape = [...lead, M, N];
+    if (residual.rank !== outShape.length || residual.shape.some((d, i) => d !== outShape[i])) {
+      throw new Error(`matmul: residual ${shapeStr(residual.shape)} must have the output's shape ${shapeStr(outShape)}`);
+    }
+  }
   const rt = a.rt;
-  const variant = resolveVariant(rt.device, opts.variant);
+  const variant = opts.variant;
+  if (variant !== undefined) matmulKernel(variant, rt.device.facts);   // fails here, naming the op, if it cannot run
   const batch = lead.reduce((x, y) => x * y, 1);
   // A shared b and row-major a: the batch is just more rows.
   const fold = shared && !transA;
   const out = rt.empty([...lead, M, N], 'f32', 'matmul');
   gemm({
-    out, a, b, bias, M: fold ? batch * M : M, N, K, batch: fold ? 1 : batch,
+    out, a, b, bias, residual, M: fold ? batch * M : M, N, K, batch: fold ? 1 : batch,
     strideA: M * K, strideB: shared ? 0 : K * N, transA, transB,
   }, variant, 'matmul');
 
-  rt.tape.record('matmul', bias ? [a, b, bias] : [a, b], out, [a, b], (dC) => {
+  const inputs = [a, b, ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
+  rt.tape.record('matmul', inputs, out, [a, b], (dC) => {
     const rows = fold ? batch * M : M;
     const nb = fold ? 1 : batch;
     const sB = shared ? 0 : K * N;
@@ -245,7 +305,8 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
       } else dB = target;
     }
     const dBias = bias && bias.requiresGrad ? sumLeading(dC, 1) : null;
-    return bias ? [dA, dB, dBias] : [dA, dB];
+    const dResidual = residual && residual.requiresGrad ? dC.reshape(residual.shape) : null;
+    return [dA, dB, ...(bias ? [dBias] : []), ...(residual ? [dResidual] : [])];
   });
   return out;
 }

@@ -94,8 +94,8 @@ export function chooseBinding(
   };
 }
 
-/** True for software adapters (each process gets its own, so ranks never share them). */
-export { isSoftwareAdapter } from '../../runtime/host_gpu.js';
+/** True for software adapters (each process gets its own, so ranks never share them): the runtime's rule. */
+export { isSoftwareAdapter } from '../../runtime/adapter.js';
 
 export interface RankDevice { rank: number; host: string; adapter: string; pci?: string; software: boolean }
 
