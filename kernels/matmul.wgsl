@@ -31,7 +31,7 @@ diagnostic(off, subgroup_uniformity);
 // `enable` is file-wide, so the runtime blanks those lines on devices without it
 // (kernel.ts selectBranches) and the other entry points compile everywhere.
 //
-// Speed on lavapipe (../shared/notes/lavapipe-performance.md): storage loads run lane by lane with
+// Speed on lavapipe (docs/lavapipe.md): storage loads run lane by lane with
 // a bounds check per component, so loads, not FMAs, set the pace. Hence (1) register blocking:
 // each B value loaded feeds ROWS FMAs, each A value 4·SG (through the broadcasts); (2) vec4 loads,
 // about half the cost of four f32 loads; (3) k advances by 4 and every accumulator is updated by
