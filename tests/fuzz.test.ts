@@ -31,6 +31,7 @@ import { encodeTorchCheckpoint, parseTorchCheckpoint, torchTensor } from '../src
 import { encodeZip, ZipReader } from '../src/runtime/formats/zip.js';
 import { crc32, decodeImage, encodePng } from '../src/train/image/decode.js';
 import { decodeNpy, encodeNpy } from '../src/runtime/formats/npy.js';
+import { rng as uniform } from '../src/train/random.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURES = join(root, 'tests/fixtures/fuzz');
@@ -41,16 +42,10 @@ const MARKER = join(tmpdir(), `segface-fuzz-pickle-ran-code-${process.pid}`);
 
 // ---- the generator
 
-/** mulberry32: a seeded stream of uint32. */
+/** A seeded stream of uint32: the project's mulberry32 (train/random.ts), scaled back to integers. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
+  const next = uniform(seed);
+  return () => next() * 4294967296;
 }
 
 const HUGE32 = [0xffffffff, 0x7fffffff, 0x80000000, 0x40000000, 0xfffffffe, 0x10000];
