@@ -1,7 +1,8 @@
 // Crash safety of `npm run train`: one tiny run (32 px, batch 2, 4 synthetic samples: 2 steps per
 // epoch, a checkpoint at every epoch's end) is killed with SIGKILL KILLS times: alternately at the
 // moment a checkpoint write starts (the atomic write's temp file appears: inotify through fs.watch)
-// and at a random moment of the epoch after a completed save (so the run makes progress). After every kill the last checkpoint loads (the loader `npm
+// and at a random moment of the epoch after a completed save, before the next save (so the run
+// makes progress, one epoch at most per kill). After every kill the last checkpoint loads (the loader `npm
 // run eval` uses), the next start removes the temp file a killed write left, and --resume (or a
 // fresh start, when no checkpoint was written yet) goes on; then the run finishes all its epochs and
 // `npm run eval` evaluates the final checkpoint.
@@ -18,7 +19,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'crash-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const SEGFACE = join(root, 'src/cli/segface.ts');
-const EPOCHS = 8;
+// Each random kill lets the run go at most two epochs on (the save it waits for and the one after),
+// so 4 random kills stay short of 10 epochs.
+const EPOCHS = 10;
 const STEPS_PER_EPOCH = 2;
 const TINY = ['--model', 'tiny', '--res', '32', '--batch', '2', '--train-size', '4', '--val-size', '2', '--epochs', String(EPOCHS)];
 const KILLS = Number(process.env.CRASH_KILLS ?? 8);
@@ -96,10 +99,18 @@ describe('train CLI under SIGKILL', () => {
         const w = appears(runDir, CHECKPOINT_FILE, child.exited, newer);
         const saved = await w.seen;
         w.close();
+        // ... but before the save after it, so that each kill costs the run at most one epoch of
+        // progress, however fast the machine is: the run cannot reach its end before the last kill
         const ms = Math.floor(next() * 3000);
-        if (saved) await Promise.race([new Promise((r) => setTimeout(r, ms)), child.exited]);
+        let cut = false;
+        if (saved) {
+          const savedStep = stepOf(runDir);
+          const following = appears(runDir, CHECKPOINT_FILE, child.exited, () => { try { return stepOf(runDir) > savedStep; } catch { return false; } });
+          cut = await Promise.race([new Promise<boolean>((r) => setTimeout(() => r(false), ms)), following.seen]);
+          following.close();
+        }
         child.kill();
-        killedAt = `${ms} ms after the checkpoint of a new epoch (${saved ? `saved ${((Date.now() - t0 - ms) / 1000).toFixed(1)} s after the start` : 'none: exited first'})`;
+        killedAt = `${cut ? 'the next save, sooner than ' : ''}${ms} ms after the checkpoint of a new epoch (${saved ? `saved ${((Date.now() - t0 - ms) / 1000).toFixed(1)} s after the start` : 'none: exited first'})`;
       }
       const r = await child.exited;
       expect(r.signal === 'SIGKILL' || r.code === 0, `start ${k}: ${r.stderr}`).toBe(true);
