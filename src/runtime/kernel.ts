@@ -7,12 +7,8 @@
 // struct per entry point (conventionally `p`), packed by member name from the reflection, so WGSL
 // is the single schema. Workgroup and tile sizes are `override` constants; pipelines are cached by
 // (file, entry point, constants).
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
-
-export const KERNEL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'kernels');
+import { kernelSource } from './kernel_source.js';
 
 export type Access = 'read' | 'read_write';
 
@@ -103,13 +99,11 @@ export class KernelCache {
 
   constructor(private device: GPUDevice) {}
 
-  private file(name: string, dir = KERNEL_DIR, subgroups = false): ParsedFile {
-    const path = join(dir, name);
+  private file(name: string, dir?: string, subgroups = false): ParsedFile {
+    const path = `${dir ?? 'kernels'}/${name}`;
     let parsed = this.files.get(path + (subgroups ? '#subgroups' : ''));
     if (!parsed) {
-      let source: string;
-      try { source = readFileSync(path, 'utf8'); } catch { throw new Error(`kernel file kernels/${name} not found (${path})`); }
-      source = selectBranches(source, { subgroups }, `kernels/${name}`);
+      const source = selectBranches(kernelSource(name, dir), { subgroups }, `kernels/${name}`);
       let reflect: WgslReflect;
       try { reflect = new WgslReflect(source); } catch (e) {
         throw new Error(`kernels/${name}: WGSL parse error: ${e instanceof Error ? e.message : String(e)}`);
@@ -120,8 +114,8 @@ export class KernelCache {
     return parsed;
   }
 
-  private moduleFor(name: string, dir = KERNEL_DIR, subgroups = false): GPUShaderModule {
-    const path = join(dir, name) + (subgroups ? '#subgroups' : '');
+  private moduleFor(name: string, dir?: string, subgroups = false): GPUShaderModule {
+    const path = `${dir ?? 'kernels'}/${name}` + (subgroups ? '#subgroups' : '');
     let module = this.modules.get(path);
     if (!module) {
       module = this.device.createShaderModule({ code: this.file(name, dir, subgroups).source, label: `kernels/${name}${subgroups ? ' (subgroups)' : ''}` });
