@@ -1,8 +1,10 @@
 // Weights from a file: the official torch.save release (`model_299.pt`, whose dict holds the model
 // under `state_dict_backbone`), a plain torch state dict, or safetensors. The configuration is
 // inferred from the tensor shapes, and the state dict is checked strictly before any GPU work.
+import { toByteSource, type ByteInput } from '../runtime/byte_source.js';
 import { readTorchCheckpoint, PyDict, TorchTensor } from '../runtime/torch_checkpoint.js';
-import { readSafetensors } from '../runtime/safetensors.js';
+import { openTorchCheckpoint } from '../runtime/torch_lazy.js';
+import { parseSafetensors, readSafetensors } from '../runtime/safetensors.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { SegFaceConfig } from './config.js';
 import { inferConfig, loadParams, type HostTensor, type ParamStore } from './params.js';
@@ -14,10 +16,40 @@ export function readStateDict(path: string): Map<string, HostTensor> {
     const st = readSafetensors(path);
     return new Map([...st].filter(([k]) => !k.startsWith('optim.')).map(([k, t]) => [k, { shape: t.shape, data: t.data }]));
   }
-  const top = readTorchCheckpoint(path);
+  return tensorsOf(stateDictIn(readTorchCheckpoint(path, { lazy: true }), path), path);
+}
+
+/**
+ * The same from a File, Blob, ArrayBuffer, URL or path, read lazily: an official `model_299.pt`
+ * (about 1 GB with its optimizer state) costs its zip directory, its pickle and the model's storages.
+ * Safetensors files are read whole.
+ */
+export async function readStateDictFrom(input: ByteInput, name?: string): Promise<Map<string, HostTensor>> {
+  const source = await toByteSource(input, name);
+  const label = source.name;
+  try {
+    if (label.endsWith('.safetensors')) {
+      const st = parseSafetensors(await source.read(0, source.size), label);
+      return new Map([...st].filter(([k]) => !k.startsWith('optim.')).map(([k, t]) => [k, { shape: t.shape, data: t.data }]));
+    }
+    const ckpt = await openTorchCheckpoint(source);
+    const dict = stateDictIn(ckpt.root, label);
+    await ckpt.load(dict);
+    return tensorsOf(dict, label);
+  } finally {
+    await source.close?.();
+  }
+}
+
+/** The model's dict: `state_dict_backbone` of an official release, or the checkpoint itself. */
+function stateDictIn(top: unknown, path: string): PyDict {
   let dict: unknown = top;
   if (top instanceof PyDict && top.has('state_dict_backbone')) dict = top.get('state_dict_backbone');
   if (!(dict instanceof PyDict)) throw new Error(`${path}: not a SegFace checkpoint (expected a dict with state_dict_backbone, or a state dict)`);
+  return dict;
+}
+
+function tensorsOf(dict: PyDict, path: string): Map<string, HostTensor> {
   const out = new Map<string, HostTensor>();
   for (const [k, t] of dict) {
     if (typeof k !== 'string') continue;
