@@ -29,13 +29,11 @@ export function setupTrainUi(rt: Runtime): void {
         const ms = performance.now() - t0;
         loss.points.push([run.globalStep, r.total]);
         status.textContent = `step ${run.globalStep} (epoch ${run.epoch}): loss ${r.total.toFixed(4)} (CE ${r.ce.toFixed(4)}, Dice ${r.dice.toFixed(4)}), ${ms.toFixed(0)} ms/step on ${rt.device.name}`;
-        if (run.globalStep % VALIDATE_EVERY === 0) {
-          const v = await run.validate();
-          f1.points.push([run.globalStep, v.meanF1]);
-          $('train-samples').replaceChildren(...v.overlays.map((o, i) => rgbCanvas(o, `val ${i} @ step ${run!.globalStep}`)));
-        }
         drawChart($<HTMLCanvasElement>('train-chart'), [loss, f1], 'step');
+        if (run.globalStep % VALIDATE_EVERY === 0) await validate(run);
       }
+      // Paused: validate now, so the chart and the samples show where the model stands.
+      if (run && run.globalStep > 0 && f1.points.at(-1)?.[0] !== run.globalStep) await validate(run);
     } catch (e) {
       status.classList.add('error');
       status.textContent = (e as Error).message;
@@ -43,6 +41,12 @@ export function setupTrainUi(rt: Runtime): void {
     } finally {
       looping = false;
     }
+  };
+  const validate = async (r: PageTraining) => {
+    const v = await r.validate();
+    f1.points.push([r.globalStep, v.meanF1]);
+    $('train-samples').replaceChildren(...v.overlays.map((o, i) => rgbCanvas(o, `val ${i} @ step ${r.globalStep}`)));
+    drawChart($<HTMLCanvasElement>('train-chart'), [loss, f1], 'step');
   };
 
   start.addEventListener('click', () => {

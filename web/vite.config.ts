@@ -23,5 +23,9 @@ export default defineConfig({
   },
   server: { host: '127.0.0.1', fs: { allow: [here('..')] } },
   preview: { host: '127.0.0.1' },
-  build: { outDir: here('./dist'), emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 2048 },
+  build: {
+    outDir: here('./dist'), emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 2048,
+    // The demo page, and the op-check page the browser tests open (the Node suites' checks on this adapter).
+    rollupOptions: { input: { main: here('./index.html'), checks: here('./checks.html') } },
+  },
 });

@@ -60,7 +60,10 @@ afterAll(async () => {
 
 type Result = { adapter: string; shape: number[]; logits: string; classes: string } | { error: string };
 /** The page's globals (web/main.ts), seen from code that puppeteer runs in the page. */
-interface PageGlobals { segfaceReady?: unknown; segfaceResult?: Result; segfaceTrainSteps?: (n: number) => Promise<number[]> }
+interface PageGlobals {
+  segfaceReady?: unknown; segfaceResult?: Result; segfaceTrainSteps?: (n: number) => Promise<number[]>;
+  segfaceChecks?: { adapter: string; subgroupSize: number; checks: number; failures: string[]; ms: number } | { error: string };
+}
 
 async function open(query = ''): Promise<Page> {
   const page = await browser.newPage();
@@ -110,7 +113,8 @@ describe('the page in headless Chromium (WebGPU on SwiftShader)', () => {
     expect(diff).toBeLessThan(1e-5);
     expect(Buffer.from(result.classes, 'base64').length).toBe(RES * RES);
     mkdirSync(SHOTS, { recursive: true });
-    await page.screenshot({ path: join(SHOTS, 'predict.png') as `${string}.png`, fullPage: false });
+    const predictPart = await page.$('#predict');
+    await predictPart!.screenshot({ path: join(SHOTS, 'predict.png') as `${string}.png` });
     await page.close();
   });
 
@@ -132,6 +136,27 @@ describe('the page in headless Chromium (WebGPU on SwiftShader)', () => {
     const losses: number[] = await page.evaluate(() => (globalThis as unknown as PageGlobals).segfaceTrainSteps!(5));
     console.log(`5 steps: page ${losses.map((l) => l.toFixed(6)).join(' ')}; node ${node.map((l) => l.toFixed(6)).join(' ')}`);
     losses.forEach((l, i) => expect(Math.abs(l - node[i]!) / Math.abs(node[i]!), `step ${i}`).toBeLessThan(1e-5));
+    // The Train part through its buttons: a few steps, pause (which validates), screenshot.
+    await page.click('#train-start');
+    await page.waitForFunction(`/^step ([3-9]|\\d\\d)/.test(document.getElementById('train-status').textContent ?? '')`, { timeout: 300_000, polling: 500 });
+    await page.click('#train-pause');
+    await page.waitForFunction(`document.querySelectorAll('#train-samples canvas').length > 0`, { timeout: 300_000, polling: 500 });
+    const train = await page.$('#train');
+    await train!.screenshot({ path: join(SHOTS, 'train.png') as `${string}.png` });
     await page.close();
   });
+
+  it('op checks on Chromium\'s adapter: the Node suites\' matmul, softmax and layer-norm cases against float64', async () => {
+    const page = await browser.newPage();
+    page.on('pageerror', (e) => console.error(`page error: ${(e as Error).message}`));
+    await page.goto(`${server.url}/checks.html`);
+    await page.waitForFunction(() => (globalThis as unknown as PageGlobals).segfaceChecks !== undefined, { timeout: 900_000, polling: 1000 });
+    const report = (await page.evaluate(() => (globalThis as unknown as PageGlobals).segfaceChecks))!;
+    if ('error' in report) throw new Error(`checks page: ${report.error}`);
+    console.log(`op checks on ${report.adapter} (subgroups ${report.subgroupSize}): ${report.checks} checks, ${report.failures.length} failures, ${(report.ms / 1000).toFixed(1)} s`);
+    await page.screenshot({ path: join(SHOTS, 'checks.png') as `${string}.png` });
+    expect(report.failures).toEqual([]);
+    expect(report.checks).toBeGreaterThanOrEqual(50);
+    await page.close();
+  }, 900_000);
 });
