@@ -20,6 +20,7 @@ export function rgbCanvas(img: RgbImage, caption?: string): HTMLElement {
     data.data[i * 4 + 3] = 255;
   }
   ctx.putImageData(data, 0, 0);
+  if (img.width < 256) canvas.style.width = `${img.width * 2}px`; // small model resolutions, shown at 2×
   const fig = document.createElement('figure');
   fig.append(canvas);
   if (caption) {
