@@ -35,7 +35,8 @@ export async function main(): Promise<void> {
   const outDir = join(ROOT, 'web', 'dist');
   await build({ configFile: join(ROOT, 'web', 'vite.config.ts'), logLevel: 'error' });
   const server = await serve(outDir, join(ROOT, 'tests', 'fixtures'));
-  const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--enable-unsafe-webgpu', '--ignore-gpu-blocklist', '--disable-gpu-sandbox'] });
+  // No protocol timeout: the bench keeps the page's main thread busy for long stretches.
+  const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, protocolTimeout: 0, args: ['--no-sandbox', '--enable-unsafe-webgpu', '--ignore-gpu-blocklist', '--disable-gpu-sandbox'] });
   try {
     const page = await browser.newPage();
     await page.setViewport({ width: 1000, height: 900 });

@@ -41,10 +41,11 @@ let rt: Runtime;
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: bash scripts/setup.sh --tests installs Debian's chromium`);
   await build({ configFile: join(ROOT, 'web', 'vite.config.ts'), logLevel: 'error', build: { outDir } });
-  server = await serve(outDir, fixtures);
+  server = await serve(outDir, fixtures, join(ROOT, 'tests', 'fixtures', 'images'));
   browser = await puppeteer.launch({
     executablePath: CHROMIUM,
     headless: true,
+    protocolTimeout: 900_000, // SwiftShader on a loaded 2-core machine can keep the page busy for minutes
     args: ['--no-sandbox', '--enable-unsafe-webgpu', '--ignore-gpu-blocklist', '--disable-gpu-sandbox'],
   });
   rt = await Runtime.create();
@@ -62,7 +63,7 @@ type Result = { adapter: string; shape: number[]; logits: string; classes: strin
 /** The page's globals (web/main.ts), seen from code that puppeteer runs in the page. */
 interface PageGlobals {
   segfaceReady?: unknown; segfaceResult?: Result; segfaceTrainSteps?: (n: number) => Promise<number[]>;
-  segfaceChecks?: { adapter: string; subgroupSize: number; checks: number; failures: string[]; ms: number } | { error: string };
+  segfaceChecks?: { adapter: string; subgroupSize: number; checks: number; failures: string[]; ms: number; jpeg: { checks: number } } | { error: string };
 }
 
 async function open(query = ''): Promise<Page> {
@@ -146,10 +147,10 @@ describe('the page in headless Chromium (WebGPU on SwiftShader)', () => {
     await page.close();
   });
 
-  it('op checks on Chromium\'s adapter: the Node suites\' matmul, softmax and layer-norm cases against float64', async () => {
+  it('op checks on Chromium\'s adapter (the Node suites\' matmul, softmax and layer-norm cases against float64) and JPEG decoding bit-exact with cv2', async () => {
     const page = await browser.newPage();
     page.on('pageerror', (e) => console.error(`page error: ${(e as Error).message}`));
-    await page.goto(`${server.url}/checks.html`);
+    await page.goto(`${server.url}/checks.html?jpeg=/images/`);
     await page.waitForFunction(() => (globalThis as unknown as PageGlobals).segfaceChecks !== undefined, { timeout: 900_000, polling: 1000 });
     const report = (await page.evaluate(() => (globalThis as unknown as PageGlobals).segfaceChecks))!;
     if ('error' in report) throw new Error(`checks page: ${report.error}`);
@@ -157,6 +158,7 @@ describe('the page in headless Chromium (WebGPU on SwiftShader)', () => {
     await page.screenshot({ path: join(SHOTS, 'checks.png') as `${string}.png` });
     expect(report.failures).toEqual([]);
     expect(report.checks).toBeGreaterThanOrEqual(50);
+    expect(report.jpeg.checks).toBe(17); // 9 layouts + 8 EXIF orientations, bit-exact with cv2.imread in the page too
     await page.close();
   }, 900_000);
 });

@@ -10,10 +10,13 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json', '.jpg': 'image/jpeg', '.png': 'image/png',
 };
 
-export async function serve(root: string, fixtures: string): Promise<{ url: string; close(): Promise<void> }> {
+/** Serves `root` at /, `fixtures` at /fixtures/ and, when given, `images` at /images/. */
+export async function serve(root: string, fixtures: string, images?: string): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const file = path.startsWith('/fixtures/') ? join(fixtures, normalize(path.slice(10))) : join(root, path === '/' ? 'index.html' : normalize(path));
+    const file = path.startsWith('/fixtures/') ? join(fixtures, normalize(path.slice(10)))
+      : images && path.startsWith('/images/') ? join(images, normalize(path.slice(8)))
+      : join(root, path === '/' ? 'index.html' : normalize(path));
     let bytes: Uint8Array;
     try {
       if (!statSync(file).isFile()) throw new Error('not a file');
