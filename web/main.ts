@@ -3,6 +3,7 @@
 //   /?checkpoint=URL&image=URL[&image=URL…]&res=N[&landmarks=URL] runs one prediction on load and sets
 //   window.segfaceResult = { adapter, shape: [B, K, H, W], logits: base64 f32 LE, classes: base64 u8 }
 //   or { error } naming the file or URL.
+import './platform/benchmark_globals.js';
 import jpegWasmUrl from '@cwasm/jpeg-turbo/jpeg-turbo.wasm?url';
 import { embedKernels } from '../src/runtime/kernel_source.js';
 import { Runtime } from '../src/runtime/runtime.js';
