@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const kernelsUrl = new URL('../../kernels/', import.meta.url);
+const kernelsUrl = new URL(/* @vite-ignore */ '../../kernels/', import.meta.url);
 
 /** The engine's kernels/ folder in this checkout or installed package (its URL where there are no files). */
 export const KERNEL_DIR = kernelsUrl.protocol === 'file:' ? fileURLToPath(kernelsUrl) : kernelsUrl.href;
