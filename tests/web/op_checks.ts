@@ -1,5 +1,5 @@
 // The op checks the web page runs on the browser's adapter: the Node suites' own cases, tolerances
-// and float64 references (tests/checks/*, tests/ref/*), with failures collected instead of thrown.
+// and float64 references (tests/checks/*, src/runtime/reference/*), with failures collected instead of thrown.
 // A subset of the Node suites (the kernels' portability across adapters is the point, not coverage).
 import { matmulPlan } from '../../src/runtime/ops/matmul.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
