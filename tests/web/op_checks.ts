@@ -1,10 +1,13 @@
 // The op checks the web page runs on the browser's adapter: the Node suites' own cases, tolerances
 // and float64 references (tests/checks/*, src/runtime/reference/*), with failures collected instead of thrown.
-// A subset of the Node suites (the kernels' portability across adapters is the point, not coverage).
+// A subset of the Node suites (the kernels' portability across adapters is the point, not coverage),
+// plus `segface doctor`'s checks (src/doctor/checks.ts).
+import { doctorCases } from '../../src/doctor/checks.js';
 import { matmulPlan } from '../../src/runtime/ops/matmul.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
 import { CASES as LN_CASES, checkLayerNorm } from '../checks/layernorm.js';
 import { BATCH, checkMatmul, SHAPES, VARIANTS } from '../checks/matmul.js';
+import { checkCase } from '../checks/run.js';
 import { CASES as SOFTMAX_CASES, checkSoftmax } from '../checks/softmax.js';
 
 export interface OpCheckReport { adapter: string; subgroupSize: number; checks: number; failures: string[]; ms: number }
@@ -45,5 +48,7 @@ export async function runOpChecks(rt: Runtime, log: (line: string) => void = () 
   }
   for (const [i, c] of SOFTMAX_CASES.entries()) await run(`softmax [${c.shape}]`, (fail) => checkSoftmax(rt, c, i, fail));
   for (const [i, c] of LN_CASES.entries()) await run(`layerNorm [${c.shape}] eps ${c.eps}`, (fail) => checkLayerNorm(rt, c, i, fail));
+  // segface doctor's checks at Swin's sizes: window attention V1, Swin's matmuls, softmax, GELU
+  for (const c of doctorCases(rt, false)) await run(`doctor: ${c.name}`, (fail) => checkCase(rt, c, fail));
   return { adapter: dev.name, subgroupSize: fixedLanes, checks, failures, ms: performance.now() - t0 };
 }
