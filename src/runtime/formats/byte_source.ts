@@ -8,7 +8,8 @@
 // SparseBytes, which holds the ranges loaded so far and throws RangeMissing for any other; faultIn()
 // runs a synchronous read, loads the range it missed, and runs it again until it completes. Each
 // retry re-reads only cached bytes, and every miss is at least MIN_FETCH bytes, so a central
-// directory or a pickle costs a few requests, and a tensor one or two.
+// directory or a pickle costs a few requests, and a tensor one or two. A Node path can also be read
+// synchronously the same way (fileSourceSync + faultInSync), for the readers that return at once.
 
 /** Asynchronous random access to `size` bytes; `name` names the file in every error. */
 export interface ByteSource {
