@@ -200,7 +200,7 @@ export class CommandBatch {
     this.counters.uploads++;
     const bytes = data.byteLength;
     if (bytes === 0) return;
-    const src = new Uint8Array(data.buffer, data.byteOffset, bytes);
+    const src = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, bytes);
     if (!this.encoder) {
       this.gpu.queue.writeBuffer(dst, dstOffset, src);
       return;
