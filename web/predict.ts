@@ -4,10 +4,9 @@
 import { CLASS_NAMES } from '../src/model/config.js';
 import { inferConfig, loadParams } from '../src/model/params.js';
 import { predict as predictClasses } from '../src/model/classes.js';
-import { lapaFivePoints } from '../src/model/warp.js';
 import { readStateDictFrom } from '../src/model/weights_file.js';
 import type { Runtime } from '../src/runtime/runtime.js';
-import { parseLapaLandmarks } from '../src/train/data/lapa.js';
+import { landmarksAtResolution, parseLandmarkSets } from '../src/train/data/landmarks.js';
 import { decodeImage, maskToColor, overlay, PALETTES, resizeBicubicPIL, toNormalizedCHW, withLegend, type Rgb, type RgbImage } from '../src/train/image/index.js';
 
 /** A file the user dropped, or a URL. */
@@ -86,24 +85,7 @@ export async function predict(rt: Runtime, req: PredictRequest): Promise<Predict
 async function landmarksAtRes(input: Input, imgs: RgbImage[], res: number): Promise<Float32Array> {
   const file = inputName(input);
   const text = new TextDecoder().decode(await bytesOf(input));
-  let sets: number[][];
-  if (file.toLowerCase().endsWith('.txt')) {
-    sets = [Array.from(lapaFivePoints(parseLapaLandmarks(text, file)))];
-  } else {
-    let json: unknown;
-    try { json = JSON.parse(text); } catch (e) { throw new Error(`${file}: not JSON (${(e as Error).message})`); }
-    const isSet = (s: unknown) => Array.isArray(s) && s.length === 5 && s.every((p) => Array.isArray(p) && p.length === 2 && p.every((x) => Number.isFinite(x)));
-    if (isSet(json)) sets = [(json as number[][]).flat()];
-    else if (Array.isArray(json) && json.every(isSet)) sets = (json as number[][][]).map((s) => s.flat());
-    else throw new Error(`${file}: expected [[x, y] x5] or an array of them`);
-  }
+  const sets = parseLandmarkSets(text, file, imgs.length === 1);
   if (sets.length !== imgs.length) throw new Error(`${file}: ${sets.length} landmark sets for ${imgs.length} images`);
-  const out = new Float32Array(imgs.length * 10);
-  imgs.forEach((im, b) => {
-    for (let k = 0; k < 5; k++) {
-      out[b * 10 + 2 * k] = (sets[b]![2 * k]! * res) / im.width;
-      out[b * 10 + 2 * k + 1] = (sets[b]![2 * k + 1]! * res) / im.height;
-    }
-  });
-  return out;
+  return landmarksAtResolution(sets, imgs, res);
 }

@@ -2,7 +2,7 @@
 // under `state_dict_backbone`), a plain torch state dict, or safetensors. The configuration is
 // inferred from the tensor shapes, and the state dict is checked strictly before any GPU work.
 import { toByteSource, type ByteInput } from '../runtime/formats/byte_source.js';
-import { PyDict, TorchTensor, type TorchValue } from '../runtime/formats/torch_checkpoint.js';
+import { PyDict, TorchTensor } from '../runtime/formats/torch_checkpoint.js';
 import { openTorchCheckpoint, readTorchCheckpointLazy } from '../runtime/formats/torch_lazy.js';
 import { parseSafetensors, readSafetensors, type StTensor } from '../runtime/formats/safetensors.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -17,11 +17,6 @@ export function readStateDict(path: string): Map<string, HostTensor> {
   // lazy: the zip directory, the pickle, then only the state dict's storages (an official release
   // also holds the optimizer's moments, several times the model's size)
   return tensorsOf(readTorchCheckpointLazy(path, (top) => stateDictIn(top, path)) as PyDict, path);
-}
-
-/** The state dict of a decoded torch.save checkpoint: its `state_dict_backbone` (the official release) or the whole dict. */
-export function officialStateDict(top: TorchValue, path: string): Map<string, HostTensor> {
-  return tensorsOf(stateDictIn(top, path), path);
 }
 
 /**
