@@ -11,7 +11,9 @@ import { CASES as LN_CASES, checkLayerNorm } from '../checks/layernorm.js';
 import { BATCH, checkMatmul, SHAPES, VARIANTS } from '../checks/matmul.js';
 import { checkCase, maxErrors, recordAs } from '../checks/run.js';
 import { CASES as SOFTMAX_CASES, checkSoftmax } from '../checks/softmax.js';
-import { CASES as ATTENTION_CASES, caseName, checkAttention, LARGE_LOGITS } from '../checks/attention.js';
+import { attention } from '../../src/runtime/ops/attention.js';
+import { windowAttention } from '../../src/runtime/ops/window_attention.js';
+import { CASES as ATTENTION_CASES, caseName, checkAttention, HEADS, LARGE_LOGITS } from '../checks/attention.js';
 import { checkWindowAttention, V2_CASES } from '../checks/window_attention.js';
 import { CASES as LOSS_CASES, checkLoss, TERM_CASES } from '../checks/loss.js';
 import { checkAdamWSteps, checkGradStats, NORM_CASES, STEP_CONFIGS } from '../checks/adamw.js';
@@ -66,9 +68,21 @@ export async function runOpChecks(rt: Runtime, log: (line: string) => void = () 
   for (const [i, c] of LN_CASES.entries()) await run(`layerNorm [${c.shape}] eps ${c.eps}`, (fail) => checkLayerNorm(rt, c, i, fail));
   // segface doctor's checks at Swin's sizes: window attention V1, Swin's matmuls, softmax, GELU
   for (const c of doctorCases(rt, false)) await run(`doctor: ${c.name}`, (fail) => checkCase(rt, c, fail));
-  // decoder attention: every Node case on the subgroup kernels (where the device has subgroups) and
-  // the portable ones, and the large logits
-  for (const subgroups of dev.hasSubgroups ? [true, false] : [false]) {
+  // Decoder attention and Swin V2 window attention: every case on each kernel path this adapter
+  // runs (the subgroup kernels share keys 8 lanes at a time: on fewer, as SwiftShader's 4, they are
+  // refused by name and the portable ones are the default).
+  const eightLanes = dev.hasSubgroups && dev.adapter.subgroupMinSize >= 8;
+  if (!eightLanes) {
+    await run('attention subgroup kernels refused on this adapter', async (fail) => {
+      const q = rt.zeros([1, 1, 128]);
+      try { attention(q, q, q, HEADS, { subgroups: true }); fail('attention: subgroups accepted on fewer than 8 lanes'); } catch (e) { if (!/subgroups/.test((e as Error).message)) throw e; } finally { q.release(); }
+    });
+    await run('windowAttentionV2 subgroup kernels refused on this adapter', async (fail) => {
+      const [qkv, table, bias, ls] = [rt.zeros([1, 8, 8, 96]), rt.zeros([225, 1]), rt.zeros([96]), rt.zeros([1, 1, 1])];
+      try { windowAttention(qkv, table, { ws: 8, heads: 1, shift: 0, qkvBias: bias, logitScale: ls, path: 'subgroups' }); fail('windowAttention: subgroups accepted on fewer than 8 lanes'); } catch (e) { if (!/subgroups/.test((e as Error).message)) throw e; } finally { for (const t of [qkv, table, bias, ls]) t.release(); }
+    });
+  }
+  for (const subgroups of eightLanes ? [true, false] : [false]) {
     for (const [i, c] of ATTENTION_CASES.entries()) {
       const sc = { ...c, opts: { subgroups } };
       await run(`attention ${caseName(sc).slice(10)}`, (fail) => checkAttention(rt, sc, 100 + 10 * i, fail));
@@ -78,8 +92,7 @@ export async function runOpChecks(rt: Runtime, log: (line: string) => void = () 
       await run(`attention ${caseName(sc).slice(10)}, large logits`, (fail) => checkAttention(rt, sc, seed, fail));
     }
   }
-  // Swin V2 window attention (cosine attention, logit scale), on both kernel paths
-  for (const path of dev.hasSubgroups ? ['subgroups', 'portable'] as const : ['portable'] as const) {
+  for (const path of eightLanes ? ['subgroups', 'portable'] as const : ['portable'] as const) {
     for (const [i, c] of V2_CASES.entries()) await run(`windowAttentionV2 ${c.name} (${path})`, (fail) => checkWindowAttention(rt, c, 300 + 10 * i, fail, path));
   }
   for (const [i, c] of LOSS_CASES.entries()) await run(`segLoss ${c.name}`, (fail) => checkLoss(rt, c, 100 + 10 * i, fail));
