@@ -180,7 +180,7 @@ describe('the page in headless Chromium (WebGPU on SwiftShader)', () => {
     const eightLanes = report.subgroupSize >= 8;
     expect(report.checks).toBe((3 + subgroupFamily) * 16 + 10 + 8 + 5 + (eightLanes ? 2 * (16 + 7) : 2 + 16 + 7) + 13 + 10);
     expect(report.jpeg.checks).toBe(17); // 9 layouts + 8 EXIF orientations, bit-exact with cv2.imread in the page too
-    expect(report.png.checks).toBe(pngs); // every committed PNG fixture and three 16-bit ones, as pngjs decodes them in Node
+    expect(report.png.checks).toBe(pngs); // every committed PNG fixture (Adam7 ones included) and three 16-bit ones, as pngjs decodes them in Node
     await page.close();
   }, 900_000);
 });

@@ -1,5 +1,5 @@
 // PNG decoding in the page against Node's pngjs: every colour type (grey 1/8/16-bit, grey+alpha,
-// RGB 8/16-bit, RGBA 8/16-bit, palette 4/8-bit, palette with tRNS). Node decodes each file with
+// RGB 8/16-bit, RGBA 8/16-bit, palette 4/8-bit, palette with tRNS, Adam7-interlaced at 1 to 16 bits). Node decodes each file with
 // pngjs and OpenCV's reading rules (tests/web/png_reference.ts) and writes the SHA-256 of the RGB
 // pixels to png_pngjs.json; the page decodes the same files with the engine's decoder and compares.
 import { decodeImage } from '../../src/train/image/index.js';

@@ -8,7 +8,8 @@
 //                       CRC-checked) over fflate's inflate; it returns the raw samples (packed for
 //                       depths below 8, 16-bit as 16-bit, palette images as indices), and the rules
 //                       below turn them into OpenCV's pixels. tests/train/image.test.ts checks them
-//                       against cv2, tests/web/page.test.ts against pngjs in the browser.
+//                       against cv2, tests/web/page.test.ts against pngjs in the browser. Interlaced
+//                       1/2/4-bit files, which fast-png misreads, go pass by pass (./png_adam7.ts).
 //   @cwasm/jpeg-turbo — libjpeg-turbo's decoder in WebAssembly (./jpeg.ts): cv2.imread's pixels.
 //
 // What reading means, per PNG colour type (OpenCV's rules, through libpng):
@@ -21,6 +22,7 @@ import { readFileSync } from 'node:fs';
 import { decode as decodePngSamples, encode as encodePngBytes } from 'fast-png';
 import { writeFileAtomic } from '../../runtime/formats/safetensors.js';
 import { decodeJpeg } from './jpeg.js';
+import { decodeInterlacedLowDepth, isInterlacedLowDepth } from './png_adam7.js';
 
 /** An 8-bit RGB image, row-major (H, W, 3). */
 export interface RgbImage {
@@ -146,9 +148,11 @@ interface DecodedPng {
 function parsePng(bytes: Uint8Array, name: string): DecodedPng {
   try {
     // tRNS is dropped first: OpenCV ignores it, and fast-png would refuse one longer than the palette
-    const png = decodePngSamples(withoutChunk(bytes, 'tRNS', name), { checkCrc: true });
+    const src = withoutChunk(bytes, 'tRNS', name);
+    const isPalette = src[25] === 3;
+    if (isInterlacedLowDepth(src)) return parseInterlacedLowDepth(src, isPalette, name);
+    const png = decodePngSamples(src, { checkCrc: true });
     const { width, height, channels, depth } = png;
-    const isPalette = bytes[25] === 3;
     if (isPalette && !png.palette) throw new Error('palette image without a PLTE chunk');
     const samples = depth < 8 ? unpackSamples(png.data, width * channels, height, depth) : png.data;
     if (samples.length !== width * height * channels) throw new Error(`decoded ${samples.length} samples for ${width}×${height}×${channels}`);
@@ -157,6 +161,19 @@ function parsePng(bytes: Uint8Array, name: string): DecodedPng {
     const message = (e as Error).message;
     throw new Error(message.startsWith(`${name}: `) ? message : `${name}: cannot decode PNG: ${message}`);
   }
+}
+
+/** An Adam7-interlaced 1/2/4-bit grey or palette image (./png_adam7.ts), its chunks CRC-checked here. */
+function parseInterlacedLowDepth(src: Uint8Array, isPalette: boolean, name: string): DecodedPng {
+  const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  const list = chunks(src, name).map((c) => {
+    const crc = crc32(src.subarray(c.at + 4, c.at + 8 + c.length));
+    if (crc !== view.getUint32(c.at + 8 + c.length)) throw new Error(`CRC error in chunk ${c.type}`);
+    return { type: c.type, data: src.subarray(c.at + 8, c.at + 8 + c.length) };
+  });
+  if (isPalette && !list.some((c) => c.type === 'PLTE')) throw new Error('palette image without a PLTE chunk');
+  const { samples, palette } = decodeInterlacedLowDepth(src, list, crc32, unpackSamples);
+  return { width: view.getUint32(16), height: view.getUint32(20), depth: src[24]!, channels: 1, samples, ...(isPalette ? { palette } : {}) };
 }
 
 /** Rows of 1/2/4-bit samples packed most significant bits first, each row padded to a byte. */
