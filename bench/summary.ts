@@ -30,7 +30,9 @@ function webSection(w: WebResult, node: Result | undefined): string[] {
   const out = [
     '', `## In a browser: ${a.name} (${w.browser})`, '',
     `${a.vendor}/${a.architecture}; subgroups ${a.subgroupMinSize}..${a.subgroupMaxSize} lanes; shader-f16 ${a.features.includes('shader-f16') ? 'yes' : 'no'}; ` +
-      `${w.date.slice(0, 10)}. The page's Bench part (\`npm run web\`), headless, with the variants its matmul rows name.`, '',
+      `${w.date.slice(0, 10)}. The page's Bench part (\`npm run web\`), headless, with the variants its matmul rows name. ` +
+      'The page runs the package\'s browser build (its entry points in `src/browser/`, as a bundler gets them from `segface-webgpu`); ' +
+      'on fewer than 8 subgroup lanes the decoder and window attention kernels run their portable variants.', '',
     `Default training step (${w.trainStep.what}): page ${w.trainStep.pageMs.toFixed(0)} ms, Node on ${w.trainStep.nodeAdapter} ${w.trainStep.nodeMs.toFixed(0)} ms ` +
       `(same session: page ÷ Node time ${(w.trainStep.pageMs / w.trainStep.nodeMs).toFixed(2)}).`, '',
     `| suite | name | sizes | page ms | page GFLOP/s | ${node ? `${node.adapter.name.replace(/-+$/, '')} ms (${node.date.slice(0, 10)}) | its GFLOP/s` : 'node ms | GFLOP/s'} |`,

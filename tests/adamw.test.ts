@@ -1,97 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { AdamW, gradStats, type GradStatsOptions } from '../src/runtime/ops/adamw.js';
-import type { Tensor } from '../src/runtime/tensor.js';
-import { expectClose, numel, randn, useRuntime } from './harness.js';
+import { AdamW, gradStats } from '../src/runtime/ops/adamw.js';
+import { expectClose, numel, randn, testFail, useRuntime } from './harness.js';
 import { adamwRefInit, adamwRefStep, adamwRefStepF32, gradStatsRef, type AdamWRefHyper } from '../src/runtime/reference/adamw.js';
+import {
+  checkAdamWSteps, checkGradStats, checkState, cleanup, makeParams as makeParamsOn, NORM_CASES, NORM_TOL, setGrad, SHAPES, STEP_CONFIGS,
+} from './checks/adamw.js';
 
+// Cases, tolerances and the norm and six-step checks: tests/checks/adamw.ts (the web page runs them too).
 const rt = useRuntime();
-
-// The norm is an f32 sum of squares in ≤ 3 levels (8 vec4s per invocation, 64 per workgroup, the
-// rows); relative error a few f32 ulps.
-const NORM_TOL = { atol: 0, rtol: 1e-6 };
-// Parameters: each step rounds p twice in f32 (decay, update), ≤ 6e-8 relative each; 6 steps and
-// the f32 update (≈ lr·O(1), itself ~1e-7 relative) stay well under 1e-6 relative + 1e-7 absolute.
-const PARAM_TOL = { atol: 1e-7, rtol: 1e-6 };
-// m can cancel towards 0 (gradients of both signs), so its atol is 1e-7 of the O(1) gradients;
-// v is a positive sum, relative error a few ulps.
-const M_TOL = { atol: 1e-7, rtol: 1e-6 };
-const V_TOL = { atol: 1e-12, rtol: 1e-6 };
-
-const SHAPES = [[7], [33, 5], [1001], [20001]];   // the last: 3 AdamW workgroups, the third partial
-
-function setGrad(p: Tensor, data: Float64Array | null): void {
-  p.grad?.release();
-  p.grad = data ? p.rt.untracked(() => p.rt.tensor(data, p.shape)) : null;
-}
-
-function makeParams(seed: number): { params: Tensor[]; init: Float64Array[] } {
-  const init = SHAPES.map((s, i) => randn(numel(s), seed + i));
-  const params = init.map((x, i) => rt().parameter(x, SHAPES[i]!, `p${i}`));
-  return { params, init };
-}
-
-async function expectState(what: string, opt: AdamW, ref: ReturnType<typeof adamwRefInit>): Promise<void> {
-  for (let i = 0; i < opt.params.length; i++) {
-    expectClose(`${what}: param ${i}`, await opt.params[i]!.read(), ref.p[i]!, PARAM_TOL);
-    expectClose(`${what}: exp_avg ${i}`, await opt.expAvg[i]!.read(), ref.m[i]!, M_TOL);
-    expectClose(`${what}: exp_avg_sq ${i}`, await opt.expAvgSq[i]!.read(), ref.v[i]!, V_TOL);
-  }
-  expect(opt.steps, `${what}: step counters`).toEqual(ref.step);
-}
-
-function cleanup(opt: AdamW, params: Tensor[]): void {
-  opt.destroy();
-  for (const p of params) { setGrad(p, null); p.release(); }
-}
+const makeParams = (seed: number) => makeParamsOn(rt(), seed);
 
 describe('gradStats: global norm', () => {
-  const cases: { name: string; shapes: number[][]; opts?: GradStatsOptions }[] = [
-    { name: 'one element', shapes: [[1]] },
-    { name: 'three tensors', shapes: [[7], [33, 5], [1001]] },
-    { name: 'large tensor', shapes: [[70001], [3]] },
-    { name: 'many rows (2 invocations x 1 vec4 per workgroup)', shapes: [[7], [33, 5], [1001]], opts: { workgroupSize: 2, vec4sPerThread: 1 } },
-  ];
-  cases.forEach((c, k) => it(c.name, async () => {
-    const data = c.shapes.map((s, i) => randn(numel(s), 40 + 10 * k + i, -2, 2));
-    const grads = data.map((d, i) => rt().tensor(d, c.shapes[i]!));
-    for (const maxNorm of [undefined, 0.5]) {
-      const want = gradStatsRef(data, maxNorm);
-      const s = gradStats(grads, { ...c.opts, maxNorm });
-      expectClose(`${c.name}: norm`, [await s.norm.item()], [want.norm], NORM_TOL);
-      expectClose(`${c.name}: clip scale`, [await s.clipScale.item()], [want.scale], NORM_TOL);
-      expect(await s.nonFinite.item()).toBe(0);
-      for (const t of [s.norm, s.nonFinite, s.clipScale]) t.release();
-    }
-    for (const g of grads) g.release();
-  }));
+  NORM_CASES.forEach((c, k) => it(c.name, async () => { await checkGradStats(rt(), c, k, testFail); }));
 });
 
 describe('AdamW vs float64 torch algorithm, 6 steps', () => {
-  const configs: { name: string; h: AdamWRefHyper; noGradAt?: [step: number, param: number] }[] = [
-    { name: 'no weight decay', h: { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 } },
-    { name: 'weight decay 0.1', h: { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 } },
-    { name: 'SegFace: lr 1e-4, wd 1e-5', h: { lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 1e-5 } },
-    { name: 'clipping active (max_norm 1)', h: { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.05, maxNorm: 1 } },
-    { name: 'clipping inactive (max_norm 1e3), other betas', h: { lr: 3e-3, beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0.05, maxNorm: 1e3 } },
-    { name: 'a parameter without gradient at step 3', h: { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 }, noGradAt: [3, 1] },
-  ];
-  configs.forEach((c, k) => it(c.name, async () => {
-    const { params, init } = makeParams(100 * k);
-    const ref = adamwRefInit(init);
-    const opt = new AdamW(params, { lr: c.h.lr, betas: [c.h.beta1, c.h.beta2], eps: c.h.eps, weightDecay: c.h.weightDecay, maxGradNorm: c.h.maxNorm });
-    for (let step = 1; step <= 6; step++) {
-      const lr = c.h.lr * (1 - 0.1 * step);   // a schedule: the lr changes every step
-      const grads = SHAPES.map((s, i) => (c.noGradAt?.[0] === step && c.noGradAt[1] === i ? null : randn(numel(s), 1000 * k + 10 * step + i, -1.5, 1.5)));
-      grads.forEach((g, i) => setGrad(params[i]!, g));
-      const want = adamwRefStep(ref, grads, { ...c.h, lr });
-      const r = opt.step({ lr });
-      expectClose(`step ${step}: grad norm`, [await r.norm.item()], [want.norm], NORM_TOL);
-      expect(await opt.checkStep(r)).toBe(true);
-      for (const t of [r.norm, r.nonFinite, r.clipScale]) t.release();
-    }
-    await expectState(c.name, opt, ref);
-    cleanup(opt, params);
-  }));
+  STEP_CONFIGS.forEach((c, k) => it(c.name, async () => { await checkAdamWSteps(rt(), c, k, testFail); }));
 });
 
 describe('AdamW follows torch\'s float32 operation order', () => {
@@ -150,7 +74,7 @@ describe('non-finite gradients: flag set, step skipped on the GPU', () => {
     after.forEach((a, i) => expect(Array.from(a), `tensor ${i} untouched`).toEqual(Array.from(before[i]!)));
     expect(opt.steps).toEqual(SHAPES.map(() => 1));
     expect(await stepWith(good(3))).toBe(true);   // the next step is step 2 for torch too
-    await expectState(s.name, opt, ref);
+    await checkState(s.name, opt, ref, testFail);
     cleanup(opt, params);
   }));
 

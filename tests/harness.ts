@@ -23,6 +23,9 @@ export function useRuntime(): () => Runtime {
 
 // ---- comparison -------------------------------------------------------------------------------
 
+/** The `fail` the shared checks (tests/checks/*) take, as a vitest failure. */
+export const testFail = (message: string): never => expect.fail(message);
+
 export type { Tol };
 
 /** Fails unless |got - want| <= atol + rtol * |want| everywhere (NaN always fails). */

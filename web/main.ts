@@ -1,21 +1,18 @@
-// The demo page: boots the engine on navigator.gpu with the kernels embedded in the bundle, then
-// wires Predict, Train and Bench. The automation contract (tests, embedding):
+// The demo page: boots the engine through the package's browser entry points ('segface-webgpu' and
+// 'segface-webgpu/train', which web/vite.config.ts resolves to src/browser/: navigator.gpu, the
+// kernels embedded, libjpeg-turbo's .wasm shipped with the bundle), then wires Predict, Train and Bench. The automation contract (tests, embedding):
 //   /?checkpoint=URL&image=URL[&image=URL…]&res=N[&landmarks=URL] runs one prediction on load and sets
 //   window.segfaceResult = { adapter, shape: [B, K, H, W], logits: base64 f32 LE, classes: base64 u8 }
 //   or { error } naming the file or URL.
 import './platform/benchmark_globals.js';
-import jpegWasmUrl from '@cwasm/jpeg-turbo/jpeg-turbo.wasm?url';
-import { embedKernels } from '../src/runtime/kernel_source.js';
-import { Runtime } from '../src/runtime/runtime.js';
-import { useJpegWasm } from '../src/train/image/index.js';
+import { Runtime } from 'segface-webgpu';
+import { loadJpegDecoder } from 'segface-webgpu/train';
 import { predict, type Input } from './predict.js';
 import { setupPredictUi, showPrediction, showPredictionError } from './ui_predict.js';
 import { setupTrainUi } from './ui_train.js';
 import { setupBenchUi } from './ui_bench.js';
 import { PageTraining } from './training.js';
 import { base64 } from './util.js';
-
-embedKernels(import.meta.glob('../kernels/*.wgsl', { query: '?raw', import: 'default', eager: true }) as Record<string, string>);
 
 declare global {
   interface Window {
@@ -28,8 +25,7 @@ declare global {
 }
 
 async function boot(): Promise<Runtime> {
-  const wasm = await fetch(jpegWasmUrl);
-  useJpegWasm(await WebAssembly.compile(await wasm.arrayBuffer()));
+  await loadJpegDecoder();
   // ?tune=0: every op's built-in default kernel (the tests' deterministic choice); otherwise kernels
   // are autotuned at first use and the winners kept in localStorage.
   return Runtime.create({ tune: new URLSearchParams(location.search).get('tune') !== '0' });

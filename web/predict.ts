@@ -1,6 +1,7 @@
 // Predict in the page: checkpoint + images (+ LaPa landmarks) from Files or URLs to logits, class
 // maps and overlays. The same engine pieces as `segface predict`: the lazy checkpoint reader, the
-// libjpeg-turbo decoder, Pillow-exact bicubic resizing, and the forward with its argmax on the GPU.
+// image decoders (libjpeg-turbo for JPEG, fast-png for PNG), Pillow-exact bicubic resizing, and the
+// forward with its argmax on the GPU.
 import { CLASS_NAMES } from '../src/model/config.js';
 import { inferConfig, loadParams } from '../src/model/params.js';
 import { predict as predictClasses } from '../src/model/classes.js';

@@ -65,14 +65,16 @@ interface ArenaChunk { buffer: GPUBuffer; host: ArrayBuffer; view: DataView; use
 
 interface PendingScope { ops: string[]; errors: Promise<(GPUError | null)[]> }
 
-const DEBUG = Number(process.env.ENGINE_DEBUG ?? 0);
+// Environment switches (Node only: a page has no process and keeps the defaults)
+const env: Record<string, string | undefined> = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {};
+const DEBUG = Number(env.ENGINE_DEBUG ?? 0);
 // Fault injection for tests (tests/train/device_lost.test.ts): the device is lost right after
 // this many dispatches (kernels run only in steps and validation), as a driver reset in the middle
 // of a step would lose it.
-const LOSE_DEVICE_AT_DISPATCH = Number(process.env.SEGFACE_FAULT_LOSE_DEVICE_AT_DISPATCH ?? 0);
+const LOSE_DEVICE_AT_DISPATCH = Number(env.SEGFACE_FAULT_LOSE_DEVICE_AT_DISPATCH ?? 0);
 // ... and the batch holding this dispatch reports an out-of-memory error from its error scope, as
 // a driver that cannot back an allocation does (lavapipe on a shared machine cannot be made to).
-const OUT_OF_MEMORY_AT_DISPATCH = Number(process.env.SEGFACE_FAULT_OOM_AT_DISPATCH ?? 0);
+const OUT_OF_MEMORY_AT_DISPATCH = Number(env.SEGFACE_FAULT_OOM_AT_DISPATCH ?? 0);
 
 export class CommandBatch {
   readonly counters: Counters = { submits: 0, dispatches: 0, readbacks: 0, uploads: 0, copies: 0 };

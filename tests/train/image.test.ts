@@ -2,7 +2,7 @@
 // decoding of every PNG colour type and of JPEG, Pillow-exact BICUBIC/NEAREST resizing, the
 // ImageNet normalisation, overlays and legends, and .npy files (cross-checked with numpy).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ import {
   readLabelMap, readNpy, resizeBicubicPIL, resizeNearestPIL, toNormalizedCHW, withLegend, writeNpy, writePng,
 } from '../../src/train/image/index.js';
 import { LEGEND_BACKGROUND, LEGEND_TEXT } from '../../src/train/image/overlay.js';
+import { pngjsRgb } from '../web/png_reference.js';
 
 const FIX = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'images');
 const HINT = 'HINT: rerun /usr/bin/python3 tools/reference/make_image_fixtures.py';
@@ -102,6 +103,24 @@ describe('decoding and encoding', () => {
       expect([lab.width, lab.height]).toEqual(f.size);
       expect([...lab.data], HINT).toEqual(want.label);
     }
+  });
+
+  it('decodes Adam7-interlaced PNGs (grey 1/2/4/8-bit, palette 2/4-bit, RGB 16-bit) as pngjs does', () => {
+    // tools/reference/make_adam7_pngs.py; below 8 bits fast-png cannot de-interlace and the decoder
+    // goes pass by pass (src/train/image/png_adam7.ts)
+    const files = readdirSync(FIX).filter((f) => f.startsWith('adam7_'));
+    expect(files.length).toBe(7);
+    for (const f of files) {
+      const bytes = readFileSync(join(FIX, f));
+      const want = pngjsRgb(bytes);
+      const got = decodeImage(bytes, f);
+      expect([got.width, got.height], f).toEqual([want.width, want.height]);
+      expect(Buffer.from(got.rgb).equals(Buffer.from(want.rgb)), `${f}: pixels`).toBe(true);
+      if (f.includes('pal')) expect(Math.max(...readLabelMap(join(FIX, f)).data), `${f}: palette indices as labels`).toBeLessThan(6);
+    }
+    const corrupt = Uint8Array.from(readFileSync(join(FIX, 'adam7_gray2.png')));
+    corrupt[corrupt.length - 20] ^= 0xff; // inside IDAT: the CRC no longer matches
+    expect(() => decodeImage(corrupt, 'adam7_gray2.png')).toThrow(/adam7_gray2\.png: cannot decode PNG: CRC error in chunk IDAT/);
   });
 
   it('writes RGB and grey PNGs that read back unchanged (also as label maps)', () => {

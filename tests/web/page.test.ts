@@ -1,7 +1,10 @@
 // The demo page in a real headless Chromium (Debian's /usr/bin/chromium through puppeteer-core; no
 // browser download) on Chromium's own WebGPU (Dawn on SwiftShader: another shader compiler and
 // 4-lane subgroups, where Node has lavapipe with 8):
-//   - the automation contract: page logits on the tiny64 fixture's model equal Node's (rel. L2 1e-5);
+//   - the automation contract: page logits on the tiny64 fixture's model, for a JPEG and a PNG face,
+//     equal Node's (rel. L2 1e-5);
+//   - the op checks (tests/web/op_checks.ts) against float64, and the JPEG and PNG decoders against
+//     cv2's and pngjs's pixels;
 //   - a bad checkpoint gives { error } naming the URL, not a hang;
 //   - five steps of the default training run give Node's losses (rel. 1e-5);
 //   - a screenshot of each part (docs/web/*.png, shown in the README).
@@ -25,6 +28,7 @@ import { writeSafetensors } from '../../src/runtime/formats/safetensors.js';
 import { encodeTorchCheckpoint, torchTensor } from '../../src/runtime/formats/torch_checkpoint.js';
 import { readImage, resizeBicubicPIL, toNormalizedCHW } from '../../src/train/image/index.js';
 import { PageTraining } from '../../web/training.js';
+import { writePngFixtures } from './png_reference.js';
 import { serve } from './serve.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -63,7 +67,10 @@ type Result = { adapter: string; shape: number[]; logits: string; classes: strin
 /** The page's globals (web/main.ts), seen from code that puppeteer runs in the page. */
 interface PageGlobals {
   segfaceReady?: unknown; segfaceResult?: Result; segfaceTrainSteps?: (n: number) => Promise<number[]>;
-  segfaceChecks?: { adapter: string; subgroupSize: number; checks: number; failures: string[]; ms: number; jpeg: { checks: number } } | { error: string };
+  segfaceChecks?: {
+    adapter: string; subgroupSize: number; checks: number; failures: string[]; ms: number;
+    families: Record<string, { checks: number; maxAbsErr: number }>; jpeg: { checks: number }; png: { checks: number };
+  } | { error: string };
 }
 
 async function open(query = ''): Promise<Page> {
@@ -87,25 +94,29 @@ describe('the page in headless Chromium (WebGPU on SwiftShader)', () => {
   const c = loadCase(join(ROOT, 'tests', 'fixtures', 'tiny64'));
   const state = syntheticStateDict(c.cfg, c.manifest.seed);
 
-  it('automation contract: logits and classes of the tiny64 model equal Node\'s (official .pt read lazily over HTTP)', async () => {
-    // The model as an official release (state_dict_backbone) and as safetensors for Node; a JPEG face.
+  it('automation contract: logits and classes of the tiny64 model equal Node\'s for a JPEG and a PNG face (official .pt read lazily over HTTP)', async () => {
+    // The model as an official release (state_dict_backbone) and as safetensors for Node; a JPEG and a PNG face.
     const sd: Record<string, ReturnType<typeof torchTensor>> = {};
     for (const [k, t] of state) sd[k] = torchTensor(t.shape, t.data, t.data instanceof Int32Array ? { dtype: 'int64' } : {});
     writeFileSync(join(fixtures, 'model_299.pt'), encodeTorchCheckpoint({ epoch: 299, state_dict_backbone: sd }));
     writeSafetensors(join(fixtures, 'model.safetensors'), state);
-    const jpg = join(ROOT, 'tests', 'fixtures', 'images', 'jpeg_420_large.jpg');
-    copyFileSync(jpg, join(fixtures, 'face.jpg'));
+    const faces = [join(ROOT, 'tests', 'fixtures', 'images', 'jpeg_420_large.jpg'), join(ROOT, 'tests', 'fixtures', 'images', 'src_rgb_37x29.png')];
+    copyFileSync(faces[0]!, join(fixtures, 'face.jpg'));
+    copyFileSync(faces[1]!, join(fixtures, 'face.png'));
 
-    const img = readImage(jpg);
-    const rgb = resizeBicubicPIL(img.rgb, img.width, img.height, RES, RES);
+    const batch = new Float32Array(faces.length * 3 * RES * RES);
+    faces.forEach((f, i) => {
+      const img = readImage(f);
+      batch.set(toNormalizedCHW(resizeBicubicPIL(img.rgb, img.width, img.height, RES, RES), RES, RES), i * 3 * RES * RES);
+    });
     const { params } = loadWeightsFile(rt, join(fixtures, 'model.safetensors'));
-    const out = rt.withoutGrad(() => rt.scope(() => segfaceForward(params, rt.tensor(toNormalizedCHW(rgb, RES, RES), [1, 3, RES, RES]))));
+    const out = rt.withoutGrad(() => rt.scope(() => segfaceForward(params, rt.tensor(batch, [faces.length, 3, RES, RES]))));
     const node = (await out.read()) as Float32Array;
     const shape = [...out.shape];
     out.release();
     params.release();
 
-    const { page, result } = await automated(`?checkpoint=/fixtures/model_299.pt&image=/fixtures/face.jpg&res=${RES}`);
+    const { page, result } = await automated(`?checkpoint=/fixtures/model_299.pt&image=/fixtures/face.jpg&image=/fixtures/face.png&res=${RES}`);
     if ('error' in result) throw new Error(`page: ${result.error}`);
     expect(result.shape).toEqual(shape);
     const b = Buffer.from(result.logits, 'base64');
@@ -113,7 +124,7 @@ describe('the page in headless Chromium (WebGPU on SwiftShader)', () => {
     const diff = relL2(logits, node);
     console.log(`page adapter ${result.adapter}: logits [${shape.join(', ')}] rel. L2 vs Node (lavapipe) ${diff.toExponential(2)}`);
     expect(diff).toBeLessThan(1e-5);
-    expect(Buffer.from(result.classes, 'base64').length).toBe(RES * RES);
+    expect(Buffer.from(result.classes, 'base64').length).toBe(faces.length * RES * RES);
     mkdirSync(SHOTS, { recursive: true });
     const predictPart = await page.$('#predict');
     await predictPart!.screenshot({ path: join(SHOTS, 'predict.png') as `${string}.png` });
@@ -146,23 +157,30 @@ describe('the page in headless Chromium (WebGPU on SwiftShader)', () => {
     const train = await page.$('#train');
     await train!.screenshot({ path: join(SHOTS, 'train.png') as `${string}.png` });
     await page.close();
-  });
+  }, 700_000); // the UI's waits (300 s each) on a loaded 2-core machine
 
-  it('op checks on Chromium\'s adapter (the Node suites\' matmul, softmax and layer-norm cases and segface doctor\'s window attention, matmul, softmax and GELU checks, against float64) and JPEG decoding bit-exact with cv2', async () => {
+  it('op checks on Chromium\'s adapter (the Node suites\' matmul, softmax, layer-norm, decoder attention, window attention V2, fused loss and AdamW cases and segface doctor\'s checks, forward and backward against float64), JPEG decoding bit-exact with cv2 and PNG decoding with pngjs', async () => {
+    const pngs = writePngFixtures(join(ROOT, 'tests', 'fixtures', 'images'), join(fixtures, 'png'));
     const page = await browser.newPage();
     page.on('pageerror', (e) => console.error(`page error: ${(e as Error).message}`));
-    await page.goto(`${server.url}/checks.html?jpeg=/images/`);
+    await page.goto(`${server.url}/checks.html?jpeg=/images/&png=/fixtures/png/`);
     await page.waitForFunction(() => (globalThis as unknown as PageGlobals).segfaceChecks !== undefined, { timeout: 900_000, polling: 1000 });
     const report = (await page.evaluate(() => (globalThis as unknown as PageGlobals).segfaceChecks))!;
     if ('error' in report) throw new Error(`checks page: ${report.error}`);
     console.log(`op checks on ${report.adapter} (subgroups ${report.subgroupSize}): ${report.checks} checks, ${report.failures.length} failures, ${(report.ms / 1000).toFixed(1)} s`);
+    for (const [f, r] of Object.entries(report.families)) console.log(`  ${f}: ${r.checks} checks, max |GPU - float64| ${r.maxAbsErr.toExponential(2)}`);
     await page.screenshot({ path: join(SHOTS, 'checks.png') as `${string}.png` });
     expect(report.failures).toEqual([]);
     // 16 matmul checks per family (naive, tiled, wgmem, and subgroup with one fixed size of 4 to 128
-    // lanes: SwiftShader's 4 included), 10 softmax, 8 layer norm, 5 doctor
+    // lanes: SwiftShader's 4 included), 10 softmax, 8 layer norm, 5 doctor; per kernel path
+    // (subgroups and portable where the adapter has 8 lanes or more; on fewer, SwiftShader's 4, the
+    // portable ones and 2 checks that the subgroup kernels are refused) 14 + 2 decoder attention and
+    // 7 window attention V2; 8 + 5 loss; 4 gradient-norm and 6 AdamW
     const subgroupFamily = report.subgroupSize >= 4 && report.subgroupSize <= 128 ? 1 : 0;
-    expect(report.checks).toBe((3 + subgroupFamily) * 16 + 10 + 8 + 5);
+    const eightLanes = report.subgroupSize >= 8;
+    expect(report.checks).toBe((3 + subgroupFamily) * 16 + 10 + 8 + 5 + (eightLanes ? 2 * (16 + 7) : 2 + 16 + 7) + 13 + 10);
     expect(report.jpeg.checks).toBe(17); // 9 layouts + 8 EXIF orientations, bit-exact with cv2.imread in the page too
+    expect(report.png.checks).toBe(pngs); // every committed PNG fixture (Adam7 ones included) and three 16-bit ones, as pngjs decodes them in Node
     await page.close();
   }, 900_000);
 });

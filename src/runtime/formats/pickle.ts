@@ -230,10 +230,14 @@ export function unpickle(bytes: Uint8Array, what: string, host: UnpickleHost): P
   return fail('the pickle ends without STOP (truncated?)');
 }
 
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 function decodeLong(b: Uint8Array): number | bigint {
   // little-endian two's complement; through one hex string (linear: shifting a BigInt byte by
   // byte is quadratic in the length, and LONG4 allows 2 GB)
-  let v = b.length ? BigInt(`0x${Buffer.from(b).reverse().toString('hex')}`) : 0n;
+  let hex = '';
+  for (let i = b.length - 1; i >= 0; i--) hex += HEX_BYTE[b[i]!]!;
+  let v = b.length ? BigInt(`0x${hex}`) : 0n;
   if (b.length && b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }

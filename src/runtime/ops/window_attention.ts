@@ -131,7 +131,11 @@ function plan(qkv: Tensor, biasTable: Tensor, o: WindowAttentionOptions): Plan {
   const N = ws * ws;
   const limits = qkv.rt.device.limits;
   const path = o.path ?? defaultWindowAttentionPath(qkv.rt);
-  if (path === 'subgroups' && !qkv.rt.device.hasSubgroups) throw new Error(`${op}: the subgroups path needs the device feature 'subgroups'`);
+  if (path === 'subgroups' && defaultWindowAttentionPath(qkv.rt) !== 'subgroups') {
+    // its kernels share keys 8 at a time: on fewer lanes they would read other lanes' garbage
+    const dev = qkv.rt.device;
+    throw new Error(`${op}: the subgroups path needs the device feature 'subgroups' with at least 8 lanes; ${dev.name} has ${dev.hasSubgroups ? `subgroups of ${dev.adapter.subgroupMinSize} lanes` : 'none'}`);
+  }
   const shared = 4 * (6 * MAX_TOKENS + 225 + N * N);
   if (shared > limits.maxComputeWorkgroupStorageSize) {
     throw new Error(`${op}: needs ${shared} bytes of workgroup memory at ws ${ws}; the device allows ${limits.maxComputeWorkgroupStorageSize}`);

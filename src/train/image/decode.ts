@@ -2,8 +2,14 @@
 // cv2.imread(path, IMREAD_COLOR) + BGR→RGB gives them to the official loaders, label maps as 8-bit
 // class ids, and PNG writing for `npm run predict`.
 //
-// Dependencies (no native build, nothing downloaded at install, no transitive deps):
-//   pngjs             — PNG decode/encode (all colour types, bit depths 1–16, interlacing), zlib from Node.
+// Dependencies (pure JavaScript or WebAssembly: the same decoders in Node and in a browser page,
+// nothing native, nothing downloaded at install):
+//   fast-png          — PNG decode/encode (all colour types, bit depths 1–16, Adam7 interlacing,
+//                       CRC-checked) over fflate's inflate; it returns the raw samples (packed for
+//                       depths below 8, 16-bit as 16-bit, palette images as indices), and the rules
+//                       below turn them into OpenCV's pixels. tests/train/image.test.ts checks them
+//                       against cv2, tests/web/page.test.ts against pngjs in the browser. Interlaced
+//                       1/2/4-bit files, which fast-png misreads, go pass by pass (./png_adam7.ts).
 //   @cwasm/jpeg-turbo — libjpeg-turbo's decoder in WebAssembly (./jpeg.ts): cv2.imread's pixels.
 //
 // What reading means, per PNG colour type (OpenCV's rules, through libpng):
@@ -13,9 +19,10 @@
 //          official code would read a palette PNG's colours as grey; the datasets ship plain grey);
 //          RGB(A) → accepted only when R = G = B everywhere. JPEG labels are refused (lossy).
 import { readFileSync } from 'node:fs';
-import { PNG } from 'pngjs';
+import { decode as decodePngSamples, encode as encodePngBytes } from 'fast-png';
 import { writeFileAtomic } from '../../runtime/formats/safetensors.js';
 import { decodeJpeg } from './jpeg.js';
+import { decodeInterlacedLowDepth, isInterlacedLowDepth } from './png_adam7.js';
 
 /** An 8-bit RGB image, row-major (H, W, 3). */
 export interface RgbImage {
@@ -55,14 +62,25 @@ export function decodeImage(bytes: Uint8Array, name: string): RgbImage {
   }
   if (kind !== 'png') throw new Error(`${name}: unsupported image format (not PNG or JPEG; starts with ${hexStart(bytes)})`);
   checkPngSize(bytes, name);
-  const png = parsePng(withoutChunk(bytes, 'tRNS', name), name);
-  const { width, height } = png;
+  const png = parsePng(bytes, name);
+  const { width, height, channels, samples, palette } = png;
   const rgb = new Uint8Array(width * height * 3);
-  const to8 = png.colorType === 3 ? (v: number) => v : depthTo8(png.depth);
+  if (palette) {
+    for (let i = 0, n = width * height; i < n; i++) {
+      const entry = palette[samples[i]!] ?? [0, 0, 0];
+      rgb[i * 3] = entry[0]!;
+      rgb[i * 3 + 1] = entry[1]!;
+      rgb[i * 3 + 2] = entry[2]!;
+    }
+    return { width, height, rgb };
+  }
+  const to8 = depthTo8(png.depth);
+  const colour = channels >= 3;
   for (let i = 0, n = width * height; i < n; i++) {
-    rgb[i * 3] = to8(png.data[i * 4]!);
-    rgb[i * 3 + 1] = to8(png.data[i * 4 + 1]!);
-    rgb[i * 3 + 2] = to8(png.data[i * 4 + 2]!);
+    const at = i * channels;
+    rgb[i * 3] = to8(samples[at]!);
+    rgb[i * 3 + 1] = to8(samples[colour ? at + 1 : at]!);
+    rgb[i * 3 + 2] = to8(samples[colour ? at + 2 : at]!);
   }
   return { width, height, rgb };
 }
@@ -72,18 +90,16 @@ export function decodeLabelMap(bytes: Uint8Array, name: string): LabelMap {
   if (kind === 'jpeg') throw new Error(`${name}: label maps must be PNG (JPEG is lossy and would corrupt class ids)`);
   if (kind !== 'png') throw new Error(`${name}: unsupported label map format (not PNG; starts with ${hexStart(bytes)})`);
   checkPngSize(bytes, name);
-  let src = withoutChunk(bytes, 'tRNS', name);
-  const colorType = src[25];
-  // Palette: replace the palette by the grey ramp i → (i, i, i), so that de-palettised red = index.
-  if (colorType === 3) src = withIdentityPalette(src, name);
-  const png = parsePng(src, name);
-  const { width, height } = png;
+  const png = parsePng(bytes, name);
+  const { width, height, channels, samples } = png;
   const data = new Uint8Array(width * height);
-  const to8 = png.colorType === 3 ? (v: number) => v : depthTo8(png.depth);
-  const colour = png.colorType === 2 || png.colorType === 6;
+  // palette: the index itself; grey and grey+alpha: the grey sample
+  const to8 = png.palette ? (v: number) => v : depthTo8(png.depth);
+  const colour = channels >= 3;
   for (let i = 0, n = width * height; i < n; i++) {
-    const r = png.data[i * 4]!;
-    if (colour && (png.data[i * 4 + 1] !== r || png.data[i * 4 + 2] !== r)) {
+    const at = i * channels;
+    const r = samples[at]!;
+    if (colour && (samples[at + 1] !== r || samples[at + 2] !== r)) {
       throw new Error(`${name}: label map is a colour PNG with R≠G≠B at pixel (${i % width}, ${Math.floor(i / width)}); expected 8-bit grey or palette`);
     }
     data[i] = to8(r);
@@ -106,10 +122,7 @@ export function encodePng(img: PngImage): Uint8Array {
   if (data.length !== width * height * channels) {
     throw new Error(`encodePng: ${rgb ? 'rgb' : 'gray'} has ${data.length} bytes, expected ${width}×${height}×${channels} = ${width * height * channels}`);
   }
-  const colorType = rgb ? 2 : 0;
-  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const png = { width, height, data: buf, gamma: 0 } as unknown as PNG;
-  return PNG.sync.write(png, { colorType, inputColorType: colorType, inputHasAlpha: false, bitDepth: 8 });
+  return encodePngBytes({ width, height, data, depth: 8, channels });
 }
 
 /** Writes a PNG atomically (temp file + rename): a reader never sees half a file. */
@@ -124,22 +137,57 @@ interface DecodedPng {
   width: number;
   height: number;
   depth: number;
-  colorType: number;
-  /** RGBA per pixel: 8-bit values, or raw samples for depth 16 and for grey depths < 8. */
-  data: ArrayLike<number>;
+  /** Samples per pixel: 1 grey or palette index, 2 grey + alpha, 3 RGB, 4 RGBA. */
+  channels: number;
+  /** One raw sample per channel and pixel, row-major: depths below 8 unpacked, 16-bit kept. */
+  samples: ArrayLike<number>;
+  /** The palette's RGB entries, for a palette image (colour type 3). */
+  palette?: ArrayLike<number>[];
 }
 
 function parsePng(bytes: Uint8Array, name: string): DecodedPng {
   try {
-    // skipRescale: 16-bit samples stay 16-bit and grey 1/2/4-bit stay raw; depthTo8 applies
-    // OpenCV's rules (pngjs would round 16-bit to the nearest 8-bit value instead of truncating).
-    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const m = PNG.sync.read(buf, { skipRescale: true }) as unknown as DecodedPng;
-    if (m.data.length !== m.width * m.height * 4) throw new Error(`decoded ${m.data.length} samples for ${m.width}×${m.height}`);
-    return m;
+    // tRNS is dropped first: OpenCV ignores it, and fast-png would refuse one longer than the palette
+    const src = withoutChunk(bytes, 'tRNS', name);
+    const isPalette = src[25] === 3;
+    if (isInterlacedLowDepth(src)) return parseInterlacedLowDepth(src, isPalette, name);
+    const png = decodePngSamples(src, { checkCrc: true });
+    const { width, height, channels, depth } = png;
+    if (isPalette && !png.palette) throw new Error('palette image without a PLTE chunk');
+    const samples = depth < 8 ? unpackSamples(png.data, width * channels, height, depth) : png.data;
+    if (samples.length !== width * height * channels) throw new Error(`decoded ${samples.length} samples for ${width}×${height}×${channels}`);
+    return { width, height, depth, channels, samples, ...(isPalette ? { palette: png.palette } : {}) };
   } catch (e) {
-    throw new Error(`${name}: cannot decode PNG: ${(e as Error).message}`);
+    const message = (e as Error).message;
+    throw new Error(message.startsWith(`${name}: `) ? message : `${name}: cannot decode PNG: ${message}`);
   }
+}
+
+/** An Adam7-interlaced 1/2/4-bit grey or palette image (./png_adam7.ts), its chunks CRC-checked here. */
+function parseInterlacedLowDepth(src: Uint8Array, isPalette: boolean, name: string): DecodedPng {
+  const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  const list = chunks(src, name).map((c) => {
+    const crc = crc32(src.subarray(c.at + 4, c.at + 8 + c.length));
+    if (crc !== view.getUint32(c.at + 8 + c.length)) throw new Error(`CRC error in chunk ${c.type}`);
+    return { type: c.type, data: src.subarray(c.at + 8, c.at + 8 + c.length) };
+  });
+  if (isPalette && !list.some((c) => c.type === 'PLTE')) throw new Error('palette image without a PLTE chunk');
+  const { samples, palette } = decodeInterlacedLowDepth(src, list, crc32, unpackSamples);
+  return { width: view.getUint32(16), height: view.getUint32(20), depth: src[24]!, channels: 1, samples, ...(isPalette ? { palette } : {}) };
+}
+
+/** Rows of 1/2/4-bit samples packed most significant bits first, each row padded to a byte. */
+function unpackSamples(packed: ArrayLike<number>, perRow: number, rows: number, depth: number): Uint8Array {
+  const out = new Uint8Array(perRow * rows);
+  const stride = Math.ceil((perRow * depth) / 8);
+  const mask = (1 << depth) - 1;
+  for (let y = 0; y < rows; y++) {
+    for (let x = 0; x < perRow; x++) {
+      const bit = x * depth;
+      out[y * perRow + x] = (packed[y * stride + (bit >> 3)]! >> (8 - depth - (bit & 7))) & mask;
+    }
+  }
+  return out;
 }
 
 /** OpenCV/libpng reduction of one sample to 8 bits. */
@@ -180,16 +228,9 @@ function withoutChunk(bytes: Uint8Array, type: string, name: string): Uint8Array
   if (drop.length === 0) return bytes;
   const parts: Uint8Array[] = [bytes.subarray(0, 8)];
   for (const c of list) if (c.type !== type) parts.push(bytes.subarray(c.at, c.at + 12 + c.length));
-  return Buffer.concat(parts);
-}
-
-function withIdentityPalette(bytes: Uint8Array, name: string): Uint8Array {
-  const plte = chunks(bytes, name).find((c) => c.type === 'PLTE');
-  if (!plte) throw new Error(`${name}: cannot decode PNG: palette image without a PLTE chunk`);
-  const out = Uint8Array.from(bytes);
-  const data = out.subarray(plte.at + 8, plte.at + 8 + plte.length);
-  for (let i = 0; i < data.length; i++) data[i] = Math.floor(i / 3);
-  new DataView(out.buffer).setUint32(plte.at + 8 + plte.length, crc32(out.subarray(plte.at + 4, plte.at + 8 + plte.length)));
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
   return out;
 }
 

@@ -56,6 +56,27 @@ export function useJpegWasm(module: WasmModule): void {
   turbo = undefined;
 }
 
+/**
+ * Compiles the decoder ahead of the first decode, asynchronously (a browser refuses synchronous
+ * compiles of large modules on its main thread): from `source`, the .wasm file's URL or bytes, or,
+ * when omitted in Node, the package's own file. The browser build's version of this function
+ * defaults to the .wasm file its bundle ships.
+ */
+export async function loadJpegDecoder(source?: string | URL | ArrayBuffer | Uint8Array): Promise<void> {
+  if (source === undefined) { useJpegWasm(compileFromPackage()); return; }
+  let bytes: ArrayBuffer | Uint8Array;
+  if (typeof source === 'string' || source instanceof URL) {
+    const url = String(source);
+    const res = await fetch(url).catch((e: Error) => { throw new Error(`JPEG decoder ${url}: ${e.message}`); });
+    if (!res.ok) throw new Error(`JPEG decoder ${url}: HTTP ${res.status}`);
+    bytes = await res.arrayBuffer();
+  } else {
+    bytes = source;
+  }
+  const { compile } = (globalThis as unknown as { WebAssembly: { compile(b: ArrayBuffer | Uint8Array): Promise<WasmModule> } }).WebAssembly;
+  useJpegWasm(await compile(bytes));
+}
+
 /** Decodes JPEG bytes to RGB; throws on corrupt, truncated or unsupported data. */
 export function decodeJpeg(bytes: Uint8Array): RgbImage {
   const tj = getTurbo();

@@ -1,8 +1,10 @@
-// What the web build puts in place of Node's fs, path and zlib (web/vite.config.ts aliases them
-// here). The engine's shared modules import them for their Node entry points (reading and writing
-// files by path); a page never takes those paths: it reads Files, Blobs and URLs through
-// src/runtime/formats/byte_source.ts. The file-system functions therefore say so if ever called, and the two
-// pure functions the shared readers do use in a page (path joining, CRC-32) are real.
+// What the browser build puts in place of Node's fs, path, url, zlib, os and module (web/browser_aliases.ts
+// points them here, for the package's dist/browser and for the demo page alike). The engine's
+// shared modules import them for their Node entry points (reading and writing files by path); a
+// page never takes those paths: it reads Files, Blobs and URLs through
+// src/runtime/formats/byte_source.ts. The file-system functions therefore say so if ever called, and
+// the pure functions the shared readers do use in a page (path joining, CRC-32, raw inflate) are real.
+import { inflateSync } from 'fflate';
 
 function nodeOnly(name: string): never {
   throw new Error(`${name} needs Node's file system; in a browser pass a File, Blob or URL instead`);
@@ -57,9 +59,21 @@ export function crc32(bytes: Uint8Array, initial = 0): number {
   for (let i = 0; i < bytes.length; i++) c = table[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }
-export const inflateRawSync = (): never => {
-  throw new Error('deflate-compressed zip entries are not supported in the browser (torch.save stores entries uncompressed)');
-};
+/**
+ * Raw DEFLATE, as zlib.inflateRawSync (zip entries; torch.save stores them uncompressed, other zip
+ * writers deflate). Synchronous, as the zip reader is: the platform's DecompressionStream is
+ * asynchronous only, so this is fflate's inflate. The output buffer holds at most
+ * `maxOutputLength` bytes: a deflate bomb stops there.
+ */
+export function inflateRawSync(raw: Uint8Array, opts: { maxOutputLength?: number } = {}): Uint8Array {
+  if (opts.maxOutputLength === undefined) return inflateSync(raw);
+  return inflateSync(raw, { out: new Uint8Array(opts.maxOutputLength) });
+}
+
+// ---- node:os, node:module (the Node-only paths of src/runtime/quiet_native.ts) -------------------
+export const tmpdir = (): never => nodeOnly('tmpdir()');
+export const homedir = (): never => nodeOnly('homedir()');
+export const createRequire = (u: unknown): never => nodeOnly(`createRequire(${String(u)})`);
 
 // ---- node:url ------------------------------------------------------------------------------------
 export const fileURLToPath = (u: unknown): never => nodeOnly(`fileURLToPath(${String(u)})`);

@@ -1,5 +1,5 @@
-// The browser's stand-in for the npm package `webgpu` (Dawn for Node), which the web build aliases
-// here (web/vite.config.ts). src/runtime/device.ts stays one file for both: in a page its `create()`
+// The browser's stand-in for the npm package `webgpu` (Dawn for Node), which browser bundles alias
+// here (web/browser_aliases.ts). src/runtime/device.ts stays one file for both: in a page its `create()`
 // returns the browser's own `navigator.gpu`, and there are no globals to install (the page has
 // GPUBufferUsage and friends already). Adapter selection by name is Dawn's; a page gets the
 // browser's choice.

@@ -1,7 +1,7 @@
 // The page's autotuning store: one localStorage entry per adapter and driver (the Node build keeps
 // a JSON file under the user's cache directory instead, src/runtime/tune_store_node.ts). A page
 // without storage (private mode, quota) forgets: that costs a re-tune, never a failure.
-import type { TuneFile, TuneStore } from '../../src/runtime/tuner.js';
+import type { TuneFile, TuneStore } from '../runtime/tuner.js';
 
 const PREFIX = 'segface-webgpu:tuning:';
 
