@@ -1,7 +1,7 @@
 // NumPy .npy files (format 1.0) for `--dump-logits`: little-endian float32 in C order, readable by
 // numpy.load. The reader covers what this project writes plus uint8/int32 (tests, fixtures).
 import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from './safetensors.js';
+import { writeFileAtomic } from './atomic_file.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 

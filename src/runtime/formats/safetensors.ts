@@ -4,8 +4,8 @@
 // truncated or foreign file is an error naming the file and the tensor. Half-precision tensors
 // (F16, BF16) are widened to float32. Writing is atomic: a temporary file in the same directory is
 // written, fsynced and renamed over the target, so a crash never leaves a half-written file.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from './atomic_file.js';
 
 export type StDtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'F64' | 'U8' | 'I8' | 'BOOL';
 
@@ -138,30 +138,6 @@ export function encodeSafetensors(tensors: Map<string, StWrite> | Record<string,
     at += t.data.byteLength;
   }
   return out;
-}
-
-/** Writes `bytes` to `path` atomically: temp file in the same directory, fsync, rename. */
-export function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  let fd: number | undefined;
-  try {
-    fd = openSync(tmp, 'w');
-    let done = 0;
-    while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    try { unlinkSync(tmp); } catch { /* the temp file may not exist */ }
-    throw new Error(`cannot write ${path}: ${(e as Error).message}`);
-  }
-  try {
-    const dirFd = openSync(dirname(path), 'r');
-    fsyncSync(dirFd);
-    closeSync(dirFd);
-  } catch { /* directories cannot be fsynced on every filesystem; the rename is still atomic */ }
 }
 
 export function writeSafetensors(path: string, tensors: Map<string, StWrite> | Record<string, StWrite>, metadata?: Record<string, string>): void {

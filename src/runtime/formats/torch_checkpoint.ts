@@ -13,7 +13,8 @@
 // `archive/version` = 3; tensors via torch._utils._rebuild_tensor_v2 with legacy storage types
 // (FloatStorage, LongStorage, ...); Maps as collections.OrderedDict.
 import { readFileSync } from 'node:fs';
-import { decodeTensor, writeFileAtomic, type StDtype } from './safetensors.js';
+import { writeFileAtomic } from './atomic_file.js';
+import { decodeTensor, type StDtype } from './safetensors.js';
 import { describe, encodePickle, PyDict, PyGlobal, PyObject, PyPersistent, PyTuple, unpickle, type PyHostValue, type PyValue } from './pickle.js';
 import { encodeZip, ZipReader, type ZipBytes } from './zip.js';
 

@@ -20,7 +20,7 @@
 //          RGB(A) → accepted only when R = G = B everywhere. JPEG labels are refused (lossy).
 import { readFileSync } from 'node:fs';
 import { decode as decodePngSamples, encode as encodePngBytes } from 'fast-png';
-import { writeFileAtomic } from '../../runtime/formats/safetensors.js';
+import { writeFileAtomic } from '../../runtime/formats/atomic_file.js';
 import { decodeJpeg } from './jpeg.js';
 import { decodeInterlacedLowDepth, isInterlacedLowDepth } from './png_adam7.js';
 
