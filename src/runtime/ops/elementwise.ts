@@ -148,3 +148,24 @@ export function cast(x: Tensor, dtype: FloatDType): Tensor {
   rt.tape.record('cast', [x], out, [], (g) => [cast(g, from)]);
   return out;
 }
+
+/**
+ * Runs an op whose kernels have no f16 build on f16 activations, as autocast does: f16 inputs are
+ * widened to f32, the op runs in f32, and a float result is rounded back to f16 (gradients flow
+ * back through both casts). With no f16 input it is just `run(xs)`.
+ */
+export function widened(xs: readonly Tensor[], run: (wide: Tensor[]) => Tensor): Tensor {
+  if (!xs.some((x) => x.dtype === 'f16')) return run([...xs]);
+  const wide = xs.map((x) => (x.dtype === 'f16' ? cast(x, 'f32') : x));
+  const y = run(wide);
+  wide.forEach((w, i) => { if (w !== xs[i]) w.release(); });
+  if (y.dtype !== 'f32') return y;
+  const out = cast(y, 'f16');
+  y.release();
+  return out;
+}
+
+/** `t` in `like`'s float dtype: `t` itself when they match, else a cast (recorded, so a gradient reaches `t`). */
+export function castLike(t: Tensor, like: Tensor): Tensor {
+  return t.dtype === like.dtype ? t : cast(t, floatDtype('castLike', like));
+}
