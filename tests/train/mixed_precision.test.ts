@@ -1,11 +1,16 @@
 // f16 mixed-precision training: dynamic loss scaling, and a short run whose loss curve tracks f32's.
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { makeConfig } from '../../src/model/config.js';
 import { syntheticParams } from '../../src/model/params.js';
 import { AdamW } from '../../src/runtime/ops/adamw.js';
 import { epochBatches, makeBatch } from '../../src/train/data/dataset.js';
 import { SyntheticDataset } from '../../src/train/data/synthetic_dataset.js';
 import { LossScaler } from '../../src/train/loss_scale.js';
+import { loadCheckpoint } from '../../src/train/checkpoint.js';
+import { TrainingRun, type StepRecord } from '../../src/train/run.js';
 import { MultiStepLR } from '../../src/train/schedule.js';
 import { Trainer, type StepResult } from '../../src/train/trainer.js';
 import { useRuntime } from '../harness.js';
@@ -92,4 +97,33 @@ describe('training in f16 against f32 (tiny, 32 px, batch 2, synthetic LaPa)', (
     expect(f16.every((r) => Number.isFinite(r.total))).toBe(true);
     expect(f16[STEPS - 1]!.total).toBeLessThan(f16[0]!.total);   // it trains
   }, 900_000);
+});
+
+describe('a training run with --precision f16', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mixed-precision-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  it('logs the loss scale per step, saves it in the checkpoint and resumes with it', async () => {
+    const settings = { model: 'tiny', dataset: 'lapa' as const, res: 32, batch: 2, trainSize: 4, valSize: 2, epochs: 2, seed: 5, precision: 'f16' as const };
+    const runDir = join(dir, 'run');
+    const first = await TrainingRun.open({ dir: runDir, settings, quiet: true, stopOnSigint: false,
+      onStep: (s: StepRecord) => { if (s.step === 1) first.requestStop(); } });
+    first.trainer.scaler.restore({ scale: 2 ** 40, goodSteps: 0 });   // the first step overflows: skipped, scale halves
+    const r1 = await first.run();
+    first.close();
+    expect(r1.state.skippedSteps).toBe(1);
+    expect(loadCheckpoint(runDir).state.lossScale).toEqual({ scale: 2 ** 39, goodSteps: 0 });
+    const resumed = await TrainingRun.open({ dir: runDir, resume: true, quiet: true, stopOnSigint: false });
+    expect(resumed.settings.precision).toBe('f16');
+    expect(resumed.trainer.scaler.scale).toBe(2 ** 39);
+    resumed.trainer.scaler.restore({ scale: 2 ** 16, goodSteps: 0 });   // the regular start from here on
+    const r2 = await resumed.run();
+    resumed.close();
+    expect(r2.outcome).toBe('finished');
+    const log = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; scale?: number; applied?: boolean; loss?: number })
+      .filter((m) => m.kind === 'train');
+    expect(log.map((m) => m.scale)).toEqual([2 ** 40, 2 ** 16, 2 ** 16, 2 ** 16]);
+    expect(log.map((m) => m.applied)).toEqual([false, true, true, true]);
+    expect(log.every((m) => Number.isFinite(m.loss))).toBe(true);
+    expect(loadCheckpoint(runDir).state.lossScale).toEqual({ scale: 2 ** 16, goodSteps: 3 });
+  }, 600_000);
 });
