@@ -44,13 +44,19 @@ describe('training in f16 against f32 (tiny, 32 px, batch 2, synthetic LaPa)', (
   const data = new SyntheticDataset('train', 8, RES, 'lapa', 3);
   const batches = epochBatches(data.length, 2, 3, 0);
 
+  /** Pool peak of the steps above what lived before them (weights, moments), per precision: reported. */
+  const stepPeak: Record<string, number> = {};
   async function run(precision: 'f32' | 'f16', seed: number): Promise<StepResult[]> {
     const params = syntheticParams(rt(), cfg, 9);
     const optim = new AdamW(params.params(), { lr: 1e-3, weightDecay: 1e-5 });
     const trainer = new Trainer(rt(), params, optim, new MultiStepLR(1e-3, [100]), seed);
     trainer.precision = precision;
     const out: StepResult[] = [];
+    await rt().sync();
+    rt().pool.resetPeak();
+    const base = rt().memory().bytesLive;
     for (let s = 0; s < STEPS; s++) out.push(await trainer.step(makeBatch(data, batches[s % batches.length]!), RES, 0, s));
+    stepPeak[precision] = rt().memory().bytesPeak - base;
     params.release();
     optim.destroy();
     return out;
@@ -93,6 +99,7 @@ describe('training in f16 against f32 (tiny, 32 px, batch 2, synthetic LaPa)', (
       expect(f16[s]!.scale).toBeGreaterThanOrEqual(1);
     }
     const skipped = f16.filter((r) => !r.applied).length;
+    console.log(`training step pool peak above weights and moments: f32 ${(stepPeak.f32! / 2 ** 20).toFixed(2)} MiB, f16 ${(stepPeak.f16! / 2 ** 20).toFixed(2)} MiB`);
     console.log(`f16 vs f32 seeds over ${STEPS} steps: band width ${width.toExponential(2)}, f16's largest distance from the mean ${worst.toExponential(2)}, ${skipped} step(s) skipped, final scale ${f16[STEPS - 1]!.scale}`);
     expect(f16.every((r) => Number.isFinite(r.total))).toBe(true);
     expect(f16[STEPS - 1]!.total).toBeLessThan(f16[0]!.total);   // it trains
