@@ -58,7 +58,10 @@ struct PartialParams { n: u32, row0: u32, groups: u32 }
 }
 
 // ---- grad_stats_finish: norm, flag and clip scale ----------------------------------------------
-struct FinishParams { rows: u32, max_norm: f32 }    // max_norm <= 0: no clipping (scale 1)
+// max_norm <= 0: no clipping (scale 1). inv_scale = 1/S undoes a loss scale S (mixed precision:
+// the backward was seeded with S): the norm is of the unscaled gradients, and clip_scale, the
+// factor adamw_step multiplies every gradient by, includes 1/S.
+struct FinishParams { rows: u32, max_norm: f32, inv_scale: f32 }
 @group(0) @binding(0) var<storage, read_write> grad_norm: array<f32>;    // (1)
 @group(0) @binding(1) var<storage, read_write> nonfinite: array<i32>;    // (1) 1 if any gradient element is NaN/Inf
 @group(0) @binding(2) var<storage, read_write> clip_scale: array<f32>;   // (1)
@@ -76,10 +79,10 @@ struct FinishParams { rows: u32, max_norm: f32 }    // max_norm <= 0: no clippin
   var total = 0.0;
   var any_bad = 0u;
   for (var l = 0u; l < WG; l++) { total += red_sq[l]; any_bad |= red_bad[l]; }
-  let norm = sqrt(total);
+  let norm = sqrt(total) * fp.inv_scale;
   grad_norm[0] = norm;
   nonfinite[0] = i32(any_bad);
-  clip_scale[0] = select(1.0, min(1.0, fp.max_norm / (norm + 1e-6)), fp.max_norm > 0.0);
+  clip_scale[0] = select(1.0, min(1.0, fp.max_norm / (norm + 1e-6)), fp.max_norm > 0.0) * fp.inv_scale;
 }
 
 // ---- adamw_step: one parameter tensor ----------------------------------------------------------

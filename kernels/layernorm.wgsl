@@ -10,6 +10,16 @@
 // for the scheme): TPR = 1 has no workgroup memory traffic or barriers. ln_bwd_params gives each
 // invocation one column of a chunk of CHUNK rows. Workgroups may be folded into a 2-D grid:
 // wg = wid.x + wid.y * nwg.x; invocations past the last row still reach every barrier.
+//
+// Precision: x, y, dy, dx are stored as act_t (f16 in the `#if f16` build); w, b, the statistics
+// and the dw/db partials stay f32, and every sum and product is f32.
+
+// #if f16
+enable f16;
+alias act_t = f16;
+// #else
+alias act_t = f32;
+// #endif
 
 override WG: u32 = 64;
 override TPR: u32 = 1;
@@ -18,15 +28,15 @@ const BLOCK: u32 = 8;
 
 struct FwdParams { rows: u32, cols: u32, eps: f32 }
 struct BwdParams { rows: u32, cols: u32 }
-@group(0) @binding(0) var<storage, read_write> y: array<f32>;         // ln_fwd: (rows, cols) output
+@group(0) @binding(0) var<storage, read_write> y: array<act_t>;       // ln_fwd: (rows, cols) output
 @group(0) @binding(1) var<storage, read_write> mean: array<f32>;      // ln_fwd: (rows) saved row means
 @group(0) @binding(2) var<storage, read_write> rstd: array<f32>;      // ln_fwd: (rows) saved 1/sqrt(var + eps)
-@group(0) @binding(3) var<storage, read> x: array<f32>;               // (rows, cols) input
+@group(0) @binding(3) var<storage, read> x: array<act_t>;             // (rows, cols) input
 @group(0) @binding(4) var<storage, read> w: array<f32>;               // (cols) weight
 @group(0) @binding(5) var<storage, read> b: array<f32>;               // ln_fwd: (cols) bias
 @group(0) @binding(6) var<uniform> p: FwdParams;
-@group(0) @binding(7) var<storage, read_write> dx: array<f32>;        // ln_bwd_dx: (rows, cols)
-@group(0) @binding(8) var<storage, read> dy: array<f32>;              // backward: (rows, cols) d(output)
+@group(0) @binding(7) var<storage, read_write> dx: array<act_t>;      // ln_bwd_dx: (rows, cols)
+@group(0) @binding(8) var<storage, read> dy: array<act_t>;            // backward: (rows, cols) d(output)
 @group(0) @binding(9) var<storage, read> mean_saved: array<f32>;      // backward: (rows)
 @group(0) @binding(10) var<storage, read> rstd_saved: array<f32>;     // backward: (rows)
 @group(0) @binding(11) var<uniform> bp: BwdParams;
@@ -66,18 +76,18 @@ fn row_sum(v: vec2f, lid: u32) -> vec2f {
   var s = 0.0;
   for (var c0 = lane; c0 < n; c0 += BLOCK * TPR) {
     var blk = 0.0;
-    for (var c = c0; c < min(c0 + BLOCK * TPR, n); c += TPR) { blk += x[base + c]; }
+    for (var c = c0; c < min(c0 + BLOCK * TPR, n); c += TPR) { blk += f32(x[base + c]); }
     s += blk;
   }
   let mu = row_sum(vec2f(s, 0.0), lid).x * inv_cols;
   var q = 0.0;
   for (var c0 = lane; c0 < n; c0 += BLOCK * TPR) {
     var blk = 0.0;
-    for (var c = c0; c < min(c0 + BLOCK * TPR, n); c += TPR) { let d = x[base + c] - mu; blk += d * d; }
+    for (var c = c0; c < min(c0 + BLOCK * TPR, n); c += TPR) { let d = f32(x[base + c]) - mu; blk += d * d; }
     q += blk;
   }
   let rs = 1.0 / sqrt(row_sum(vec2f(q, 0.0), lid).x * inv_cols + p.eps);
-  for (var c = lane; c < n; c += TPR) { y[base + c] = (x[base + c] - mu) * rs * w[c] + b[c]; }
+  for (var c = lane; c < n; c += TPR) { y[base + c] = act_t((f32(x[base + c]) - mu) * rs * w[c] + b[c]); }
   if (valid && lane == 0u) {
     mean[row] = mu;
     rstd[row] = rs;
@@ -100,13 +110,13 @@ fn row_sum(v: vec2f, lid: u32) -> vec2f {
   // (Σ g, Σ g·x̂) over the row
   var acc = vec2f(0.0);
   for (var c = lane; c < n; c += TPR) {
-    let g = dy[base + c] * w[c];
-    acc += vec2f(g, g * (x[base + c] - mu) * rs);
+    let g = f32(dy[base + c]) * w[c];
+    acc += vec2f(g, g * (f32(x[base + c]) - mu) * rs);
   }
   let means = row_sum(acc, lid) / f32(bp.cols);
   for (var c = lane; c < n; c += TPR) {
-    let xhat = (x[base + c] - mu) * rs;
-    dx[base + c] = rs * (dy[base + c] * w[c] - means.x - xhat * means.y);
+    let xhat = (f32(x[base + c]) - mu) * rs;
+    dx[base + c] = act_t(rs * (f32(dy[base + c]) * w[c] - means.x - xhat * means.y));
   }
 }
 
@@ -123,8 +133,8 @@ fn row_sum(v: vec2f, lid: u32) -> vec2f {
   var sw = 0.0;
   var sb = 0.0;
   for (var r = k * CHUNK; r < r1; r++) {
-    let g = dy[r * bp.cols + c];
-    sw += g * (x[r * bp.cols + c] - mean_saved[r]) * rstd_saved[r];
+    let g = f32(dy[r * bp.cols + c]);
+    sw += g * (f32(x[r * bp.cols + c]) - mean_saved[r]) * rstd_saved[r];
     sb += g;
   }
   dw_part[i] = sw;

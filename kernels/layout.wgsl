@@ -1,10 +1,18 @@
-// Layout ops: pure copies, so every array is u32 bits (f32 and i32 tensors alike) and results are
-// exact. Workgroups may be folded into a 2-D grid when there are more than 65535: wg = x + y * nx.
+// Layout ops: pure copies, so every array holds raw elements, elem_t: u32 bits for f32 and i32
+// tensors alike, f16 for f16 tensors (the `#if f16` build); results are exact. Workgroups may be
+// folded into a 2-D grid when there are more than 65535: wg = x + y * nx.
 //
 // Each invocation handles K consecutive destination elements: it finds its start position with
 // the only integer divisions of the kernel, then steps through the K elements with additions and
 // carries. On a CPU adapter (lavapipe) divisions are scalar per lane and per-invocation overhead is
 // high, so K = 64 runs 4-8x faster than K = 1; on a discrete GPU, K = 1 keeps stores coalesced.
+
+// #if f16
+enable f16;
+alias elem_t = f16;
+// #else
+alias elem_t = u32;
+// #endif
 
 override WG: u32 = 64;
 override K: u32 = 1;
@@ -13,8 +21,8 @@ override K: u32 = 1;
 // The host pads the rank to 4 with leading 1s (after merging dims that stay adjacent) and passes
 // x's strides in OUTPUT-dim order, so out = x.permute(perm) reads x at dot(o, x_strides).
 struct PermuteParams { n: u32, out_shape: vec4u, x_strides: vec4u }
-@group(0) @binding(0) var<storage, read_write> perm_out: array<u32>;   // (out_shape), contiguous
-@group(0) @binding(1) var<storage, read> perm_x: array<u32>;           // (x shape), contiguous
+@group(0) @binding(0) var<storage, read_write> perm_out: array<elem_t>;   // (out_shape), contiguous
+@group(0) @binding(1) var<storage, read> perm_x: array<elem_t>;        // (x shape), contiguous
 @group(0) @binding(2) var<uniform> pp: PermuteParams;
 
 @compute @workgroup_size(WG) fn permute_fwd(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -62,8 +70,8 @@ struct WindowParams {
   src_stride: u32, src_off: u32,        // src row stride and block start, in elements
   blk_lo: u32, blk_hi: u32,             // the block's extent within the window's run
 }
-@group(0) @binding(0) var<storage, read_write> win_dst: array<u32>;   // (outer, dst axis, inner)
-@group(0) @binding(1) var<storage, read> win_src: array<u32>;         // (outer, src axis, inner)
+@group(0) @binding(0) var<storage, read_write> win_dst: array<elem_t>;   // (outer, dst axis, inner)
+@group(0) @binding(1) var<storage, read> win_src: array<elem_t>;      // (outer, src axis, inner)
 @group(0) @binding(2) var<uniform> wp: WindowParams;
 
 @compute @workgroup_size(WG) fn window_copy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -76,7 +84,7 @@ struct WindowParams {
   var s = o * wp.src_stride + wp.src_off + j - wp.blk_lo;   // wraps while j < blk_lo; unused then
   let last = min(first + K, wp.total);
   for (var i = first; i < last; i++) {
-    var v = 0u;                                             // the bits of 0.0 and of 0i
+    var v = elem_t(0);                                      // 0u: the bits of 0.0 and of 0i
     if (j >= wp.blk_lo && j < wp.blk_hi) { v = win_src[s]; }
     win_dst[d] = v;
     j++; d++; s++;

@@ -5,7 +5,16 @@ enable subgroups;
 diagnostic(off, subgroup_uniformity);
 // #endif
 
-// Matrix multiply: C = op(A)·op(B) (+ bias), f32, row-major, batched over grid z.
+// #if f16
+enable f16;
+alias act_t = f16;
+// #else
+alias act_t = f32;
+// #endif
+
+// Matrix multiply: C = op(A)·op(B) (+ bias), row-major, batched over grid z. Storage is act_t (f32,
+// or f16 in the `#if f16` build, where a vec4 view is 8 bytes); loads widen to f32, products and
+// sums are f32, and C is rounded once when stored.
 // Per batch item z, with logical A (M, K), B (K, N), C (M, N):
 //   A(m, k) = a[z·stride_a + m·K + k],   with TRANS_A a[z·stride_a + k·M + m]   (stored (K, M))
 //   B(k, n) = b[z·stride_b + k·N + n],   with TRANS_B b[z·stride_b + n·K + k]   (stored (N, K))
@@ -60,14 +69,14 @@ struct Params {
   stride_a: u32, stride_b: u32, stride_c: u32,
 }
 
-@group(0) @binding(0) var<storage, read_write> c: array<f32>;   // (batch, M, N)
-@group(0) @binding(1) var<storage, read> a: array<f32>;         // (batch | 1, M, K), TRANS_A: (batch | 1, K, M)
-@group(0) @binding(2) var<storage, read> a4: array<vec4f>;      // a's buffer read as vec4
-@group(0) @binding(3) var<storage, read> b: array<f32>;         // (batch | 1, K, N), TRANS_B: (batch | 1, N, K)
-@group(0) @binding(4) var<storage, read> b4: array<vec4f>;      // b's buffer read as vec4
-@group(0) @binding(5) var<storage, read> bias: array<f32>;      // (N); any read-only buffer without HAS_BIAS
+@group(0) @binding(0) var<storage, read_write> c: array<act_t>;    // (batch, M, N)
+@group(0) @binding(1) var<storage, read> a: array<act_t>;          // (batch | 1, M, K), TRANS_A: (batch | 1, K, M)
+@group(0) @binding(2) var<storage, read> a4: array<vec4<act_t>>;   // a's buffer read as vec4
+@group(0) @binding(3) var<storage, read> b: array<act_t>;          // (batch | 1, K, N), TRANS_B: (batch | 1, N, K)
+@group(0) @binding(4) var<storage, read> b4: array<vec4<act_t>>;   // b's buffer read as vec4
+@group(0) @binding(5) var<storage, read> bias: array<act_t>;       // (N); any read-only buffer without HAS_BIAS
 @group(0) @binding(6) var<uniform> p: Params;
-@group(0) @binding(7) var<storage, read> res: array<f32>;       // (batch, M, N); any read-only buffer without HAS_RES
+@group(0) @binding(7) var<storage, read> res: array<act_t>;        // (batch, M, N); any read-only buffer without HAS_RES
 
 // ---- operand access ------------------------------------------------------------------------------
 
@@ -75,13 +84,13 @@ fn a_index(m: u32, k: u32) -> u32 { return select(m * p.K + k, k * p.M + m, TRAN
 fn b_index(k: u32, n: u32) -> u32 { return select(k * p.N + n, n * p.K + k, TRANS_B); }
 
 // A(m, k) for m < M; 0 for k ≥ K.
-fn a_at(base: u32, m: u32, k: u32) -> f32 { return select(0.0, a[base + a_index(m, min(k, p.K - 1u))], k < p.K); }
+fn a_at(base: u32, m: u32, k: u32) -> f32 { return select(0.0, f32(a[base + a_index(m, min(k, p.K - 1u))]), k < p.K); }
 // B(k, n) for n < N; 0 for k ≥ K.
-fn b_at(base: u32, k: u32, n: u32) -> f32 { return select(0.0, b[base + b_index(min(k, p.K - 1u), n)], k < p.K); }
+fn b_at(base: u32, k: u32, n: u32) -> f32 { return select(0.0, f32(b[base + b_index(min(k, p.K - 1u), n)]), k < p.K); }
 
 // A(m, k..k+3) for m < M.
 fn load_a_row(base: u32, m: u32, k: u32) -> vec4f {
-  if (VEC_A && !TRANS_A) { return a4[(base + m * p.K + k) / 4u]; }   // K % 4 == 0: k + 3 < K
+  if (VEC_A && !TRANS_A) { return vec4f(a4[(base + m * p.K + k) / 4u]); }   // K % 4 == 0: k + 3 < K
   return vec4f(a_at(base, m, k), a_at(base, m, k + 1u), a_at(base, m, k + 2u), a_at(base, m, k + 3u));
 }
 
@@ -93,10 +102,10 @@ fn load_a_4rows(base: u32, m0: u32, k: u32) -> mat4x4f {
     let mv = p.M / 4u;
     let kl = p.K - 1u;
     return transpose(mat4x4f(
-      select(vec4f(0.0), a4[at + min(k, kl) * mv], k < p.K),
-      select(vec4f(0.0), a4[at + min(k + 1u, kl) * mv], k + 1u < p.K),
-      select(vec4f(0.0), a4[at + min(k + 2u, kl) * mv], k + 2u < p.K),
-      select(vec4f(0.0), a4[at + min(k + 3u, kl) * mv], k + 3u < p.K)));
+      select(vec4f(0.0), vec4f(a4[at + min(k, kl) * mv]), k < p.K),
+      select(vec4f(0.0), vec4f(a4[at + min(k + 1u, kl) * mv]), k + 1u < p.K),
+      select(vec4f(0.0), vec4f(a4[at + min(k + 2u, kl) * mv]), k + 2u < p.K),
+      select(vec4f(0.0), vec4f(a4[at + min(k + 3u, kl) * mv]), k + 3u < p.K)));
   }
   let ml = p.M - 1u;
   return mat4x4f(load_a_row(base, min(m0, ml), k), load_a_row(base, min(m0 + 1u, ml), k),
@@ -111,8 +120,8 @@ fn load_b_4rows(base: u32, k: u32, n: u32) -> mat4x4f {
     let kv = k / 4u;
     let kr = p.K / 4u;
     let bv = base / 4u;
-    return transpose(mat4x4f(b4[bv + min(n, nl) * kr + kv], b4[bv + min(n + 1u, nl) * kr + kv],
-                             b4[bv + min(n + 2u, nl) * kr + kv], b4[bv + min(n + 3u, nl) * kr + kv]));
+    return transpose(mat4x4f(vec4f(b4[bv + min(n, nl) * kr + kv]), vec4f(b4[bv + min(n + 1u, nl) * kr + kv]),
+                             vec4f(b4[bv + min(n + 2u, nl) * kr + kv]), vec4f(b4[bv + min(n + 3u, nl) * kr + kv])));
   }
   if (VEC_B) {
     // N % 4 == 0 and n % 4 == 0: stored row k + j holds B(k + j, n..n+3) contiguously.
@@ -120,10 +129,10 @@ fn load_b_4rows(base: u32, k: u32, n: u32) -> mat4x4f {
     let nv = p.N / 4u;
     let kl = p.K - 1u;
     return mat4x4f(
-      select(vec4f(0.0), b4[at + min(k, kl) * nv], k < p.K),
-      select(vec4f(0.0), b4[at + min(k + 1u, kl) * nv], k + 1u < p.K),
-      select(vec4f(0.0), b4[at + min(k + 2u, kl) * nv], k + 2u < p.K),
-      select(vec4f(0.0), b4[at + min(k + 3u, kl) * nv], k + 3u < p.K));
+      select(vec4f(0.0), vec4f(b4[at + min(k, kl) * nv]), k < p.K),
+      select(vec4f(0.0), vec4f(b4[at + min(k + 1u, kl) * nv]), k + 1u < p.K),
+      select(vec4f(0.0), vec4f(b4[at + min(k + 2u, kl) * nv]), k + 2u < p.K),
+      select(vec4f(0.0), vec4f(b4[at + min(k + 3u, kl) * nv]), k + 3u < p.K));
   }
   let n0 = min(n, nl);
   let n1 = min(n + 1u, nl);
@@ -148,9 +157,9 @@ fn store4(base: u32, m: u32, n: u32, v: vec4f) {
     if (n + i < p.N) {
       var x = v[i];
       let at = base + m * p.N + n + i;
-      if (HAS_BIAS) { x += bias[n + i]; }
-      if (HAS_RES) { x += res[at]; }
-      c[at] = x;
+      if (HAS_BIAS) { x += f32(bias[n + i]); }
+      if (HAS_RES) { x += f32(res[at]); }
+      c[at] = act_t(x);
     }
   }
 }
@@ -174,11 +183,11 @@ fn tile_of(wid: vec3u, nwg: vec3u) -> vec2u {
   let base_a = wid.z * p.stride_a;
   let base_b = wid.z * p.stride_b;
   var acc = 0.0;
-  for (var k = 0u; k < p.K; k++) { acc = fma(a[base_a + a_index(m, k)], b[base_b + b_index(k, n)], acc); }
-  if (HAS_BIAS) { acc += bias[n]; }
+  for (var k = 0u; k < p.K; k++) { acc = fma(f32(a[base_a + a_index(m, k)]), f32(b[base_b + b_index(k, n)]), acc); }
+  if (HAS_BIAS) { acc += f32(bias[n]); }
   let at = wid.z * p.stride_c + m * p.N + n;
-  if (HAS_RES) { acc += res[at]; }
-  c[at] = acc;
+  if (HAS_RES) { acc += f32(res[at]); }
+  c[at] = act_t(acc);
 }
 
 // ---- tiled: 4 rows × 2 vec4 columns per invocation, no subgroups --------------------------------
@@ -312,7 +321,7 @@ fn load_a_t8(base: u32, m0: u32, k: u32, lane: u32) -> vec4f {
   let l = lane % 8u;
   let kk = k + l / 2u;
   let at = (base + min(kk, p.K - 1u) * p.M + min(m0 + 4u * (l % 2u), p.M - 4u)) / 4u;
-  return select(vec4f(0.0), a4[at], kk < p.K);
+  return select(vec4f(0.0), vec4f(a4[at]), kk < p.K);
 }
 fn lanes_even(x: f32) -> vec4f { return vec4f(subgroupBroadcast(x, 0u), subgroupBroadcast(x, 2u), subgroupBroadcast(x, 4u), subgroupBroadcast(x, 6u)); }
 fn lanes_odd(x: f32) -> vec4f { return vec4f(subgroupBroadcast(x, 1u), subgroupBroadcast(x, 3u), subgroupBroadcast(x, 5u), subgroupBroadcast(x, 7u)); }

@@ -9,16 +9,26 @@
 // tree reduction in workgroup memory (long rows, few of them). The host picks TPR by row length.
 // Workgroups may be folded into a 2-D grid: wg = wid.x + wid.y * nwg.x. Invocations past the last
 // row skip the loads but still reach every barrier (barriers stay in uniform control flow).
+//
+// Precision: x, y, dy, dx are stored as act_t (f16 in the `#if f16` build); max, exp, the row
+// sums and the products are f32, rounded once at the store.
+
+// #if f16
+enable f16;
+alias act_t = f16;
+// #else
+alias act_t = f32;
+// #endif
 
 override WG: u32 = 64;
 override TPR: u32 = 1;
 
 struct Params { rows: u32, cols: u32 }
-@group(0) @binding(0) var<storage, read_write> y: array<f32>;    // softmax_fwd: (rows, cols) probabilities
-@group(0) @binding(0) var<storage, read_write> dx: array<f32>;   // softmax_bwd: (rows, cols) d(logits)
-@group(0) @binding(1) var<storage, read> x: array<f32>;          // softmax_fwd: (rows, cols) logits
-@group(0) @binding(1) var<storage, read> y_saved: array<f32>;    // softmax_bwd: (rows, cols) forward output
-@group(0) @binding(2) var<storage, read> dy: array<f32>;         // softmax_bwd: (rows, cols) d(probabilities)
+@group(0) @binding(0) var<storage, read_write> y: array<act_t>;  // softmax_fwd: (rows, cols) probabilities
+@group(0) @binding(0) var<storage, read_write> dx: array<act_t>; // softmax_bwd: (rows, cols) d(logits)
+@group(0) @binding(1) var<storage, read> x: array<act_t>;        // softmax_fwd: (rows, cols) logits
+@group(0) @binding(1) var<storage, read> y_saved: array<act_t>;  // softmax_bwd: (rows, cols) forward output
+@group(0) @binding(2) var<storage, read> dy: array<act_t>;       // softmax_bwd: (rows, cols) d(probabilities)
 @group(0) @binding(3) var<uniform> p: Params;
 
 var<workgroup> red: array<f32, WG>;   // one partial per invocation; a row owns TPR consecutive slots
@@ -70,12 +80,12 @@ const LOWEST: f32 = -3.4028234e38;   // about -f32 max: the max of a row of -inf
   let n = select(0u, p.cols, row < p.rows);   // 0: a padding invocation reads nothing
   let base = row * p.cols;
   var m = LOWEST;
-  for (var c = lane; c < n; c += TPR) { m = max(m, x[base + c]); }
+  for (var c = lane; c < n; c += TPR) { m = max(m, f32(x[base + c])); }
   m = row_reduce(m, lid, true);
   var s = 0.0;
-  for (var c = lane; c < n; c += TPR) { s += exp_acc(x[base + c] - m); }
+  for (var c = lane; c < n; c += TPR) { s += exp_acc(f32(x[base + c]) - m); }
   s = row_reduce(s, lid, false);
-  for (var c = lane; c < n; c += TPR) { y[base + c] = exp_acc(x[base + c] - m) / s; }
+  for (var c = lane; c < n; c += TPR) { y[base + c] = act_t(exp_acc(f32(x[base + c]) - m) / s); }
 }
 
 @compute @workgroup_size(WG) fn softmax_bwd(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -85,7 +95,7 @@ const LOWEST: f32 = -3.4028234e38;   // about -f32 max: the max of a row of -inf
   let n = select(0u, p.cols, row < p.rows);
   let base = row * p.cols;
   var s = 0.0;
-  for (var c = lane; c < n; c += TPR) { s += dy[base + c] * y_saved[base + c]; }
+  for (var c = lane; c < n; c += TPR) { s += f32(dy[base + c]) * f32(y_saved[base + c]); }
   s = row_reduce(s, lid, false);
-  for (var c = lane; c < n; c += TPR) { dx[base + c] = y_saved[base + c] * (dy[base + c] - s); }
+  for (var c = lane; c < n; c += TPR) { dx[base + c] = act_t(f32(y_saved[base + c]) * (f32(dy[base + c]) - s)); }
 }

@@ -1,7 +1,14 @@
-// Vision layout kernels: exact copies of 32-bit values (f32 and i32 alike), so results are
-// bit-exact, forward and backward. Each output element is written by exactly one invocation, which
+// Vision layout kernels: exact copies of elements, elem_t: 32-bit bits for f32 and i32 alike, f16
+// in the `#if f16` build; results are bit-exact, forward and backward. Each output element is written by exactly one invocation, which
 // gathers its source (no atomics).
 // Workgroups may be folded into a 2-D grid when there are more than 65535: wg = x + y * nx.
+
+// #if f16
+enable f16;
+alias elem_t = f16;
+// #else
+alias elem_t = u32;
+// #endif
 
 override WG: u32 = 256;
 
@@ -21,8 +28,8 @@ override NHWC: bool = false;   // image layout: false (B, C, H, W), true (B, H, 
 override P: u32 = 2;
 
 struct DepthParams { blocks: u32, h: u32, w: u32, c: u32 }
-@group(0) @binding(0) var<storage, read_write> dst: array<u32>;   // s2d: tokens (B, h, w, C·P·P); d2s: image
-@group(0) @binding(1) var<storage, read> src: array<u32>;         // s2d: image (B, C, hP, wP) or (B, hP, wP, C); d2s: tokens
+@group(0) @binding(0) var<storage, read_write> dst: array<elem_t>;   // s2d: tokens (B, h, w, C·P·P); d2s: image
+@group(0) @binding(1) var<storage, read> src: array<elem_t>;      // s2d: image (B, C, hP, wP) or (B, hP, wP, C); d2s: tokens
 @group(0) @binding(2) var<uniform> dp: DepthParams;
 
 /** Block t's first token value and first image pixel, and the image's step between pixels of a row / rows. */
@@ -79,8 +86,8 @@ fn block_of(t: u32) -> Block {
 //   merge_bwd: dx[b, y, x, c] = dOut[b, y/2, x/2, ((y%2) + 2·(x%2))·C + c]: every input element
 //              has exactly one slot, so the adjoint scatter is this gather.
 struct MergeParams { n: u32, h: u32, w: u32, c: u32, ho: u32, wo: u32 }
-@group(0) @binding(0) var<storage, read_write> merge_dst: array<u32>;   // fwd: (B, ho, wo, 4C); bwd: (B, H, W, C)
-@group(0) @binding(1) var<storage, read> merge_src: array<u32>;         // fwd: (B, H, W, C); bwd: (B, ho, wo, 4C)
+@group(0) @binding(0) var<storage, read_write> merge_dst: array<elem_t>;   // fwd: (B, ho, wo, 4C); bwd: (B, H, W, C)
+@group(0) @binding(1) var<storage, read> merge_src: array<elem_t>;      // fwd: (B, H, W, C); bwd: (B, ho, wo, 4C)
 @group(0) @binding(2) var<uniform> mp: MergeParams;
 
 @compute @workgroup_size(WG) fn merge_fwd(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -96,7 +103,7 @@ struct MergeParams { n: u32, h: u32, w: u32, c: u32, ho: u32, wo: u32 }
   let q = k / mp.c;
   let row = 2u * i + (q & 1u);
   let col = 2u * j + (q >> 1u);
-  var v = 0u;   // the bits of 0.0 (and of i32 0)
+  var v = elem_t(0);   // 0u: the bits of 0.0 (and of i32 0)
   if (row < mp.h && col < mp.w) { v = merge_src[((b * mp.h + row) * mp.w + col) * mp.c + k % mp.c]; }
   merge_dst[t] = v;
 }

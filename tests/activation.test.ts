@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { activation, activationBackward, type ActivationKind } from '../src/runtime/ops/activation.js';
-import { checkOp, checkRefGradient, numel, randn, useRuntime } from './harness.js';
+import { checkOp, checkRefGradient, numel, PRECISIONS, randn, useRuntime } from './harness.js';
+import type { Precision } from '../src/runtime/reference/check.js';
 import { erfcRef, erfRef, geluRef, geluRefBackward, reluRef, reluRefBackward } from '../src/runtime/reference/activation.js';
 
 const rt = useRuntime();
@@ -15,9 +16,14 @@ const RELU_TOL = { atol: 0, rtol: 0 };
 // atol 3e-7 (dy is in [-1, 1]).
 const GELU_TOL = { atol: 3e-7, rtol: 1e-6 };
 
-/** Values across [-10, 10] plus exact zero, tiny, near-zero and huge magnitudes of both signs. */
-function activationInputs(n: number, seed: number): Float64Array {
-  const special = [0, 1e-30, 1e-7, 1e-3, 0.5, 0.75, 1, 2.5, 3, 5.5, 8, 9.99, 13, 20, 100, 1e4, 1e10, 1e30, 3e38];
+/**
+ * Values across [-10, 10] plus exact zero, tiny, near-zero and huge magnitudes of both signs; in
+ * f16 the huge ones stop at 6e4 (f16's largest is 65504: beyond, the input itself would be ±Inf,
+ * and gelu(-Inf) = -Inf·0 is NaN in any precision).
+ */
+function activationInputs(n: number, seed: number, precision: Precision = 'f32'): Float64Array {
+  const special = [0, 1e-30, 1e-7, 1e-3, 0.5, 0.75, 1, 2.5, 3, 5.5, 8, 9.99, 13, 20, 100, 1e4, 1e10, 1e30, 3e38]
+    .map((v) => (precision === 'f16' ? Math.min(v, 6e4) : v));
   const out = randn(n, seed, -10, 10);
   let k = 0;
   for (const v of special) {
@@ -32,19 +38,19 @@ const KINDS: { kind: ActivationKind; ref: typeof reluRef; refBackward: typeof re
   { kind: 'gelu', ref: geluRef, refBackward: geluRefBackward, tol: GELU_TOL },
 ];
 
-describe('activations forward and backward', () => {
+describe.each(PRECISIONS)('activations forward and backward (%s)', (precision) => {
   for (const { kind, ref, refBackward, tol } of KINDS) {
     for (const [i, shape] of SHAPES.entries()) {
       it(`${kind} [${shape}]`, async () => {
         await checkOp(rt(), {
           name: `${kind} [${shape}]`,
-          inputs: [{ data: activationInputs(numel(shape), 30 + i), shape }],
+          inputs: [{ data: activationInputs(numel(shape), 30 + i, precision), shape }],
           run: ([x]) => activation(kind, x!),
           ref: ([x]) => ref(x!),
           refBackward: ([x], g) => [refBackward(x!, g)],
           fwdTol: tol,
           seed: i,
-        });
+        }, precision);
       });
     }
   }
@@ -76,12 +82,12 @@ describe('activations forward and backward', () => {
     const shape = [4 * 65537 - 2];
     await checkOp(rt(), {
       name: 'gelu folded grid',
-      inputs: [{ data: activationInputs(numel(shape), 77), shape }],
+      inputs: [{ data: activationInputs(numel(shape), 77, precision), shape }],
       run: ([x]) => activation('gelu', x!, { workgroupSize: 1 }),
       ref: ([x]) => geluRef(x!),
       refBackward: ([x], g) => [geluRefBackward(x!, g)],
       fwdTol: GELU_TOL,
-    });
+    }, precision);
   });
 });
 

@@ -3,7 +3,7 @@
 // table-driven check of an op's forward and backward against its reference.
 import { afterAll, beforeAll, expect } from 'vitest';
 import { Runtime } from '../src/runtime/runtime.js';
-import { compareClose, type OpCase, type Tol } from '../src/runtime/reference/check.js';
+import { compareClose, type OpCase, type Precision, type Tol } from '../src/runtime/reference/check.js';
 import { checkCase } from './checks/run.js';
 import { randn, rng } from './inputs.js';
 
@@ -85,7 +85,18 @@ export function checkRefGradient(
 
 export type { OpCase };
 
-/** Runs an op forward and backward on the GPU and compares both with the float64 reference. */
-export async function checkOp(rt: Runtime, c: OpCase): Promise<void> {
-  await checkCase(rt, c, (message) => expect.fail(message));
+/** The precisions every op suite runs its cases in: f32, and f16 storage (adapter feature shader-f16). */
+export const PRECISIONS: readonly Precision[] = ['f32', 'f16'];
+
+/**
+ * Runs an op forward and backward on the GPU and compares both with the float64 reference, with
+ * float tensors stored in `precision`. On an adapter without shader-f16 an f16 check must instead
+ * be refused with an error naming the feature.
+ */
+export async function checkOp(rt: Runtime, c: OpCase, precision: Precision = 'f32'): Promise<void> {
+  if (precision === 'f16' && !rt.device.hasF16) {
+    await expect(checkCase(rt, c, (message) => expect.fail(message), precision)).rejects.toThrow(/shader-f16/);
+    return;
+  }
+  await checkCase(rt, c, (message) => expect.fail(message), precision);
 }

@@ -1,18 +1,25 @@
 import { describe, expect, it } from 'vitest';
 import { layerNorm, layerNormForward, type LayerNormOptions } from '../src/runtime/ops/layernorm.js';
 import { rowThreads } from '../src/runtime/ops/softmax.js';
-import { checkRefGradient, expectClose, numel, randn, useRuntime } from './harness.js';
+import { checkRefGradient, expectClose, numel, PRECISIONS, randn, useRuntime } from './harness.js';
+import type { Precision } from '../src/runtime/reference/check.js';
 import { layerNormRef, layerNormRefBackward } from '../src/runtime/reference/layernorm.js';
 import { CASES, checkLayerNorm, inputsOf, tolerances, type Case } from './checks/layernorm.js';
 
 const rt = useRuntime();
 
-const check = (c: Case, i: number, opts: LayerNormOptions = {}) => checkLayerNorm(rt(), c, i, (m) => expect.fail(m), opts);
+const check = (c: Case, i: number, opts: LayerNormOptions = {}, precision: Precision = 'f32') => {
+  if (precision === 'f16' && !rt().device.hasF16) return expect(checkLayerNorm(rt(), c, i, (m) => expect.fail(m), opts, precision)).rejects.toThrow(/shader-f16/);
+  return checkLayerNorm(rt(), c, i, (m) => expect.fail(m), opts, precision);
+};
+
+describe.each(PRECISIONS)('layerNorm forward and backward, default launch (%s)', (precision) => {
+  for (const [i, c] of CASES.entries()) {
+    it(`[${c.shape}] eps ${c.eps}${c.offset ? ` offset ${c.offset}` : ''}`, () => check(c, i, {}, precision));
+  }
+});
 
 describe('layerNorm forward and backward', () => {
-  for (const [i, c] of CASES.entries()) {
-    it(`[${c.shape}] eps ${c.eps}${c.offset ? ` offset ${c.offset}` : ''}`, () => check(c, i));
-  }
   // the other row launches: an invocation per row where the default shares rows, 4 per row, and a
   // 256-invocation workgroup per row
   for (const [i, c] of CASES.entries()) {

@@ -2,10 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { concat, padAxis, permute, slice, transpose } from '../src/runtime/ops/layout.js';
 import type { Tensor } from '../src/runtime/tensor.js';
 import { checkOp, checkRefGradient, numel, randn, useRuntime } from './harness.js';
+import type { Precision } from '../src/runtime/reference/check.js';
 import { concatRef, concatRefBackward, permuteRef, permuteRefBackward, sliceRef, sliceRefBackward } from '../src/runtime/reference/layout.js';
 
 const rt = useRuntime();
-// Layout ops copy 32-bit values, forward and backward: results must be bit-exact.
+// Layout ops copy 32-bit values (16-bit ones in f16), forward and backward: results must be bit-exact.
 const EXACT = { atol: 0, rtol: 0 };
 // A gradient summed from two uses of one input (concat([x, x])) is one f32 addition of two f32
 // values: at most half an ulp of the exact sum, i.e. 2^-24 relative.
@@ -38,7 +39,7 @@ const PERMUTE_CASES: { shape: number[]; perms: number[][] }[] = [
   { shape: [2, 64, 56, 56], perms: [[0, 2, 3, 1], [0, 3, 1, 2], [0, 1, 3, 2]] },
 ];
 
-function checkPermute(shape: number[], perm: number[], seed: number): Promise<void> {
+function checkPermute(shape: number[], perm: number[], seed: number, precision: Precision = 'f32'): Promise<void> {
   return checkOp(rt(), {
     name: `permute [${shape}] by [${perm}]`,
     inputs: [{ data: randn(numel(shape), seed), shape }],
@@ -46,7 +47,8 @@ function checkPermute(shape: number[], perm: number[], seed: number): Promise<vo
     ref: ([x]) => permuteRef(x!, shape, perm),
     refBackward: (_, g) => [permuteRefBackward(shape, perm, g)],
     fwdTol: EXACT,
-  });
+    f16: { fwdTol: EXACT, gradTol: EXACT },
+  }, precision);
 }
 
 describe('permute', () => {
@@ -111,7 +113,7 @@ const CONCAT_CASES: { base: number[]; axis: number; lens: number[] }[] = [
   { base: [2, 3, 4, 5, 2], axis: 4, lens: [1, 2] },   // rank 5: concat is rank-agnostic
 ];
 
-function checkConcat(c: (typeof CONCAT_CASES)[number], seed: number): Promise<void> {
+function checkConcat(c: (typeof CONCAT_CASES)[number], seed: number, precision: Precision = 'f32'): Promise<void> {
   const ax = norm(c.axis, c.base.length);
   const shapes = c.lens.map((l) => c.base.map((d, i) => (i === ax ? l : d)));
   return checkOp(rt(), {
@@ -121,7 +123,8 @@ function checkConcat(c: (typeof CONCAT_CASES)[number], seed: number): Promise<vo
     ref: (xs) => concatRef(xs, shapes, ax),
     refBackward: (_, g) => concatRefBackward(shapes, ax, g),
     fwdTol: EXACT,
-  });
+    f16: { fwdTol: EXACT, gradTol: EXACT },
+  }, precision);
 }
 
 describe('concat', () => {
@@ -212,7 +215,7 @@ function windows(dim: number): [number, number][] {
   return [[0, 1], [0, 2], [1, dim - 2], [dim - 1, 1], [dim - 2, 2], [0, dim]];
 }
 
-function checkSlice(shape: number[], axis: number, start: number, length: number, seed: number): Promise<void> {
+function checkSlice(shape: number[], axis: number, start: number, length: number, seed: number, precision: Precision = 'f32'): Promise<void> {
   const ax = norm(axis, shape.length);
   return checkOp(rt(), {
     name: `slice [${shape}] axis ${axis} [${start}, +${length})`,
@@ -221,7 +224,8 @@ function checkSlice(shape: number[], axis: number, start: number, length: number
     ref: ([x]) => sliceRef(x!, shape, ax, start, length),
     refBackward: (_, g) => [sliceRefBackward(shape, ax, start, length, g)],
     fwdTol: EXACT,
-  });
+    f16: { fwdTol: EXACT, gradTol: EXACT },
+  }, precision);
 }
 
 const SLICE_EXTRA: [number[], number, number, number][] = [[[9], 0, 2, 5], [[1, 7, 3], 1, 3, 4], [[5, 1, 2], 1, 0, 1], [[3, 4, 5, 6, 2], 3, 2, 3], [[2, 700], 1, 3, 650]];
@@ -322,3 +326,20 @@ for (const k of [1, 7, 64]) {
     it('padAxis', () => checkPadAxis());
   });
 }
+
+describe('layout ops on f16 tensors (2-byte elements, odd offsets; bit-exact)', () => {
+  for (const [ci, c] of PERMUTE_CASES.entries()) {
+    it(`permute [${c.shape}] by [${c.perms.at(-1)}]`, () => checkPermute(c.shape, c.perms.at(-1)!, 100 * ci + 1, 'f16'));
+  }
+  for (const [ci, c] of CONCAT_CASES.entries()) {
+    it(`concat of [${c.base}] along axis ${c.axis} with lengths [${c.lens}]`, () => checkConcat(c, 1000 + 10 * ci, 'f16'));
+  }
+  for (const axis of [0, 3]) {
+    for (const [start, length] of windows(SLICE_SHAPE[axis]!)) {
+      it(`slice [${SLICE_SHAPE}] axis ${axis} [${start}, +${length})`, () => checkSlice(SLICE_SHAPE, axis, start, length, 200 + 10 * axis + start, 'f16'));
+    }
+  }
+  for (const [shape, axis, start, length] of SLICE_EXTRA) {
+    it(`slice [${shape}] axis ${axis} [${start}, +${length})`, () => checkSlice(shape, axis, start, length, 300 + start, 'f16'));
+  }
+});

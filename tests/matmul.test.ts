@@ -2,12 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { adapterFacts } from '../src/runtime/adapter.js';
 import { matmul, matmulCandidates, matmulDefault, matmulKernel, type MatmulVariant } from '../src/runtime/ops/matmul.js';
 import type { Runtime } from '../src/runtime/runtime.js';
-import { checkOp, checkRefGradient, expectClose, randn, useRuntime } from './harness.js';
+import { checkOp, checkRefGradient, expectClose, PRECISIONS, randn, useRuntime } from './harness.js';
+import type { Precision } from '../src/runtime/reference/check.js';
 import { abs, BATCH, checkMatmul as checkMatmulWith, maxOf, SHAPES, tolFor, VARIANTS, type Case } from './checks/matmul.js';
 import { matmulRef, matmulRefBackward, matmulRefLarge, type MatmulShape } from '../src/runtime/reference/matmul.js';
 
 const rt = useRuntime();
-const checkMatmul = (r: Runtime, c: Case, seed: number) => checkMatmulWith(r, c, seed, (m) => expect.fail(m));
+const checkMatmul = (r: Runtime, c: Case, seed: number, precision: Precision = 'f32') => {
+  if (precision === 'f16' && !r.device.hasF16) return expect(checkMatmulWith(r, c, seed, (m) => expect.fail(m), precision)).rejects.toThrow(/shader-f16/);
+  return checkMatmulWith(r, c, seed, (m) => expect.fail(m), precision);
+};
 
 /**
  * Whether this adapter can run a kernel. One it cannot (subgroups of another size, or none) must be
@@ -42,8 +46,11 @@ const ALL_CANDIDATES = [...new Set(KNOWN_ADAPTERS.flatMap((a) => matmulCandidate
 // The 4-broadcast-lane subgroup kernels (SwiftShader's) also run on 8-lane subgroups, so lavapipe tests them.
 const OTHER_SHAPES = [...new Set([...ALL_CANDIDATES, 'subgroup:R8:W64:L4', 'subgroup:R16:W64:L4', 'subgroup:R8:W32'])];
 
-for (const variant of VARIANTS) {
-  describe(`matmul ${variant}: forward and backward against float64`, () => {
+// f16 runs the odd shapes and the one past the tile in every dimension (SHAPES 1 and 4), which
+// take every bounds path, to keep the suite's time in check (f16 storage changes no indexing).
+const F16_SHAPES = [1, 4];
+for (const [variant, precision] of VARIANTS.flatMap((v) => PRECISIONS.map((p) => [v, p] as const))) {
+  describe(`matmul ${variant} (${precision}): forward and backward against float64`, () => {
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
         for (const bias of [false, true]) {
@@ -52,8 +59,9 @@ for (const variant of VARIANTS) {
             it(name, async () => {
               if (!runsHere(rt(), variant)) return;
               for (const [i, [M, N, K]] of SHAPES.entries()) {
+                if (precision === 'f16' && !F16_SHAPES.includes(i)) continue;
                 const s: MatmulShape = { batch: BATCH, M, N, K, batchedB, transA, transB };
-                await checkMatmul(rt(), { s, lead: [BATCH], bias, variant }, 100 * i + 7);
+                await checkMatmul(rt(), { s, lead: [BATCH], bias, variant }, 100 * i + 7, precision);
               }
             });
           }
@@ -62,9 +70,9 @@ for (const variant of VARIANTS) {
     }
     it('plain 2-D and 4-D (2, 3, ·, ·) operands', async () => {
       if (!runsHere(rt(), variant)) return;
-      await checkMatmul(rt(), { s: { batch: 1, M: 37, N: 20, K: 12, batchedB: false, transA: false, transB: true }, lead: [], bias: true, variant }, 11);
-      await checkMatmul(rt(), { s: { batch: 6, M: 9, N: 11, K: 8, batchedB: true, transA: true, transB: false }, lead: [2, 3], bias: false, variant }, 12);
-      await checkMatmul(rt(), { s: { batch: 6, M: 9, N: 12, K: 7, batchedB: false, transA: false, transB: false }, lead: [2, 3], bias: true, variant }, 13);
+      await checkMatmul(rt(), { s: { batch: 1, M: 37, N: 20, K: 12, batchedB: false, transA: false, transB: true }, lead: [], bias: true, variant }, 11, precision);
+      await checkMatmul(rt(), { s: { batch: 6, M: 9, N: 11, K: 8, batchedB: true, transA: true, transB: false }, lead: [2, 3], bias: false, variant }, 12, precision);
+      await checkMatmul(rt(), { s: { batch: 6, M: 9, N: 12, K: 7, batchedB: false, transA: false, transB: false }, lead: [2, 3], bias: true, variant }, 13, precision);
     });
   });
 }

@@ -1,16 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { rowThreads, softmax } from '../src/runtime/ops/softmax.js';
-import { checkOp, checkRefGradient, randn, useRuntime } from './harness.js';
+import { checkOp, checkRefGradient, PRECISIONS, randn, useRuntime } from './harness.js';
+import { roundHalf } from '../src/runtime/half.js';
+import type { Precision } from '../src/runtime/reference/check.js';
 import { softmaxRef, softmaxRefBackward } from '../src/runtime/reference/softmax.js';
-import { CASES, checkSoftmax, FWD_TOL, gradTol, type Case } from './checks/softmax.js';
+import { CASES, checkSoftmax, FWD_TOL, gradTol, gradTolF16, type Case } from './checks/softmax.js';
 
 const rt = useRuntime();
 
-const check = (c: Case, i: number, threadsPerRow?: number) => checkSoftmax(rt(), c, i, (m) => expect.fail(m), threadsPerRow);
+const check = (c: Case, i: number, threadsPerRow?: number, precision: Precision = 'f32') => {
+  if (precision === 'f16' && !rt().device.hasF16) return expect(checkSoftmax(rt(), c, i, (m) => expect.fail(m), threadsPerRow, precision)).rejects.toThrow(/shader-f16/);
+  return checkSoftmax(rt(), c, i, (m) => expect.fail(m), threadsPerRow, precision);
+};
 
-describe('softmax forward and backward', () => {
+describe.each(PRECISIONS)('softmax forward and backward (%s)', (precision) => {
   for (const [i, c] of CASES.entries()) {
-    it(`[${c.shape}]${c.lo !== undefined ? ` in [${c.lo}, ${c.hi}]` : ''} (default launch)`, () => check(c, i));
+    it(`[${c.shape}]${c.lo !== undefined ? ` in [${c.lo}, ${c.hi}]` : ''} (default launch)`, () => check(c, i, undefined, precision));
   }
   // the other launches on every shape: an invocation per row, 4 per row (16 rows per workgroup,
   // some of them padding), a 256-invocation workgroup per row
@@ -18,7 +23,7 @@ describe('softmax forward and backward', () => {
     const cols = c.shape[c.shape.length - 1]!;
     for (const tpr of [1, 4, 256]) {
       if (tpr === rowThreads(cols).tpr || (tpr === 1 && cols > 10_000)) continue;   // 19 lanes on 16384-long rows: slow
-      it(`[${c.shape}]${c.lo !== undefined ? ` in [${c.lo}, ${c.hi}]` : ''} with ${tpr} invocation(s) per row`, () => check(c, i, tpr));
+      it(`[${c.shape}]${c.lo !== undefined ? ` in [${c.lo}, ${c.hi}]` : ''} with ${tpr} invocation(s) per row`, () => check(c, i, tpr, precision));
     }
   }
   it('picks one invocation per short row and a workgroup per long row', () => {
@@ -38,10 +43,11 @@ describe('softmax forward and backward', () => {
         ref: ([t]) => softmaxRef(t!, 49),
         refBackward: ([t], g) => [softmaxRefBackward(t!, 49, g)],
         fwdTol: FWD_TOL, gradTol: gradTol(Math.max(...softmaxRef(x, 49))),
-      });
+        f16: { gradTol: gradTolF16(Math.max(...softmaxRef(x.map(roundHalf), 49)), 49) },
+      }, precision);
     }
   });
-  it('grid folding: 70000 rows with a workgroup each', () => check({ shape: [70000, 3] }, 90, 64));
+  it('grid folding: 70000 rows with a workgroup each', () => check({ shape: [70000, 3] }, 90, 64, precision));
   it('reference backward matches finite differences', () => {
     checkRefGradient('softmax', [randn(15, 3, -3, 3)], ([x]) => softmaxRef(x!, 5), ([x], g) => [softmaxRefBackward(x!, 5, g)]);
   });

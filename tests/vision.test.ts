@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { depthToSpace, patchify, patchMerge, patchMergeBackward, spaceToDepth, unpatchify, type ImageLayout } from '../src/runtime/ops/vision.js';
-import { checkOp, checkRefGradient, numel, randn, useRuntime } from './harness.js';
+import { checkOp, checkRefGradient, numel, PRECISIONS, randn, useRuntime } from './harness.js';
 import { depthToSpaceRef, depthToSpaceRefBackward, patchMergeRef, patchMergeRefBackward, spaceToDepthRef, spaceToDepthRefBackward } from '../src/runtime/reference/vision.js';
 
 const rt = useRuntime();
-// Layout ops copy 32-bit values (or write zeros), forward and backward: results must be bit-exact.
+// Layout ops copy 32-bit values (16-bit ones in f16; or write zeros), forward and backward: results
+// must be bit-exact in both precisions.
 const EXACT = { atol: 0, rtol: 0 };
 
 // ---- space <-> depth ----------------------------------------------------------------------------
@@ -27,7 +28,7 @@ const S2D_CASES: { b: number; c: number; hh: number; ww: number; p: number; layo
 const imageShape = (c: (typeof S2D_CASES)[number]): number[] => (c.layout === 'NCHW' ? [c.b, c.c, c.hh, c.ww] : [c.b, c.hh, c.ww, c.c]);
 const tokenShape = (c: (typeof S2D_CASES)[number]): number[] => [c.b, c.hh / c.p, c.ww / c.p, c.c * c.p * c.p];
 
-describe('spaceToDepth / depthToSpace', () => {
+describe.each(PRECISIONS)('spaceToDepth / depthToSpace (%s)', (precision) => {
   for (const [ci, c] of S2D_CASES.entries()) {
     const dims = { b: c.b, c: c.c, hh: c.hh, ww: c.ww };
     it(`spaceToDepth ${c.layout} [${imageShape(c)}] P=${c.p}`, async () => {
@@ -38,7 +39,8 @@ describe('spaceToDepth / depthToSpace', () => {
         ref: ([x]) => spaceToDepthRef(x!, dims, c.p, c.layout),
         refBackward: (_, g) => [spaceToDepthRefBackward(g, dims, c.p, c.layout)],
         fwdTol: EXACT,
-      });
+        f16: { fwdTol: EXACT, gradTol: EXACT },
+      }, precision);
     });
     it(`depthToSpace ${c.layout} [${tokenShape(c)}] P=${c.p}`, async () => {
       await checkOp(rt(), {
@@ -48,7 +50,8 @@ describe('spaceToDepth / depthToSpace', () => {
         ref: ([t]) => depthToSpaceRef(t!, dims, c.p, c.layout),
         refBackward: (_, g) => [depthToSpaceRefBackward(g, dims, c.p, c.layout)],
         fwdTol: EXACT,
-      });
+        f16: { fwdTol: EXACT, gradTol: EXACT },
+      }, precision);
     });
   }
   it('patchify matches the Conv2d weight order (c, kh, kw) on a hand-checked element', async () => {
@@ -112,7 +115,7 @@ const MERGE_CASES: number[][] = [
   [1, 1, 1, 3], [1, 3, 4, 2], [1, 4, 3, 2], [2, 1, 5, 3], [1, 2, 2, 1],
 ];
 
-describe('patchMerge', () => {
+describe.each(PRECISIONS)('patchMerge (%s)', (precision) => {
   for (const [ci, shape] of MERGE_CASES.entries()) {
     const [b, h, w, c] = shape as [number, number, number, number];
     it(`[${shape}]`, async () => {
@@ -127,7 +130,8 @@ describe('patchMerge', () => {
         ref: ([x]) => patchMergeRef(x!, b, h, w, c),
         refBackward: (_, g) => [patchMergeRefBackward(g, b, h, w, c)],
         fwdTol: EXACT,
-      });
+        f16: { fwdTol: EXACT, gradTol: EXACT },
+      }, precision);
     });
   }
   it('block order: block 1 is the odd row, block 2 the odd column', async () => {

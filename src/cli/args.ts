@@ -52,6 +52,12 @@ export const ADAPTER_FLAG: FlagSpec = { type: 'string', value: 'I|NAME', help: '
 /** The autotuner switch, shared by the commands that run kernels. */
 export const NO_TUNE_FLAG: FlagSpec = { type: 'boolean', help: 'use every op\'s built-in default kernel, not the autotuned ones (also: SEGFACE_TUNE=0)' };
 
+/** Storage precision of activations, shared by the commands that run the model's forward. */
+export const PRECISION_FLAG: FlagSpec = {
+  type: 'string', choices: ['f32', 'f16'], default: 'f32',
+  help: 'activation storage: f32, or f16 mixed precision (f32 maths; needs the adapter feature shader-f16)',
+};
+
 type Value = string | number | boolean | number[] | string[] | undefined;
 
 /** Parsed and checked flags of one command. */
@@ -84,6 +90,9 @@ export class Args {
     const a = this.str('adapter');
     return a === undefined ? {} : { adapter: /^\d+$/.test(a) ? Number(a) : a };
   }
+
+  /** `--precision` (f32 unless given). */
+  precision(): 'f32' | 'f16' { return this.str('precision') === 'f16' ? 'f16' : 'f32'; }
 
   /** A usage error naming this command's help. */
   fail(message: string): never { throw new UsageError(message); }

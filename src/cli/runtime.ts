@@ -17,5 +17,9 @@ export async function openRuntime(args: Args): Promise<Runtime> {
   applyTuneFlag(args);
   const rt = await Runtime.create(args.adapter());
   announceAdapter(rt.device.adapter);
+  if (args.precision() === 'f16' && !rt.device.hasF16) {
+    rt.destroy();
+    args.fail(`--precision f16: adapter ${rt.device.adapter.name} has no shader-f16; use --precision f32`);
+  }
   return rt;
 }

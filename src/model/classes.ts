@@ -6,7 +6,7 @@ import type { Tensor } from '../runtime/tensor.js';
 import type { ParamStore } from './params.js';
 import { segfaceForward, type SegFaceOptions } from './segface.js';
 
-export interface ClassesOptions extends Pick<SegFaceOptions, 'landmarks'> {
+export interface ClassesOptions extends Pick<SegFaceOptions, 'landmarks' | 'precision'> {
   /** Also read back the float logits (B, K, H, W) in the same readback (e.g. to save them). */
   keepLogits?: boolean;
 }
@@ -26,7 +26,7 @@ export async function segfaceClasses(p: ParamStore, image: Tensor, opts: Classes
   const rt = p.rt;
   const [B, , H, W] = image.shape as [number, number, number, number];
   const { packed, logits } = rt.withoutGrad(() => rt.scope(() => {
-    const scores = segfaceForward(p, image, { landmarks: opts.landmarks });
+    const scores = segfaceForward(p, image, { landmarks: opts.landmarks, precision: opts.precision });
     return { packed: argmaxChannels(scores), logits: opts.keepLogits ? scores : undefined };
   }));
   const read = rt.readMany(logits ? [packed, logits] : [packed]);

@@ -11,7 +11,7 @@
 import { activation } from '../runtime/ops/activation.js';
 import { attention } from '../runtime/ops/attention.js';
 import { conv1x1, convTranspose2x2 } from '../runtime/ops/conv.js';
-import { add } from '../runtime/ops/elementwise.js';
+import { add, castLike } from '../runtime/ops/elementwise.js';
 import { layerNorm } from '../runtime/ops/layernorm.js';
 import { concat } from '../runtime/ops/layout.js';
 import { matmul } from '../runtime/ops/matmul.js';
@@ -38,7 +38,8 @@ export function neck(p: ParamStore, stages: Tensor[], opts: RunOptions = {}): Te
     opts.record?.(`neck.${i}`, resized);
     return resized;
   });
-  const fused = conv1x1(concat([...maps].reverse(), 3), p.get('linear_fuse.weight'));
+  const cat = concat([...maps].reverse(), 3);
+  const fused = conv1x1(cat, castLike(p.get('linear_fuse.weight'), cat));
   opts.record?.('neck.fused', fused);
   return fused;
 }
@@ -58,8 +59,8 @@ export interface DecoderOut { hs: Tensor; keys: Tensor }
 export function twoWayTransformer(p: ParamStore, fused: Tensor, opts: RunOptions = {}): DecoderOut {
   const rt = p.rt;
   const [B, h, w, d] = fused.shape as [number, number, number, number];
-  const T = concat(tokenNames(p.cfg).map((t) => p.get(`face_decoder.${t}_token.weight`)), 0);  // (K, d)
-  const kpe = rt.withoutGrad(() => positionalEncoding(p.get('pe_layer.positional_encoding_gaussian_matrix'), h, w, 'tokens'));
+  const T = castLike(concat(tokenNames(p.cfg).map((t) => p.get(`face_decoder.${t}_token.weight`)), 0), fused);  // (K, d)
+  const kpe = rt.withoutGrad(() => castLike(positionalEncoding(p.get('pe_layer.positional_encoding_gaussian_matrix'), h, w, 'tokens'), fused));
   opts.record?.('pe', kpe);
   let keys = fused.reshape([B, h * w, d]);
   let queries = broadcastTo(T, [B, T.shape[0]!, d]);
@@ -91,9 +92,9 @@ export function maskHead(p: ParamStore, dec: DecoderOut, h: number, w: number, o
   const [B, , d] = dec.keys.shape as [number, number, number];
   const up = 'face_decoder.output_upscaling';
   const map = dec.keys.reshape([B, h, w, d]);
-  let x = convTranspose2x2(map, p.get(`${up}.0.weight`), p.get(`${up}.0.bias`), { inLayout: 'NHWC', outLayout: 'NHWC' });
+  let x = convTranspose2x2(map, castLike(p.get(`${up}.0.weight`), map), castLike(p.get(`${up}.0.bias`), map), { inLayout: 'NHWC', outLayout: 'NHWC' });
   x = activation('gelu', ln(p, `${up}.1`, x, LN2D_EPS));
-  x = convTranspose2x2(x, p.get(`${up}.3.weight`), p.get(`${up}.3.bias`), { inLayout: 'NHWC', outLayout: 'NCHW' });
+  x = convTranspose2x2(x, castLike(p.get(`${up}.3.weight`), x), castLike(p.get(`${up}.3.bias`), x), { inLayout: 'NHWC', outLayout: 'NCHW' });
   const upscaled = activation('gelu', x);                                  // (B, d/8, 4h, 4w)
   opts.record?.('decoder.upscaled', upscaled);
   const m = 'face_decoder.output_hypernetwork_mlps.layers';

@@ -6,6 +6,7 @@
 // and its logits are sampled back to the input's pixels (gradients flow through both samplings).
 // Without landmarks a LaPa model runs on the image as it is (unwarped), which the official code
 // never does: its predictions then differ from the official ones. HELEN has no warp.
+import { cast } from '../runtime/ops/elementwise.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { maskHead, neck, twoWayTransformer } from './head.js';
 import type { ParamStore } from './params.js';
@@ -35,6 +36,15 @@ export function segfaceForward(p: ParamStore, image: Tensor, opts: SegFaceOption
 /** Backbone, neck, two-way transformer and mask head: image (B, 3, H, W) -> logits (B, K, H, W). */
 function network(p: ParamStore, image: Tensor, opts: RunOptions): Tensor {
   const rt = p.rt;
+  if ((opts.precision ?? 'f32') !== image.dtype) {
+    // mixed precision: the network runs on the image rounded to f16 and hands back f32 logits
+    const narrow = cast(image, opts.precision ?? 'f32');
+    const logits = network(p, narrow, opts);
+    narrow.release();
+    const wide = cast(logits, 'f32');
+    logits.release();
+    return wide;
+  }
   const stages = swinForward(p, image, opts);
   const fused = rt.scope(() => neck(p, stages, opts));
   for (const s of stages) s.release();

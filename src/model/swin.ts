@@ -10,7 +10,7 @@
 import { activation } from '../runtime/ops/activation.js';
 import { patchEmbed } from '../runtime/ops/conv.js';
 import { dropPath } from '../runtime/ops/droppath.js';
-import { add } from '../runtime/ops/elementwise.js';
+import { add, castLike } from '../runtime/ops/elementwise.js';
 import { layerNorm } from '../runtime/ops/layernorm.js';
 import { concat, slice } from '../runtime/ops/layout.js';
 import { matmul } from '../runtime/ops/matmul.js';
@@ -31,11 +31,18 @@ export interface RunOptions {
   firstSample?: number;
   /** Called with every block-boundary activation, named like the PyTorch reference. */
   record?: (name: string, t: Tensor) => void;
+  /**
+   * Storage of activations (default f32). f16 (mixed precision, adapter feature shader-f16): the
+   * image is rounded to f16, weights are cast to f16 where an f16 activation meets them (LayerNorm
+   * and window attention keep their f32 parameters), maths stays f32 inside the kernels, and the
+   * logits come back as f32.
+   */
+  precision?: 'f32' | 'f16';
 }
 
-/** x (..., in) @ W(out, in)^T + b: PyTorch's Linear on the last dim. */
+/** x (..., in) @ W(out, in)^T + b: PyTorch's Linear on the last dim (W, b cast to x's precision). */
 export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
-  return matmul(x, w, b ? { transB: true, bias: b } : { transB: true });
+  return matmul(x, castLike(w, x), b ? { transB: true, bias: castLike(b, x) } : { transB: true });
 }
 
 function ln(p: ParamStore, prefix: string, x: Tensor, eps = LN_EPS): Tensor {
@@ -113,7 +120,7 @@ export function swinForward(p: ParamStore, image: Tensor, opts: RunOptions = {})
   const cfg = p.cfg;
   const rt = p.rt;
   const record = opts.record ?? ((): void => {});
-  let x = rt.scope(() => ln(p, 'backbone.0.0.2', patchEmbed(image, p.get('backbone.0.0.0.weight'), p.get('backbone.0.0.0.bias'))));
+  let x = rt.scope(() => ln(p, 'backbone.0.0.2', patchEmbed(image, castLike(p.get('backbone.0.0.0.weight'), image), castLike(p.get('backbone.0.0.0.bias'), image))));
   record('backbone.0.0', x);
   const totalBlocks = cfg.depths.reduce((a, b) => a + b, 0);
   const stages: Tensor[] = [];

@@ -61,7 +61,7 @@ export class Tape {
     // Gradients are owned by the tape (and parameters), never by a caller's scope; each node's
     // backward runs in its own scope so temporaries it forgets to release are freed.
     rt.untracked(() => rt.withoutGrad(() => {
-      grads.set(root, seed ? rt.copy(seed) : rt.full(root.shape, 1));
+      grads.set(root, seed ? rt.copy(seed) : rt.full(root.shape, 1, root.dtype));
       for (let i = this.nodes.length - 1; i >= 0; i--) {
         announce(i + 1);
         const node = this.nodes[i]!;
@@ -84,7 +84,7 @@ export class Tape {
   }
 
   private accumulate(grads: Map<Tensor, Tensor>, input: Tensor, d: Tensor): void {
-    if (d.rank !== input.rank || d.shape.some((n, i) => n !== input.shape[i])) {
+    if (d.rank !== input.rank || d.shape.some((n, i) => n !== input.shape[i]) || d.dtype !== input.dtype) {
       throw new Error(`autograd: gradient ${d.describe()} does not match ${input.describe()} (op ${input.node?.op ?? 'leaf'})`);
     }
     if (input.node === null) {

@@ -29,6 +29,23 @@ export interface KernelDecl {
    * feature, so a file with a subgroup fast path keeps its directive and subgroup code in such blocks.
    */
   subgroups?: boolean;
+  /**
+   * Which branch of the file's `// #if f16` blocks to compile (default false): the f16 build has
+   * `enable f16; alias act_t = f16;`, the f32 build `alias act_t = f32;`. Kernels store activations
+   * as act_t and compute in f32 (loads `f32(x[i])`, stores `act_t(acc)`), so one source serves both
+   * precisions; the f16 build needs the device feature `shader-f16`.
+   */
+  f16?: boolean;
+}
+
+/** Build flags of a declaration, as `// #if` sees them. */
+function buildFlags(decl: { subgroups?: boolean; f16?: boolean }): { subgroups: boolean; f16: boolean } {
+  return { subgroups: decl.subgroups ?? false, f16: decl.f16 ?? false };
+}
+
+/** Cache-key suffix of a build: '' for the plain f32 build, else '#subgroups', '#f16' or both. */
+function buildTag(flags: { subgroups: boolean; f16: boolean }): string {
+  return (flags.subgroups ? '#subgroups' : '') + (flags.f16 ? '#f16' : '');
 }
 
 interface UniformMember { name: string; offset: number; scalar: 'u32' | 'i32' | 'f32'; count: number }
@@ -101,29 +118,30 @@ export class KernelCache {
 
   constructor(private device: GPUDevice) {}
 
-  private file(name: string, dir?: string, subgroups = false): ParsedFile {
+  private file(name: string, dir?: string, flags = buildFlags({})): ParsedFile {
     const path = `${dir ?? 'kernels'}/${name}`;
-    let parsed = this.files.get(path + (subgroups ? '#subgroups' : ''));
+    let parsed = this.files.get(path + buildTag(flags));
     if (!parsed) {
-      const source = selectBranches(kernelSource(name, dir), { subgroups }, `kernels/${name}`);
+      const source = selectBranches(kernelSource(name, dir), flags, `kernels/${name}`);
       let reflect: WgslReflect;
       try { reflect = new WgslReflect(source); } catch (e) {
         throw new Error(`kernels/${name}: WGSL parse error: ${e instanceof Error ? e.message : String(e)}`);
       }
       parsed = { source, reflect, overrideDefaults: parseOverrideDefaults(source) };
-      this.files.set(path + (subgroups ? '#subgroups' : ''), parsed);
+      this.files.set(path + buildTag(flags), parsed);
     }
     return parsed;
   }
 
-  /** A kernel file's text as compiled without subgroups (the tuner's checksums). */
+  /** A kernel file's text as compiled without subgroups, in f32 (the tuner's checksums). */
   source(name: string): string { return this.file(name).source; }
 
-  private moduleFor(name: string, dir?: string, subgroups = false): GPUShaderModule {
-    const path = `${dir ?? 'kernels'}/${name}` + (subgroups ? '#subgroups' : '');
+  private moduleFor(name: string, dir: string | undefined, flags: { subgroups: boolean; f16: boolean }): GPUShaderModule {
+    const path = `${dir ?? 'kernels'}/${name}` + buildTag(flags);
     let module = this.modules.get(path);
     if (!module) {
-      module = this.device.createShaderModule({ code: this.file(name, dir, subgroups).source, label: `kernels/${name}${subgroups ? ' (subgroups)' : ''}` });
+      const builds = [flags.subgroups ? 'subgroups' : '', flags.f16 ? 'f16' : ''].filter((b) => b).join(', ');
+      module = this.device.createShaderModule({ code: this.file(name, dir, flags).source, label: `kernels/${name}${builds ? ` (${builds})` : ''}` });
       this.modules.set(path, module);
       this.compileChecks.push(module.getCompilationInfo().then((info) => {
         const errors = info.messages.filter((m) => m.type === 'error');
@@ -144,7 +162,7 @@ export class KernelCache {
 
   /** The reflected entry point for `decl`, checked against the declaration on first use. */
   kernel(decl: KernelDecl): ReflectedKernel {
-    const key = `${decl.dir ?? ''}${decl.file}${decl.subgroups ? '#subgroups' : ''}:${decl.entry}:${JSON.stringify(decl.storage)}:${decl.uniform ?? ''}`;
+    const key = `${decl.dir ?? ''}${decl.file}${buildTag(buildFlags(decl))}:${decl.entry}:${JSON.stringify(decl.storage)}:${decl.uniform ?? ''}`;
     let k = this.kernels.get(key);
     if (!k) {
       k = this.reflectKernel(decl);
@@ -154,8 +172,9 @@ export class KernelCache {
   }
 
   private reflectKernel(decl: KernelDecl): ReflectedKernel {
-    const label = `${decl.entry} (kernels/${decl.file})`;
-    const parsed = this.file(decl.file, decl.dir, decl.subgroups);
+    const label = `${decl.entry} (kernels/${decl.file}${decl.f16 ? ', f16' : ''})`;
+    if (decl.f16 && !this.device.features.has('shader-f16')) throw new Error(`kernel ${label}: f16 storage needs the adapter feature shader-f16, which this adapter lacks`);
+    const parsed = this.file(decl.file, decl.dir, buildFlags(decl));
     const entry = parsed.reflect.entry.compute.find((e) => e.name === decl.entry);
     if (!entry) {
       const names = parsed.reflect.entry.compute.map((e) => e.name).join(', ');
@@ -197,7 +216,7 @@ export class KernelCache {
       label, decl, storageBinding, uniformBinding, uniformSize, uniformMembers,
       workgroupSizeExpr: wgMatch[1]!.split(',').map((s) => s.trim()).filter((s) => s.length > 0),
       overrideDefaults: parsed.overrideDefaults,
-      module: this.moduleFor(decl.file, decl.dir, decl.subgroups),
+      module: this.moduleFor(decl.file, decl.dir, buildFlags(decl)),
       layout,
       pipelineLayout: this.device.createPipelineLayout({ bindGroupLayouts: [layout], label }),
     };
@@ -220,7 +239,7 @@ export class KernelCache {
     for (const n of names) {
       if (!k.overrideDefaults.has(n)) throw new Error(`kernel ${k.label}: constant ${n} is not an override with a default in the file`);
     }
-    const key = `${k.decl.dir ?? ''}${k.decl.file}${k.decl.subgroups ? '#subgroups' : ''}:${k.decl.entry}:${names.map((n) => `${n}=${constants[n]}`).join(',')}`;
+    const key = `${k.decl.dir ?? ''}${k.decl.file}${buildTag(buildFlags(k.decl))}:${k.decl.entry}:${names.map((n) => `${n}=${constants[n]}`).join(',')}`;
     let p = this.pipelines.get(key);
     if (!p) {
       p = this.device.createComputePipeline({

@@ -10,7 +10,8 @@ import { defaultTuneStore } from './tune_store_node.js';
 import { Tuner, type TuneProgress, type TuneRecord, type TuneStore } from './tuner.js';
 import { KernelCache, type KernelDecl } from './kernel.js';
 import { BufferPool, type PoolStats } from './pool.js';
-import { checkShape, shapeStr, sizeOf, Storage, Tensor, type DType } from './tensor.js';
+import { encodeHalf } from './half.js';
+import { checkShape, hostValues, itemBytes, shapeStr, sizeOf, storageBytes, Storage, Tensor, type DType } from './tensor.js';
 import { accumulateInPlace, binary, fill } from './ops/elementwise.js';
 
 export interface RuntimeOptions extends OpenOptions {
@@ -87,24 +88,20 @@ export class Runtime {
   /** An uninitialised tensor (NaN-filled when `poisonOutputs` is on). */
   empty(shape: readonly number[], dtype: DType = 'f32', label = 'tensor'): Tensor {
     checkShape(label, shape);
-    const bytes = Math.max(4, sizeOf(shape) * 4);
+    const bytes = Math.max(4, storageBytes(dtype, sizeOf(shape)));
     const t = new Tensor(this, [...shape], dtype, new Storage(this, this.pool.acquire(bytes, label)));
     this.track(t);
-    if (this.poisonOutputs && t.size > 0) fill(t, dtype === 'f32' ? NaN : -0x7fffffff);
+    if (this.poisonOutputs && t.size > 0) fill(t, dtype === 'i32' ? -0x7fffffff : NaN);
     return t;
   }
 
-  /** A tensor holding `data` (row-major). */
+  /** A tensor holding `data` (row-major); f16 rounds each value to nearest even on the host (runtime/half.ts). */
   tensor(data: ArrayLike<number>, shape: readonly number[], dtype: DType = 'f32'): Tensor {
     checkShape('tensor', shape);
     if (data.length !== sizeOf(shape)) throw new Error(`tensor: ${data.length} values for shape ${shapeStr(shape)} (${sizeOf(shape)} elements)`);
-    const t = new Tensor(this, [...shape], dtype, new Storage(this, this.pool.acquire(Math.max(4, data.length * 4), 'tensor')));
+    const t = new Tensor(this, [...shape], dtype, new Storage(this, this.pool.acquire(Math.max(4, storageBytes(dtype, data.length)), 'tensor')));
     this.track(t);
-    const host = dtype === 'f32' ? Float32Array.from(data) : Int32Array.from(data);
-    for (let i = 0; i < host.length; i++) {
-      if (dtype === 'i32' && host[i] !== data[i]) throw new Error(`tensor: value ${data[i]} at ${i} is not an int32`);
-    }
-    this.batch.upload(t.buffer, 0, host);
+    this.batch.upload(t.buffer, 0, hostData(dtype, data));
     return t;
   }
 
@@ -135,8 +132,8 @@ export class Runtime {
   /** Overwrites `t` with host data (in recording order: work recorded before sees the old values). */
   write(t: Tensor, data: Float32Array | Int32Array): void {
     if (data.length !== t.size) throw new Error(`write: ${data.length} values for ${t.describe()}`);
-    if ((t.dtype === 'f32') !== (data instanceof Float32Array)) throw new Error(`write: ${data.constructor.name} into ${t.describe()}`);
-    this.batch.upload(t.buffer, 0, data);
+    if (t.isFloat !== (data instanceof Float32Array)) throw new Error(`write: ${data.constructor.name} into ${t.describe()}`);
+    this.batch.upload(t.buffer, 0, t.dtype === 'f16' ? encodeHalf(data) : data);
   }
 
   /** Copies consecutive slices of `flat` into `parts`, in order (e.g. a bucket of gradients back into each gradient). */
@@ -146,7 +143,8 @@ export class Runtime {
     let at = 0;
     for (const t of parts) {
       if (t.dtype !== flat.dtype) throw new Error(`unpackInto: ${t.describe()} has another dtype than ${flat.describe()}`);
-      this.batch.copy(flat.buffer, 4 * at, t.buffer, 0, t.bytes);
+      if ((at * itemBytes(t.dtype)) % 4 !== 0) throw new Error(`unpackInto: ${t.describe()} starts at element ${at} of ${flat.describe()}, not on a 4-byte boundary`);
+      this.batch.copy(flat.buffer, at * itemBytes(t.dtype), t.buffer, 0, t.bytes);
       at += t.size;
     }
   }
@@ -235,7 +233,7 @@ export class Runtime {
   async readMany(tensors: readonly Tensor[]): Promise<(Float32Array | Int32Array)[]> {
     for (const t of tensors) if (!t.usable) throw new Error(`readMany: tensor ${t.describe()} was released`);
     const data = await this.batch.readMany(tensors.map((t) => ({ src: t.buffer, offset: 0, bytes: t.bytes })));
-    return data.map((d, i) => (tensors[i]!.dtype === 'f32' ? new Float32Array(d) : new Int32Array(d)));
+    return data.map((d, i) => hostValues(tensors[i]!.dtype, tensors[i]!.size, d));
   }
 
   /** Submits pending work, waits for it, and throws any WebGPU error it raised. */
@@ -246,6 +244,17 @@ export class Runtime {
     this.tape.clear();
     this.device.destroy();
   }
+}
+
+/** Host bytes of `data` as `dtype`; int32 values are checked to be integers. */
+function hostData(dtype: DType, data: ArrayLike<number>): Float32Array | Int32Array | Uint16Array {
+  if (dtype === 'f16') return encodeHalf(data);
+  if (dtype === 'f32') return Float32Array.from(data);
+  const host = Int32Array.from(data);
+  for (let i = 0; i < host.length; i++) {
+    if (host[i] !== data[i]) throw new Error(`tensor: value ${data[i]} at ${i} is not an int32`);
+  }
+  return host;
 }
 
 function collectTensors(value: unknown, into: Set<Tensor>): void {

@@ -11,7 +11,22 @@
 import type { Runtime } from './runtime.js';
 import type { GradNode } from './autograd.js';
 
-export type DType = 'f32' | 'i32';
+import { decodeHalf } from './half.js';
+
+/** Element types: float32, IEEE half (activations in mixed precision; runtime/half.ts), int32. */
+export type DType = 'f32' | 'f16' | 'i32';
+
+/** Bytes per element. */
+export const itemBytes = (dtype: DType): number => (dtype === 'f16' ? 2 : 4);
+
+/** Bytes a tensor's buffer holds: storage bindings come in multiples of 4 bytes (an odd f16 count gets one pad element). */
+export const storageBytes = (dtype: DType, size: number): number => Math.ceil((size * itemBytes(dtype)) / 4) * 4;
+
+/** Host values of a tensor read back: f32 and f16 (widened exactly) as Float32Array, i32 as Int32Array. */
+export function hostValues(dtype: DType, size: number, data: ArrayBuffer): Float32Array | Int32Array {
+  if (dtype === 'f16') return decodeHalf(new Uint16Array(data), size);
+  return dtype === 'f32' ? new Float32Array(data, 0, size) : new Int32Array(data, 0, size);
+}
 
 let nextId = 1;
 
@@ -56,7 +71,9 @@ export class Tensor {
   get buffer(): GPUBuffer { return this.storage.buffer; }
 
   get rank(): number { return this.shape.length; }
-  get bytes(): number { return this.size * 4; }
+  /** Bytes of its data, rounded up to 4 (what copies and reads move). */
+  get bytes(): number { return storageBytes(this.dtype, this.size); }
+  get isFloat(): boolean { return this.dtype !== 'i32'; }
   /** Has an owner reference (scopes release only such tensors). */
   get alive(): boolean { return this.refs > 0; }
   /** Its buffer may still be used (an owner or a pin holds it). */
@@ -104,7 +121,7 @@ export class Tensor {
     if (!this.usable) throw new Error(`read of released tensor ${this.describe()}`);
     const data = await this.rt.batch.read(this.buffer, 0, this.bytes);
     if (this.rt.tuner.pendingCount > 0) await this.rt.tunePending();
-    return this.dtype === 'f32' ? new Float32Array(data) : new Int32Array(data);
+    return hostValues(this.dtype, this.size, data);
   }
 
   /** The single value of a one-element tensor. */

@@ -4,6 +4,7 @@
 // arguments, the scheduler). The file is written atomically (temp file, fsync, rename), so a crash
 // or a full disk never damages the previous checkpoint. A process killed in the middle of a write
 // leaves its temp file (.NAME.PID.tmp) behind; the next start removes those of dead processes.
+import type { LossScaleState } from './loss_scale.js';
 import { existsSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { stateDictSpec, type SegFaceConfig } from '../model/config.js';
@@ -27,6 +28,8 @@ export interface TrainState {
   optimSteps: number[];
   /** Non-finite steps skipped so far. */
   skippedSteps: number;
+  /** f16 runs: the dynamic loss scale and its count of finite steps (train/loss_scale.ts). */
+  lossScale?: LossScaleState;
   /** The arguments of the run (so `--resume` continues it as it was). */
   args: Record<string, unknown>;
 }

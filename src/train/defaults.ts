@@ -25,6 +25,8 @@ export interface TrainSettings {
   /** Real dataset root; undefined: the built-in synthetic faces. */
   dataDir: string | undefined;
   badSamples: BadSamplePolicy;
+  /** Activation storage: f32, or f16 mixed precision (f32 masters and AdamW, dynamic loss scaling). */
+  precision: 'f32' | 'f16';
 }
 
 /** Defaults for every setting; where synthetic faces and real datasets differ, one value each. */
@@ -41,6 +43,7 @@ export interface TrainRecipe {
   evalEvery: number;
   maxBadSteps: number;
   badSamples: BadSamplePolicy;
+  precision: 'f32' | 'f16';
   synthetic: { lr: number; milestones: readonly number[]; workers: number };
   real: { lr: number; milestones: readonly number[]; workers: number };
 }
@@ -58,6 +61,7 @@ export const TRAIN_DEFAULTS: TrainRecipe = {
   evalEvery: 1,
   maxBadSteps: 5,
   badSamples: 'stop',
+  precision: 'f32',
   /** Synthetic faces: a fast recipe that visibly learns within minutes on a CPU. */
   synthetic: { lr: 1e-3, milestones: [], workers: 0 },
   /** Real datasets: the official recipe (AdamW 1e-4, ×0.1 at epochs 80 and 200). */
@@ -74,7 +78,7 @@ export function withDefaults(given: Partial<TrainSettings>, recipe: TrainRecipe 
     epochs: given.epochs ?? d.epochs, lr: given.lr ?? kind.lr, weightDecay: given.weightDecay ?? d.weightDecay,
     milestones: given.milestones ?? [...kind.milestones], seed: given.seed ?? d.seed, trainSize: given.trainSize ?? d.trainSize,
     valSize: given.valSize ?? d.valSize, evalEvery: given.evalEvery ?? d.evalEvery, maxBadSteps: given.maxBadSteps ?? d.maxBadSteps,
-    dataDir, badSamples: given.badSamples ?? d.badSamples,
+    dataDir, badSamples: given.badSamples ?? d.badSamples, precision: given.precision ?? d.precision,
   };
 }
 

@@ -86,6 +86,7 @@ function checkSettings(s: TrainSettings): void {
   for (const k of ['batch', 'epochs', 'trainSize', 'valSize', 'evalEvery', 'maxBadSteps'] as const) {
     if (!Number.isInteger(s[k]) || s[k] < 1) throw new SettingsError(`${flagOf(k)} ${s[k]}: expected an integer >= 1`);
   }
+  if (s.precision !== 'f32' && s.precision !== 'f16') throw new SettingsError(`--precision ${String(s.precision)}: expected f32 or f16`);
   if (s.dataDir === undefined && s.trainSize < s.batch) throw new SettingsError(`--train-size ${s.trainSize} is smaller than --batch ${s.batch}`);
 }
 
@@ -161,6 +162,7 @@ export class TrainingRun {
     }
     const ranks = world?.size ?? 1;
     if (settings.batch < ranks) throw new SettingsError(`--batch ${settings.batch} is smaller than the ${ranks} ranks: each rank needs a sample`);
+    if (settings.precision === 'f16' && ranks > 1) throw new SettingsError('--precision f16: data-parallel training (--devices > 1) runs in f32 only for now');
     // Datasets as plain specs: the prefetch workers open the same ones.
     const specOf = (split: 'train' | 'val'): DatasetSpec => settings.dataDir === undefined
       ? { kind: 'synthetic', split, length: split === 'train' ? settings.trainSize : settings.valSize, res: settings.res, labels: settings.dataset, seed: settings.seed }
@@ -188,6 +190,10 @@ export class TrainingRun {
     const rt = await Runtime.create(adapter === undefined ? {} : { adapter });
     if (root && !opts.quiet) announceAdapter(rt.device.adapter);
     if (world) await world.reportDevices(rt);
+    if (settings.precision === 'f16' && !rt.device.hasF16) {
+      rt.destroy();
+      throw new SettingsError(`--precision f16: adapter ${rt.device.adapter.name} has no shader-f16; use --precision f32`);
+    }
     const params = resumed ? loadParams(rt, cfg, resumed.weights, join(dir, CHECKPOINT_FILE))
       : init ? loadParams(rt, cfg, init, opts.initFrom!)
         : syntheticParams(rt, cfg, settings.seed);
@@ -196,6 +202,8 @@ export class TrainingRun {
     const schedule = new MultiStepLR(settings.lr, settings.milestones);
     const gradSync = world?.mpi ? new GradSync(rt, params.params(), world.mpi, { overlap: defaultOverlap(isSoftwareAdapter(rt.device.adapter)) }) : undefined;
     const trainer = new Trainer(rt, params, optim, schedule, settings.seed, true, gradSync);
+    trainer.precision = settings.precision;
+    if (resumed?.state.lossScale) trainer.scaler.restore(resumed.state.lossScale);
     const workers = opts.workers ?? defaultWorkers(settings.dataDir, opts.recipe);
     const state: TrainState = resumed?.state ?? {
       version: CHECKPOINT_VERSION, epoch: 0, batchInEpoch: 0, globalStep: 0, optimSteps: [], skippedSteps: 0, args: { ...settings },
@@ -294,7 +302,7 @@ export class TrainingRun {
         next = await following;
         const seconds = (performance.now() - t0) / 1000;
         this.state = { ...this.state, batchInEpoch: this.state.batchInEpoch + 1, globalStep: this.state.globalStep + 1 };
-        this.log({ kind: 'train', epoch: this.state.epoch, step: this.state.globalStep, loss: r.total, ce: r.ce, dice: r.dice, gradNorm: r.gradNorm, applied: r.applied, seconds });
+        this.log({ kind: 'train', epoch: this.state.epoch, step: this.state.globalStep, loss: r.total, ce: r.ce, dice: r.dice, gradNorm: r.gradNorm, applied: r.applied, seconds, ...(r.scale === undefined ? {} : { scale: r.scale }) });
         this.opts.onStep?.({ ...r, epoch: this.state.epoch, step: this.state.globalStep, seconds });
         this.checkFinite(r);
         if (r.applied && Number.isFinite(r.total)) bar.update(this.state.batchInEpoch, { loss: r.total.toFixed(4), ips: (s.batch / seconds).toFixed(1) });
@@ -310,15 +318,21 @@ export class TrainingRun {
       this.badInARow = 0;
       return;
     }
-    this.badInARow++;
     this.state = { ...this.state, skippedSteps: this.state.skippedSteps + 1 };
+    // f16: an overflow of the scaled gradients while the loss scale can still fall is expected (the
+    // scale halves); only a non-finite loss, or gradients still non-finite at scale 1, count as bad
+    if (r.scale !== undefined && r.scale > 1 && Number.isFinite(r.total)) return;
+    this.badInARow++;
     if (this.badInARow >= this.settings.maxBadSteps) {
       throw new Error(`${this.badInARow} consecutive steps with a non-finite loss or gradient; stopping. The last good checkpoint in ${this.dir} is intact.`);
     }
   }
 
   private async save(): Promise<void> {
-    this.state = { ...this.state, optimSteps: [...this.optim.steps], args: { ...this.settings } };
+    this.state = {
+      ...this.state, optimSteps: [...this.optim.steps], args: { ...this.settings },
+      ...(this.settings.precision === 'f16' ? { lossScale: this.trainer.scaler.state() } : {}),
+    };
     if (this.root) await saveCheckpoint(this.dir, this.params, this.optim, this.state);
   }
 

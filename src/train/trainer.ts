@@ -18,6 +18,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import type { Batch, Dataset } from './data/dataset.js';
 import type { GradSync } from './dist/grad_sync.js';
 import { makeBatch } from './data/dataset.js';
+import { LossScaler } from './loss_scale.js';
 import type { MultiStepLR } from './schedule.js';
 
 export interface StepResult {
@@ -29,6 +30,8 @@ export interface StepResult {
   gradNorm: number;
   /** Some rank asked to stop (Trainer.stopRequested) before this step's exchange: all ranks stop after it. */
   stop: boolean;
+  /** f16 training: the loss scale this step's backward was seeded with. */
+  scale?: number;
 }
 
 /** Stochastic-depth seed of a step, the same on every rank: each rank's samples draw their masks
@@ -53,6 +56,13 @@ export class Trainer {
   /** Set (e.g. on SIGINT) to stop every rank after the next step; see StepResult.stop. */
   stopRequested = false;
 
+  /**
+   * Activation storage of training steps. f16: mixed precision (src/model/segface.ts casts), f32
+   * master weights and AdamW, and dynamic loss scaling through the non-finite skip (`scaler`).
+   */
+  precision: 'f32' | 'f16' = 'f32';
+  readonly scaler = new LossScaler();
+
   /** Uploads a host batch as (images, labels) tensors owned by the caller. */
   upload(batch: Batch, res: number): { images: ReturnType<Runtime['tensor']>; labels: ReturnType<Runtime['tensor']> } {
     const rt = this.rt;
@@ -68,15 +78,24 @@ export class Trainer {
    * `firstSample`: with data parallelism, the index of this rank's first sample in the global batch.
    */
   step(batch: Batch, res: number, epoch: number, globalStep: number, firstSample = 0): Promise<StepResult> {
-    if (this.dist) return this.stepDataParallel(this.dist, batch, res, epoch, globalStep, firstSample);
+    if (this.dist) {
+      if (this.precision === 'f16') return Promise.reject(new Error('--precision f16: data-parallel training (--devices > 1) runs in f32 only for now'));
+      return this.stepDataParallel(this.dist, batch, res, epoch, globalStep, firstSample);
+    }
     const rt = this.rt;
     const loss = rt.scope(() => {
       const { images, labels } = this.upload(batch, res);
-      const logits = segfaceForward(this.params, images, { train: this.stochasticDepth, seed: dropSeed(this.seed, globalStep), firstSample, landmarks: this.params.cfg.dataset === 'lapa' ? batch.landmarks : undefined });
+      const logits = segfaceForward(this.params, images, { train: this.stochasticDepth, seed: dropSeed(this.seed, globalStep), firstSample, landmarks: this.params.cfg.dataset === 'lapa' ? batch.landmarks : undefined, precision: this.precision });
       return segLoss(logits, labels);
     });
-    rt.backward(loss.total);
-    return this.finishStep(loss, epoch, this.stopRequested);
+    const scale = this.precision === 'f16' ? this.scaler.scale : undefined;
+    if (scale === undefined) rt.backward(loss.total);
+    else {
+      const seed = rt.full([1], scale);
+      rt.backward(loss.total, seed);
+      seed.release();
+    }
+    return this.finishStep(loss, epoch, this.stopRequested, scale);
   }
 
   private async stepDataParallel(dist: GradSync, batch: Batch, res: number, epoch: number, globalStep: number, firstSample: number): Promise<StepResult> {
@@ -120,9 +139,9 @@ export class Trainer {
   }
 
   /** Optimizer step, then one readback of the step's numbers. */
-  private finishStep(loss: SegLossResult, epoch: number, stop: boolean): Promise<StepResult> {
+  private finishStep(loss: SegLossResult, epoch: number, stop: boolean, scale?: number): Promise<StepResult> {
     const rt = this.rt;
-    const stats = this.optim.step({ lr: this.schedule.lrAt(epoch) });
+    const stats = this.optim.step({ lr: this.schedule.lrAt(epoch), gradScale: scale });
     rt.zeroGrad(this.params.params());
     // One readback for the step: the loss values, the bad-label count, the gradient norm and the
     // optimizer's non-finite flag.
@@ -133,7 +152,8 @@ export class Trainer {
       checkLabels(badLabels![0]!, loss.classes, 'train step');
       const applied = nonFinite![0] === 0;
       if (!applied) this.optim.revertStep();
-      return { total: total![0]!, ce: ce![0]!, dice: dice![0]!, applied, gradNorm: norm![0]!, stop };
+      if (scale !== undefined) this.scaler.update(applied);
+      return { total: total![0]!, ce: ce![0]!, dice: dice![0]!, applied, gradNorm: norm![0]!, stop, ...(scale === undefined ? {} : { scale }) };
     });
   }
 

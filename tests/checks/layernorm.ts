@@ -5,6 +5,8 @@ import { rowThreads } from '../../src/runtime/ops/softmax.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
 import { numel, randn } from '../inputs.js';
 import { checkCase } from './run.js';
+import { roundHalf } from '../../src/runtime/half.js';
+import { f16Tol, type Precision } from '../../src/runtime/reference/check.js';
 import { layerNormRef, layerNormRefBackward } from '../../src/runtime/reference/layernorm.js';
 
 // Tolerances. LayerNorm's f32 error scales with each row's conditioning: x − mean carries an
@@ -74,27 +76,35 @@ export const inputsOf = (c: Case, i: number) => {
 };
 
 /** Forward and dx (w, b frozen), then forward and dw, db (x frozen), each with its own tolerance. */
-export async function checkLayerNorm(r: Runtime, c: Case, i: number, fail: (message: string) => void, opts: LayerNormOptions = {}): Promise<void> {
-  const { cols, x, w, b } = inputsOf(c, i);
+/**
+ * In f16, x and dy are stored in f16 (rounded before the reference sees them) while w, b and the
+ * statistics stay f32: y and dx get the f16 output rounding (f16Tol), dw and db (f32, from exact
+ * inputs) keep their f32 tolerance. The tolerances are computed from the rounded x.
+ */
+export async function checkLayerNorm(r: Runtime, c: Case, i: number, fail: (message: string) => void, opts: LayerNormOptions = {}, precision: Precision = 'f32'): Promise<void> {
+  const { cols, x: x32, w, b } = inputsOf(c, i);
+  const x = precision === 'f16' ? x32.map(roundHalf) : x32;
   const label = `layerNorm [${c.shape}] eps ${c.eps}${c.offset ? ` offset ${c.offset}` : ''}, ${opts.threadsPerRow ?? rowThreads(cols).tpr} per row`;
   const seed = i;
   // checkOp draws dOut from randn(n, seed + 1000); recompute it for the tolerances
-  const tol = tolerances(x, w, c.eps, randn(x.length, seed + 1000));
+  const dy = randn(x.length, seed + 1000);
+  const tol = tolerances(x, w, c.eps, precision === 'f16' ? dy.map(roundHalf) : dy);
   for (const part of ['dx', 'params'] as const) {
     await checkCase(r, {
       name: `${label} (${part})`,
       inputs: [
         { data: x, shape: c.shape, grad: part === 'dx' },
-        { data: w, shape: [cols], grad: part === 'params' },
-        { data: b, shape: [cols], grad: part === 'params' },
+        { data: w, shape: [cols], grad: part === 'params', dtype: 'f32' },
+        { data: b, shape: [cols], grad: part === 'params', dtype: 'f32' },
       ],
       run: ([xt, wt, bt]) => layerNorm(xt!, wt!, bt!, c.eps, opts),
       ref: ([xv, wv, bv]) => layerNormRef(xv!, wv!, bv!, c.eps).y,
       refBackward: ([xv, wv], g) => layerNormRefBackward(xv!, wv!, c.eps, g),
       fwdTol: tol.y,
       gradTol: part === 'dx' ? tol.dx : tol.params,
+      f16: { fwdTol: f16Tol(tol.y), gradTol: part === 'dx' ? f16Tol(tol.dx) : tol.params },
       seed,
-    }, fail);
+    }, fail, precision);
   }
 }
 

@@ -2,7 +2,8 @@
 // the web page's op checks (tests/web/op_checks.ts, Chromium's adapter).
 import { matmul, type MatmulVariant } from '../../src/runtime/ops/matmul.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
-import type { Tol } from '../../src/runtime/reference/check.js';
+import { f16Tol, type Precision, type Tol } from '../../src/runtime/reference/check.js';
+import { roundHalf } from '../../src/runtime/half.js';
 import { randn } from '../inputs.js';
 import { checkCase } from './run.js';
 import { matmulRef, matmulRefBackward, type MatmulShape } from '../../src/runtime/reference/matmul.js';
@@ -28,12 +29,25 @@ export interface Case { s: MatmulShape; lead: number[]; bias: boolean; variant: 
 export const aShape = (c: Case): number[] => [...c.lead, ...(c.s.transA ? [c.s.K, c.s.M] : [c.s.M, c.s.K])];
 export const bShape = (c: Case): number[] => [...(c.s.batchedB ? c.lead : []), ...(c.s.transB ? [c.s.N, c.s.K] : [c.s.K, c.s.N])];
 
-export async function checkMatmul(r: Runtime, c: Case, seed: number, fail: (message: string) => void): Promise<void> {
+/**
+ * f16 (inputs rounded to f16, so the reference sees what the kernel sees; f32 accumulation): the
+ * f32 bound plus the output's rounding (f16Tol). One gradient path stores partials: a shared b
+ * under transA sums per-item products, each rounded to f16 (≤ u16·|partial|), so dB may be off by
+ * a further u16·Σ|terms|, at most u16 (2^-11) times the gradients' largest Σ|terms|.
+ */
+function f16Tols(s: MatmulShape, fwd: Tol, grad: Tol, gradAbsMax: number): { fwdTol: Tol; gradTol: Tol } {
+  const perItem = !s.batchedB && s.transA && s.batch > 1;
+  const g = f16Tol(grad);
+  return { fwdTol: f16Tol(fwd), gradTol: { atol: g.atol + (perItem ? 2 ** -11 * gradAbsMax : 0), rtol: g.rtol } };
+}
+
+export async function checkMatmul(r: Runtime, c: Case, seed: number, fail: (message: string) => void, precision: Precision = 'f32'): Promise<void> {
   const { s } = c;
-  const a = randn(s.batch * s.M * s.K, seed);
-  const b = randn((s.batchedB ? s.batch : 1) * s.K * s.N, seed + 1);
-  const bias = randn(s.N, seed + 2);
-  const dOut = randn(s.batch * s.M * s.N, 1001);   // the upstream gradient checkOp draws (its seed 1 + 1000)
+  const round = (x: Float64Array): Float64Array => (precision === 'f16' ? x.map(roundHalf) : x);
+  const a = round(randn(s.batch * s.M * s.K, seed));
+  const b = round(randn((s.batchedB ? s.batch : 1) * s.K * s.N, seed + 1));
+  const bias = round(randn(s.N, seed + 2));
+  const dOut = round(randn(s.batch * s.M * s.N, 1001));   // the upstream gradient checkOp draws (its seed 1 + 1000)
   // Σ|terms| per element, from the reference on absolute values.
   const fwdAbs = maxOf(matmulRef(s, abs(a), abs(b), c.bias ? abs(bias) : undefined));
   const gradAbs = matmulRefBackward(s, abs(a), abs(b), abs(dOut), c.bias).map(maxOf);
@@ -53,6 +67,7 @@ export async function checkMatmul(r: Runtime, c: Case, seed: number, fail: (mess
     fwdTol: tolFor(s.K + (c.bias ? 1 : 0), fwdAbs),
     // one tolerance for all gradients: the longest contraction and the largest Σ|terms|
     gradTol: tolFor(gradL, Math.max(...gradAbs)),
-  }, fail);
+    f16: f16Tols(s, tolFor(s.K + (c.bias ? 1 : 0), fwdAbs), tolFor(gradL, Math.max(...gradAbs)), Math.max(...gradAbs)),
+  }, fail, precision);
 }
 

@@ -2,7 +2,7 @@
 // comparison to `fail`: expect.fail in the Node suites (tests/harness.ts), a list in the web page.
 // Every comparison also records its largest |got − want| under the current family (`recordAs`),
 // which the web page reports per op family.
-import { compareClose, runOpCheck, type Comparison, type OpCase, type Tol } from '../../src/runtime/reference/check.js';
+import { compareClose, runOpCheck, type Comparison, type OpCase, type Precision, type Tol } from '../../src/runtime/reference/check.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
 import { randn } from '../inputs.js';
 
@@ -24,9 +24,9 @@ export function near(what: string, got: ArrayLike<number>, want: ArrayLike<numbe
   if (!r.ok) fail(r.message ?? `${what}: failed`);
 }
 
-export async function checkCase(rt: Runtime, c: OpCase, fail: (message: string) => void): Promise<void> {
+export async function checkCase(rt: Runtime, c: OpCase, fail: (message: string) => void, precision: Precision = 'f32'): Promise<void> {
   // the upstream gradient: seeded from the case, like every suite's
-  const results = await runOpCheck(rt, c, (n) => randn(n, (c.seed ?? 1) + 1000));
+  const results = await runOpCheck(rt, c, (n) => randn(n, (c.seed ?? 1) + 1000), precision);
   for (const r of results) {
     record(r);
     if (!r.ok) fail(r.message ?? `${r.what}: failed`);

@@ -4,6 +4,8 @@ import { rowThreads, softmax } from '../../src/runtime/ops/softmax.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
 import { numel, randn } from '../inputs.js';
 import { checkCase } from './run.js';
+import { roundHalf } from '../../src/runtime/half.js';
+import type { Precision } from '../../src/runtime/reference/check.js';
 import { softmaxRef, softmaxRefBackward } from '../../src/runtime/reference/softmax.js';
 
 // Forward: y = exp(x - m) / s. The f32 rounding of x - m alone (inherent to any f32 softmax) is
@@ -18,6 +20,15 @@ export const FWD_TOL = { atol: 1e-10, rtol: 1e-6 };
 // float64 backward on f32-rounded y is off by 5e-8. Relative to dx_i, y_i's error carries over
 // (≤ 1.2e-6 where y > 1e-7). So atol 5e-7·max(y), rtol 2e-6; dy is in [-1, 1].
 export const gradTol = (maxY: number) => ({ atol: 5e-7 * maxY, rtol: 2e-6 });
+// f16 backward: it reads y as stored in f16, y_c(1 + δ_c) with |δ_c| ≤ u16 = 2^-11 (or an
+// absolute 2^-25 where y < 2^-14 is subnormal). dx_c = y_c·(dy_c - s) then errs by δ_c·dx_c
+// (u16 relative) plus y_c·Σ dy·y·δ, at most u16·maxY·Σ|dy·y| ≤ u16·maxY (Σ y = 1, |dy| ≤ 1); the
+// subnormal spacing adds ≤ 2^-25·(|dy_c - s| ≤ 2) + maxY·cols·2^-25. The store rounds once more
+// (f16Tol: u16·|dx| + 2^-25). So rtol + 2·u16, atol + u16·maxY + 3·2^-25 + maxY·cols·2^-25.
+export function gradTolF16(maxY: number, cols: number): { atol: number; rtol: number } {
+  const t = gradTol(maxY);
+  return { atol: t.atol + 2 ** -11 * maxY + 3 * 2 ** -25 + maxY * cols * 2 ** -25, rtol: t.rtol + 2 * 2 ** -11 };
+}
 
 export interface Case { shape: number[]; lo?: number; hi?: number }
 export const CASES: Case[] = [
@@ -34,11 +45,11 @@ export const CASES: Case[] = [
   { shape: [4, 5], lo: 60, hi: 80 },
 ];
 
-export function checkSoftmax(r: Runtime, c: Case, i: number, fail: (message: string) => void, threadsPerRow?: number): Promise<void> {
+export function checkSoftmax(r: Runtime, c: Case, i: number, fail: (message: string) => void, threadsPerRow?: number, precision: Precision = 'f32'): Promise<void> {
   const cols = c.shape[c.shape.length - 1]!;
   const label = `softmax [${c.shape}]${c.lo !== undefined ? ` in [${c.lo}, ${c.hi}]` : ''}, ${threadsPerRow ?? rowThreads(cols).tpr} per row`;
   const x = randn(numel(c.shape), 40 + i, c.lo ?? -4, c.hi ?? 4);
-  const maxY = softmaxRef(x, cols).reduce((a, b) => Math.max(a, b), 0);
+  const maxY = softmaxRef(precision === 'f16' ? x.map(roundHalf) : x, cols).reduce((a, b) => Math.max(a, b), 0);
   return checkCase(r, {
     name: label,
     inputs: [{ data: x, shape: c.shape }],
@@ -47,7 +58,8 @@ export function checkSoftmax(r: Runtime, c: Case, i: number, fail: (message: str
     refBackward: ([x], g) => [softmaxRefBackward(x!, cols, g)],
     fwdTol: FWD_TOL,
     gradTol: gradTol(maxY),
+    f16: { gradTol: gradTolF16(maxY, cols) },
     seed: i,
-  }, fail);
+  }, fail, precision);
 }
 

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeConfig } from '../../src/model/config.js';
 import { syntheticParams } from '../../src/model/params.js';
+import { relL2 } from '../../src/model/reference_case.js';
 import { segfaceForward } from '../../src/model/segface.js';
 import { lapaTemplate } from '../../src/model/warp.js';
 import { syntheticSample } from '../../src/train/data/synthetic.js';
@@ -46,6 +47,24 @@ describe('npm run predict', () => {
     for (const p of [0, 100, 555, 1023]) {
       let best = 0;
       for (let k = 1; k < 11; k++) if (logits.data[k * 1024 + p]! > logits.data[best * 1024 + p]!) best = k;
+      expect(mask.data[p]).toBe(best);
+    }
+  }, 300_000);
+  it('--precision f16: the same masks and logits within f16 storage error', () => {
+    // runs after the test above, on its checkpoint and image (f32 logits in logits.npy)
+    const out = join(dir, 'out16');
+    const npy = join(dir, 'logits16.npy');
+    execFileSync(tsx, [segface, 'predict', '--checkpoint', join(dir, 'tiny_lapa.safetensors'), '--image', join(dir, 'face.png'),
+      '--res', '32', '--out', out, '--dump-logits', npy, '--precision', 'f16'], { cwd: root, stdio: 'pipe' });
+    const f16 = readNpy(npy);
+    const f32 = readNpy(join(dir, 'logits.npy'));
+    expect(f16.shape).toEqual(f32.shape);
+    // the relative L2 bound of tests/model/f16.test.ts (derived there for the tiny model)
+    expect(relL2(f16.data, f32.data)).toBeLessThan(4e-3);
+    const mask = readLabelMap(join(out, 'face_mask.png'));
+    for (const p of [0, 100, 555, 1023]) {
+      let best = 0;
+      for (let k = 1; k < 11; k++) if (f16.data[k * 1024 + p]! > f16.data[best * 1024 + p]!) best = k;
       expect(mask.data[p]).toBe(best);
     }
   }, 300_000);

@@ -10,7 +10,7 @@
 // reported alongside when the last batch is incomplete.
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ADAPTER_FLAG, NO_TUNE_FLAG, type Command } from '../args.js';
+import { ADAPTER_FLAG, NO_TUNE_FLAG, PRECISION_FLAG, type Command } from '../args.js';
 import { CLASS_NAMES, type Dataset as LabelSet } from '../../model/config.js';
 import { segfaceClasses } from '../../model/classes.js';
 import { inferConfig, loadParams } from '../../model/params.js';
@@ -41,6 +41,7 @@ export const command: Command = {
     workers: { type: 'int', min: 0, help: 'loader worker threads (default 2 with --data-dir, else 0)' },
     'val-size': { type: 'int', help: "synthetic split size (default: the training run's, else 64)" },
     seed: { type: 'int', min: 0, help: "synthetic split seed (default: the training run's, else 1)" },
+    precision: PRECISION_FLAG,
     adapter: ADAPTER_FLAG,
     'no-tune': NO_TUNE_FLAG,
   },
@@ -97,7 +98,7 @@ export const command: Command = {
         if (!b) continue;
         if (warp && !b.landmarks) throw new Error(`${ds.name}: batch ${b.names.join(', ')} has no landmarks; use --landmarks-warp off`);
         const input = rt.tensor(b.images, [b.size, 3, res, res]);
-        const { classes: pred } = await segfaceClasses(params, input, warp ? { landmarks: b.landmarks } : {});
+        const { classes: pred } = await segfaceClasses(params, input, { ...(warp ? { landmarks: b.landmarks } : {}), precision: args.precision() });
         input.release();
         cm.add(b.labels, pred);
         images += b.size;

@@ -7,7 +7,7 @@
 // also reads the float logits).
 import { mkdirSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import { ADAPTER_FLAG, NO_TUNE_FLAG, type Command } from '../args.js';
+import { ADAPTER_FLAG, NO_TUNE_FLAG, PRECISION_FLAG, type Command } from '../args.js';
 import { loadImage, readLandmarks } from '../inputs.js';
 import { CLASS_NAMES, type Dataset } from '../../model/config.js';
 import { segfaceClasses } from '../../model/classes.js';
@@ -37,6 +37,7 @@ export const command: Command = {
         '[[x,y] x5] for a single image), or one file per --image (JSON, or a LaPa 106-point .txt)',
     },
     stats: { type: 'boolean', help: 'print the forward time and peak GPU memory' },
+    precision: PRECISION_FLAG,
     adapter: ADAPTER_FLAG,
     'no-tune': NO_TUNE_FLAG,
   },
@@ -69,7 +70,7 @@ export const command: Command = {
     const t0 = performance.now();
     const dump = args.str('dump-logits');
     const input = rt.tensor(batch, [images.length, 3, res, res]);
-    const { classes: pred, logits } = await segfaceClasses(params, input, { landmarks, keepLogits: dump !== undefined });
+    const { classes: pred, logits } = await segfaceClasses(params, input, { landmarks, keepLogits: dump !== undefined, precision: args.precision() });
     input.release();
     const seconds = (performance.now() - t0) / 1000;
     images.forEach((im, b) => {

@@ -2,7 +2,7 @@
 // tiny config on the built-in synthetic faces so the loss visibly falls and validation mean F1
 // rises within minutes on a CPU. Defaults: TRAIN_DEFAULTS (src/train/defaults.ts).
 import { join } from 'node:path';
-import { ADAPTER_FLAG, NO_TUNE_FLAG, UsageError, type Args, type Command, type FlagSpec } from '../args.js';
+import { ADAPTER_FLAG, NO_TUNE_FLAG, PRECISION_FLAG, UsageError, type Args, type Command, type FlagSpec } from '../args.js';
 import { BACKBONES } from '../../model/config.js';
 import { GpuError } from '../../runtime/device.js';
 import { applyTuneFlag } from '../runtime.js';
@@ -12,6 +12,7 @@ import { flagOf, SettingsError, TrainingRun } from '../../train/run.js';
 
 /** Flags that set a TrainSettings field of the same (camelCase) name. */
 const SETTING_FLAGS: Record<string, FlagSpec> = {
+  precision: { ...PRECISION_FLAG, default: D.precision },
   dataset: { type: 'string', choices: ['celeb', 'lapa', 'helen'], default: D.dataset, help: 'label set' },
   'data-dir': { type: 'string', value: 'DIR', help: "real dataset root (holding CelebAMask-HQ/, LaPa/ or helen/, or that folder itself);\nwithout it (or with 'synthetic') the built-in synthetic faces are used.\nValidation uses the official val split (Helen: test)" },
   'bad-samples': { type: 'string', choices: ['skip', 'stop'], default: D.badSamples, help: 'a corrupt image, missing label/mask or out-of-range label: leave the\nsample out and count it, or stop naming the file' },

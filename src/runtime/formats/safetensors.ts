@@ -5,6 +5,7 @@
 // (F16, BF16) are widened to float32. Writing is atomic: a temporary file in the same directory is
 // written, fsynced and renamed over the target, so a crash never leaves a half-written file.
 import { readFileSync } from 'node:fs';
+import { halfToFloat } from '../half.js';
 import { writeFileAtomic } from './atomic_file.js';
 
 export type StDtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'F64' | 'U8' | 'I8' | 'BOOL';
@@ -19,14 +20,7 @@ export interface StTensor {
   data: Float32Array | Int32Array;
 }
 
-export function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
+export { halfToFloat };
 
 /** Decodes raw little-endian bytes of `dtype` into float32 or int32 values. */
 export function decodeTensor(bytes: Uint8Array, dtype: StDtype, count: number, what: string): Float32Array | Int32Array {

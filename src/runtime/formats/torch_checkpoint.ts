@@ -13,8 +13,11 @@
 // `archive/version` = 3; tensors via torch._utils._rebuild_tensor_v2 with legacy storage types
 // (FloatStorage, LongStorage, ...); Maps as collections.OrderedDict.
 import { readFileSync } from 'node:fs';
+import { floatToHalf } from '../half.js';
 import { writeFileAtomic } from './atomic_file.js';
 import { decodeTensor, type StDtype } from './safetensors.js';
+
+export { floatToHalf };
 import { describe, encodePickle, PyDict, PyGlobal, PyObject, PyPersistent, PyTuple, unpickle, type PyHostValue, type PyValue } from './pickle.js';
 import { encodeZip, ZipReader, type ZipBytes } from './zip.js';
 
@@ -371,29 +374,4 @@ function encodeValues(data: Float32Array | Int32Array, dtype: TorchDtype): Uint8
       return bytes(Uint16Array.from(u, (x) => ((x & 0x7fffffff) > 0x7f800000 ? (x >>> 16) | 0x40 : (x + 0x7fff + ((x >>> 16) & 1)) >>> 16)));
     }
   }
-}
-
-/** float32 → IEEE half, round to nearest even (overflow → ±Inf, NaN kept). */
-export function floatToHalf(x: number): number {
-  const u = new Uint32Array(new Float32Array([x]).buffer)[0]!;
-  const sign = (u >>> 16) & 0x8000;
-  const exp = (u >>> 23) & 0xff;
-  let mant = u & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign; // below half the smallest subnormal
-    mant |= 0x800000;
-    const shift = 14 - e;
-    const half = 1 << (shift - 1);
-    const rest = mant & ((1 << shift) - 1);
-    let h = mant >>> shift;
-    if (rest > half || (rest === half && h & 1)) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++; // may carry into the exponent, correctly
-  return sign | h;
 }

@@ -1,25 +1,25 @@
 // Pointwise activations: ReLU and GELU (exact erf form, as PyTorch's default `gelu`).
 // Forward saves the input; backward is dx = dy · act'(x), one kernel (kernels/activation.wgsl).
 //   relu'(x) = [x > 0]          gelu'(x) = Φ(x) + x·φ(x)
-import type { KernelDecl } from '../kernel.js';
-import { shapeStr, type Tensor } from '../tensor.js';
-import { assertDtype, groups } from './util.js';
+import { itemBytes, shapeStr, type Tensor } from '../tensor.js';
+import { builds, floatDtype, groups } from './util.js';
 
 const WG = 256;
-const ACT_FWD: KernelDecl = { file: 'activation.wgsl', entry: 'act_fwd', storage: { y: 'read_write', x: 'read' }, uniform: 'p' };
-const ACT_BWD: KernelDecl = { file: 'activation.wgsl', entry: 'act_bwd', storage: { dx: 'read_write', x: 'read', dy: 'read' }, uniform: 'p' };
+const ACT_FWD = builds({ file: 'activation.wgsl', entry: 'act_fwd', storage: { y: 'read_write', x: 'read' }, uniform: 'p' });
+const ACT_BWD = builds({ file: 'activation.wgsl', entry: 'act_bwd', storage: { dx: 'read_write', x: 'read', dy: 'read' }, uniform: 'p' });
 
 export type ActivationKind = 'relu' | 'gelu';
 const KIND_CODE: Record<ActivationKind, number> = { relu: 0, gelu: 1 };
 
 /**
- * The kernels move vec4s, so a tensor of n elements is touched over ceil(n/4)·16 bytes; pooled
- * buffers are sized in multiples of 64 bytes, which always covers that. Checked, not assumed.
+ * The kernels move vec4s, so a tensor of n elements is touched over ceil(n/4)·16 bytes (8 in f16);
+ * pooled buffers are sized in multiples of 64 bytes, which always covers that. Checked, not assumed.
  */
 function vec4Count(op: string, ...ts: Tensor[]): number {
   const n4 = Math.ceil(ts[0]!.size / 4);
   for (const t of ts) {
-    if (t.buffer.size < n4 * 16) throw new Error(`${op}: buffer of ${t.describe()} is ${t.buffer.size} bytes, under the ${n4 * 16} its vec4 kernel touches`);
+    const touched = n4 * 4 * itemBytes(t.dtype);
+    if (t.buffer.size < touched) throw new Error(`${op}: buffer of ${t.describe()} is ${t.buffer.size} bytes, under the ${touched} its vec4 kernel touches`);
   }
   return n4;
 }
@@ -31,12 +31,12 @@ export interface ActivationOptions {
 
 /** act(x) elementwise; records dx = dy · act'(x) on the tape. */
 export function activation(kind: ActivationKind, x: Tensor, opts: ActivationOptions = {}): Tensor {
-  assertDtype(kind, x);
+  const dtype = floatDtype(kind, x);
   const rt = x.rt;
-  const y = rt.empty(x.shape, 'f32', kind);
+  const y = rt.empty(x.shape, dtype, kind);
   const n4 = vec4Count(kind, y, x);
   const wg = opts.workgroupSize ?? WG;
-  rt.dispatch(ACT_FWD, {
+  rt.dispatch(ACT_FWD[dtype], {
     op: `${kind}_fwd`, storage: { y: { buffer: y.buffer }, x: { buffer: x.buffer } },
     params: { n4 }, constants: { KIND: KIND_CODE[kind], WG: wg }, workgroups: [groups(n4, wg)],
   });
@@ -47,13 +47,13 @@ export function activation(kind: ActivationKind, x: Tensor, opts: ActivationOpti
 /** dx = dy · act'(x) (not recorded on the tape). */
 export function activationBackward(kind: ActivationKind, x: Tensor, dy: Tensor, opts: ActivationOptions = {}): Tensor {
   const op = `${kind}_bwd`;
-  assertDtype(op, dy);
+  const dtype = floatDtype(op, x, dy);
   if (dy.size !== x.size) throw new Error(`${op}: gradient ${shapeStr(dy.shape)} does not match input ${shapeStr(x.shape)}`);
   const rt = x.rt;
-  const dx = rt.empty(x.shape, 'f32', op);
+  const dx = rt.empty(x.shape, dtype, op);
   const n4 = vec4Count(op, dx, x, dy);
   const wg = opts.workgroupSize ?? WG;
-  rt.dispatch(ACT_BWD, {
+  rt.dispatch(ACT_BWD[dtype], {
     op, storage: { dx: { buffer: dx.buffer }, x: { buffer: x.buffer }, dy: { buffer: dy.buffer } },
     params: { n4 }, constants: { KIND: KIND_CODE[kind], WG: wg }, workgroups: [groups(n4, wg)],
   });

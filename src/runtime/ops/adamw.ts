@@ -35,6 +35,11 @@ const STEP_PER = 32;
 export interface GradStatsOptions {
   /** Clip to this global L2 norm (torch's max_norm); undefined or <= 0: no clipping. */
   maxNorm?: number;
+  /**
+   * Loss scale S the gradients carry (mixed precision; default 1): the norm and the clip scale are
+   * of the gradients divided by S, and the clip scale (what AdamW multiplies gradients by) includes 1/S.
+   */
+  gradScale?: number;
   /** Invocations per workgroup and vec4s per invocation of the partial kernel (tests shrink them). */
   workgroupSize?: number;
   vec4sPerThread?: number;
@@ -45,7 +50,7 @@ export interface GradStats {
   norm: Tensor;
   /** [1] i32: 1 if any gradient element is NaN or ±Inf, else 0. Read this alone. */
   nonFinite: Tensor;
-  /** [1] f32 min(1, maxNorm / (norm + 1e-6)), or 1 without clipping. */
+  /** [1] f32 min(1, maxNorm / (norm + 1e-6)), or 1 without clipping; times 1/gradScale. */
   clipScale: Tensor;
 }
 
@@ -73,7 +78,7 @@ export function gradStats(grads: readonly Tensor[], opts: GradStatsOptions = {})
   rt.dispatch(FINISH, {
     op: 'grad_stats_finish',
     storage: { grad_norm: { buffer: norm.buffer }, nonfinite: { buffer: nonFinite.buffer }, clip_scale: { buffer: clipScale.buffer }, stats_in: { buffer: partials.buffer } },
-    params: { rows, max_norm: opts.maxNorm !== undefined && opts.maxNorm > 0 ? opts.maxNorm : 0 }, constants: { WG: wg }, workgroups: [1],
+    params: { rows, max_norm: opts.maxNorm !== undefined && opts.maxNorm > 0 ? opts.maxNorm : 0, inv_scale: 1 / (opts.gradScale ?? 1) }, constants: { WG: wg }, workgroups: [1],
   });
   partials.release();
   return { norm, nonFinite, clipScale };
@@ -155,13 +160,14 @@ export class AdamW {
    * One step over the parameters that have a gradient (others are left alone, as in torch).
    * `lr` overrides this step's learning rate (schedulers set `this.lr` or pass it here). Returns
    * the gradient statistics, owned by the caller; read `nonFinite` (or call `checkStep`) before the
-   * next step.
+   * next step. `gradScale`: the loss scale S the gradients carry (mixed precision); the update
+   * uses gradients / S, and clipping sees their unscaled norm.
    */
-  step(opts: { lr?: number } = {}): AdamWStepResult {
+  step(opts: { lr?: number; gradScale?: number } = {}): AdamWStepResult {
     if (opts.lr !== undefined) this.lr = opts.lr;
     const withGrad = this.params.map((p, i) => (p.grad ? i : -1)).filter((i) => i >= 0);
     if (withGrad.length === 0) throw new Error('AdamW.step: no parameter has a gradient (call backward first)');
-    const stats = gradStats(withGrad.map((i) => this.params[i]!.grad!), { maxNorm: this.maxGradNorm });
+    const stats = gradStats(withGrad.map((i) => this.params[i]!.grad!), { maxNorm: this.maxGradNorm, gradScale: opts.gradScale });
     const [beta1, beta2] = this.betas;
     for (const i of withGrad) {
       const p = this.params[i]!;

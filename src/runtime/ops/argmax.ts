@@ -4,12 +4,15 @@
 import type { KernelDecl } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
 import { assertDtype, groups } from './util.js';
+import { widened } from './elementwise.js';
 
 const ARGMAX: KernelDecl = { file: 'argmax.wgsl', entry: 'argmax_classes', storage: { out: 'read_write', x: 'read' }, uniform: 'p' };
 const WG = 64;
 
 /** Class ids of (B, K, ...spatial) scores, ties to the lowest class: an i32 tensor of ceil(B·P/4) words, each four u8 ids. */
 export function argmaxChannels(x: Tensor): Tensor {
+  // no f16 build yet: f16 scores are widened to f32 (exactly); the result is class indices
+  if (x.dtype === 'f16') return widened([x], ([wide]) => argmaxChannels(wide!));
   assertDtype('argmaxChannels', x);
   if (x.rank < 2) throw new Error(`argmaxChannels: ${x.describe()} needs (B, K, ...) scores`);
   const [B, K] = x.shape as [number, number];

@@ -17,6 +17,7 @@ import type { KernelDecl } from '../kernel.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 import { sumLeading } from './reduce.js';
 import { assertDtype, assertRank, assertSameRuntime, groups } from './util.js';
+import { widened } from './elementwise.js';
 
 const FILE = 'attention.wgsl';
 const decl = (entry: string, storage: KernelDecl['storage'], subgroups: boolean): KernelDecl => ({ file: FILE, entry, storage, uniform: 'p', subgroups });
@@ -151,6 +152,8 @@ export function attentionBackward(q: Tensor, k: Tensor, v: Tensor, heads: number
 
 /** softmax(Q_h K_hᵀ / sqrt(hd)) V_h per head, heads concatenated: (B, Nq, D). Recorded on the tape. */
 export function attention(q: Tensor, k: Tensor, v: Tensor, heads: number, opts: AttentionOptions = {}): Tensor {
+  // no f16 build yet: f16 activations run widened to f32
+  if ([q, k, v].some((t) => t.dtype === 'f16')) return widened([q, k, v], ([wq, wk, wv]) => attention(wq!, wk!, wv!, heads, opts));
   const rt = q.rt;
   const { out, lse } = attentionForward(q, k, v, heads, opts);
   rt.tape.record('attention', [q, k, v], out, [q, k, v, out, lse], (dOut) => attentionBackward(q, k, v, heads, out, lse, dOut, opts));

@@ -26,7 +26,7 @@ import { shapeStr, type Tensor } from '../tensor.js';
 import { permute } from './layout.js';
 import { matmul } from './matmul.js';
 import { expandLast } from './reduce.js';
-import { assertDtype, assertSameRuntime } from './util.js';
+import { assertSameRuntime, floatDtype } from './util.js';
 import { depthToSpace, patchify, type ImageLayout } from './vision.js';
 
 function checkBias(op: string, bias: Tensor | null | undefined, n: number): void {
@@ -42,7 +42,7 @@ function checkBias(op: string, bias: Tensor | null | undefined, n: number): void
 export function patchEmbed(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const op = 'patchEmbed';
   assertSameRuntime(op, x, weight, ...(bias ? [bias] : []));
-  assertDtype(op, x);
+  floatDtype(op, x);
   if (weight.rank !== 4 || weight.shape[2] !== weight.shape[3]) throw new Error(`${op}: weight ${weight.describe()} must be (E, C, P, P)`);
   if (x.rank !== 4 || x.shape[1] !== weight.shape[1]) throw new Error(`${op}: image ${x.describe()} must be NCHW (B, ${weight.shape[1]}, H, W) for weight ${shapeStr(weight.shape)}`);
   const [e, c, p] = weight.shape as [number, number, number];
@@ -75,7 +75,7 @@ export interface Conv1x1Options {
 export function conv1x1(x: Tensor, weight: Tensor, opts: Conv1x1Options = {}): Tensor {
   const op = 'conv1x1';
   assertSameRuntime(op, x, weight, ...(opts.bias ? [opts.bias] : []));
-  assertDtype(op, x);
+  floatDtype(op, x);
   const inLayout = opts.inLayout ?? 'NHWC';
   const outLayout = opts.outLayout ?? inLayout;
   const ok2d = weight.rank === 2 || (weight.rank === 4 && weight.shape[2] === 1 && weight.shape[3] === 1);
@@ -110,7 +110,7 @@ export interface ConvTransposeOptions {
 export function convTranspose2x2(x: Tensor, weight: Tensor, bias: Tensor | null, opts: ConvTransposeOptions = {}): Tensor {
   const op = 'convTranspose2x2';
   assertSameRuntime(op, x, weight, ...(bias ? [bias] : []));
-  assertDtype(op, x);
+  floatDtype(op, x);
   const inLayout = opts.inLayout ?? 'NHWC';
   const outLayout = opts.outLayout ?? 'NCHW';
   if (weight.rank !== 4 || weight.shape[2] !== 2 || weight.shape[3] !== 2) throw new Error(`${op}: weight ${weight.describe()} must be (Cin, Cout, 2, 2)`);

@@ -7,6 +7,7 @@
 import type { KernelDecl } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
 import { assertDtype, assertRank, groups } from './util.js';
+import { widened } from './elementwise.js';
 
 const SCALAR: KernelDecl = { file: 'droppath.wgsl', entry: 'drop_path', storage: { y: 'read_write', x: 'read' }, uniform: 'dp' };
 const VEC4: KernelDecl = { file: 'droppath.wgsl', entry: 'drop_path_vec4', storage: { y4: 'read_write', x4: 'read' }, uniform: 'dp' };
@@ -49,6 +50,8 @@ function apply(op: string, x: Tensor, p: number, seed: number, opts: DropPathOpt
 
 /** x (B, ...) with each sample kept (scaled by 1/(1 − p)) or zeroed; seeded, reproducible. */
 export function dropPath(x: Tensor, p: number, seed: number, opts: DropPathOptions = {}): Tensor {
+  // no f16 build yet: f16 activations run widened to f32
+  if (x.dtype === 'f16') return widened([x], ([wide]) => dropPath(wide!, p, seed, opts));
   assertDtype('dropPath', x);
   assertRank('dropPath', x, 1);
   if (!(p >= 0 && p <= 1)) throw new Error(`dropPath: drop probability ${p} must be in [0, 1]`);

@@ -5,24 +5,24 @@
 //   dw = Σ_rows dy · x̂,   db = Σ_rows dy
 // dw and db are summed per chunk of CHUNK rows by one kernel, then over chunks by `sumLeading`,
 // so no invocation loops over all rows.
-import type { KernelDecl } from '../kernel.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 import { sumLeading } from './reduce.js';
 import { rowThreads, type RowOpOptions } from './softmax.js';
-import { assertDtype, assertRank, assertSameRuntime, groups } from './util.js';
+import { assertDtype, assertRank, assertSameRuntime, builds, floatDtype, groups } from './util.js';
 
-const LN_FWD: KernelDecl = {
+// x, y, dy, dx in act_t (f32 or f16); w, b, mean, rstd, dw, db always f32
+const LN_FWD = builds({
   file: 'layernorm.wgsl', entry: 'ln_fwd', uniform: 'p',
   storage: { y: 'read_write', mean: 'read_write', rstd: 'read_write', x: 'read', w: 'read', b: 'read' },
-};
-const LN_BWD_DX: KernelDecl = {
+});
+const LN_BWD_DX = builds({
   file: 'layernorm.wgsl', entry: 'ln_bwd_dx', uniform: 'bp',
   storage: { dx: 'read_write', dy: 'read', x: 'read', w: 'read', mean_saved: 'read', rstd_saved: 'read' },
-};
-const LN_BWD_PARAMS: KernelDecl = {
+});
+const LN_BWD_PARAMS = builds({
   file: 'layernorm.wgsl', entry: 'ln_bwd_params', uniform: 'bp',
   storage: { dw_part: 'read_write', db_part: 'read_write', dy: 'read', x: 'read', mean_saved: 'read', rstd_saved: 'read' },
-};
+});
 /** Rows per dw/db partial: 3136·B rows of a Swin stage-1 image give 49·B partial rows. */
 const CHUNK = 64;
 const PARAMS_WG = 64;
@@ -40,7 +40,7 @@ export interface LayerNormResult { y: Tensor; mean: Tensor; rstd: Tensor }
 
 function dims(op: string, x: Tensor, w: Tensor, b: Tensor | null): { rows: number; cols: number } {
   assertRank(op, x, 1);
-  assertDtype(op, x);
+  floatDtype(op, x);
   assertDtype(op, w);
   const cols = x.shape[x.rank - 1]!;
   for (const [name, t] of [['weight', w], ['bias', b]] as const) {
@@ -59,11 +59,12 @@ export function layerNormForward(x: Tensor, w: Tensor, b: Tensor, eps: number, o
   const { rows, cols } = dims('layerNorm', x, w, b);
   if (!(eps > 0)) throw new Error(`layerNorm: eps must be positive, got ${eps}`);
   const rt = x.rt;
-  const y = rt.empty(x.shape, 'f32', 'layerNorm');
+  const dtype = floatDtype('layerNorm', x);
+  const y = rt.empty(x.shape, dtype, 'layerNorm');
   // the statistics live as long as the tape needs them, independently of the caller's scopes
   const { mean, rstd } = rt.untracked(() => ({ mean: rt.empty([rows], 'f32', 'layerNorm.mean'), rstd: rt.empty([rows], 'f32', 'layerNorm.rstd') }));
   const { tpr, wg } = rowThreads(cols, opts.threadsPerRow);
-  rt.dispatch(LN_FWD, {
+  rt.dispatch(LN_FWD[dtype], {
     op: 'layernorm_fwd',
     storage: { y: { buffer: y.buffer }, mean: { buffer: mean.buffer }, rstd: { buffer: rstd.buffer }, x: { buffer: x.buffer }, w: { buffer: w.buffer }, b: { buffer: b.buffer } },
     params: { rows, cols, eps }, constants: { TPR: tpr, WG: wg }, workgroups: [groups(rows, wg / tpr)],
@@ -97,7 +98,7 @@ export function layerNormBackward(
   dy: Tensor, x: Tensor, w: Tensor, mean: Tensor, rstd: Tensor, opts: LayerNormBackwardOptions = {},
 ): { dx: Tensor | null; dw: Tensor | null; db: Tensor | null } {
   const op = 'layerNorm_bwd';
-  assertDtype(op, dy);
+  const dtype = floatDtype(op, x, dy);
   const { rows, cols } = dims(op, x, w, null);
   if (dy.size !== x.size) throw new Error(`${op}: gradient ${shapeStr(dy.shape)} does not match input ${shapeStr(x.shape)}`);
   if (mean.size !== rows || rstd.size !== rows) throw new Error(`${op}: saved statistics ${mean.describe()}, ${rstd.describe()} must have ${rows} rows`);
@@ -105,9 +106,9 @@ export function layerNormBackward(
   const saved = { dy: { buffer: dy.buffer }, x: { buffer: x.buffer }, mean_saved: { buffer: mean.buffer }, rstd_saved: { buffer: rstd.buffer } };
   let dx: Tensor | null = null;
   if (opts.needInput ?? true) {
-    dx = rt.empty(x.shape, 'f32', op);
+    dx = rt.empty(x.shape, dtype, op);
     const { tpr, wg } = rowThreads(cols, opts.threadsPerRow);
-    rt.dispatch(LN_BWD_DX, {
+    rt.dispatch(LN_BWD_DX[dtype], {
       op: 'layernorm_bwd_dx', storage: { dx: { buffer: dx.buffer }, w: { buffer: w.buffer }, ...saved },
       params: { rows, cols }, constants: { TPR: tpr, WG: wg }, workgroups: [groups(rows, wg / tpr)],
     });
@@ -121,7 +122,7 @@ export function layerNormBackward(
   const partShape = chunks === 1 ? [cols] : [chunks, cols];
   const dwPart = rt.empty(partShape, 'f32', `${op}.dw`);
   const dbPart = rt.empty(partShape, 'f32', `${op}.db`);
-  rt.dispatch(LN_BWD_PARAMS, {
+  rt.dispatch(LN_BWD_PARAMS[dtype], {
     op: 'layernorm_bwd_params', storage: { dw_part: { buffer: dwPart.buffer }, db_part: { buffer: dbPart.buffer }, ...saved },
     params: { rows, cols }, constants: { CHUNK: chunk, WG: wg }, workgroups: [groups(chunks * cols, wg)],
   });

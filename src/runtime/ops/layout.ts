@@ -17,10 +17,9 @@
 // Where a block is one contiguous run in both tensors (outer == 1, no zeros), `copyBufferToBuffer`
 // does it: a memcpy inside lavapipe, ~3x the best copy kernel. An identity permutation (after
 // dropping size-1 dims and merging dims that stay adjacent) is likewise a buffer copy.
-import type { KernelDecl } from '../kernel.js';
 import type { Runtime } from '../runtime.js';
-import { shapeStr, sizeOf, type Tensor } from '../tensor.js';
-import { assertRank, assertSameRuntime, groups, normAxis } from './util.js';
+import { itemBytes, shapeStr, sizeOf, type Tensor } from '../tensor.js';
+import { assertRank, assertSameRuntime, builds, groups, normAxis } from './util.js';
 
 const WG = 64;
 
@@ -38,8 +37,10 @@ export function elementsPerInvocation(rt: Runtime): number {
   return rt.device.facts.software ? 64 : 1;
 }
 
-const PERMUTE: KernelDecl = { file: 'layout.wgsl', entry: 'permute_fwd', storage: { perm_out: 'read_write', perm_x: 'read' }, uniform: 'pp' };
-const WINDOW: KernelDecl = { file: 'layout.wgsl', entry: 'window_copy', storage: { win_dst: 'read_write', win_src: 'read' }, uniform: 'wp' };
+// the f16 build copies 2-byte elements; f32 and i32 tensors share the 4-byte one
+const PERMUTE = builds({ file: 'layout.wgsl', entry: 'permute_fwd', storage: { perm_out: 'read_write', perm_x: 'read' }, uniform: 'pp' });
+const WINDOW = builds({ file: 'layout.wgsl', entry: 'window_copy', storage: { win_dst: 'read_write', win_src: 'read' }, uniform: 'wp' });
+const build = (t: Tensor): 'f32' | 'f16' => (t.dtype === 'f16' ? 'f16' : 'f32');
 
 /** A tensor's own bytes, not its pooled buffer's slack: robust access then confines stray writes. */
 function binding(t: Tensor): { buffer: GPUBuffer; size: number } {
@@ -98,7 +99,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   else {
     const pad = 4 - outShape.length;
     const k = elementsPerInvocation(rt);
-    rt.dispatch(PERMUTE, {
+    rt.dispatch(PERMUTE[build(x)], {
       op: 'permute', storage: { perm_out: binding(out), perm_x: binding(x) },
       params: { n: x.size, out_shape: [...new Array<number>(pad).fill(1), ...outShape], x_strides: [...new Array<number>(pad).fill(0), ...xStrides] },
       constants: { K: k }, workgroups: [groups(x.size, WG * k)],
@@ -131,14 +132,16 @@ function windowCopy(op: string, dst: Tensor, src: Tensor, w: Window): void {
   if (total === 0) return;
   if (w.dstStart < w.winStart || w.dstStart + w.len > w.winStart + w.winLen) throw new Error(`${op}: internal error: block outside its window`);
   const rt = dst.rt;
-  if (w.outer === 1 && w.winStart === w.dstStart && w.winLen === w.len) {
-    // One contiguous run in both tensors.
-    rt.batch.copy(src.buffer, w.srcStart * w.inner * 4, dst.buffer, w.dstStart * w.inner * 4, w.len * w.inner * 4);
+  const item = itemBytes(dst.dtype);
+  const aligned = [w.srcStart, w.dstStart, w.len].every((n) => (n * w.inner * item) % 4 === 0);
+  if (w.outer === 1 && w.winStart === w.dstStart && w.winLen === w.len && aligned) {
+    // One contiguous run in both tensors (buffer copies move whole 4-byte words).
+    rt.batch.copy(src.buffer, w.srcStart * w.inner * item, dst.buffer, w.dstStart * w.inner * item, w.len * w.inner * item);
     return;
   }
   const blkLo = (w.dstStart - w.winStart) * w.inner;
   const k = elementsPerInvocation(rt);
-  rt.dispatch(WINDOW, {
+  rt.dispatch(WINDOW[build(dst)], {
     op, storage: { win_dst: binding(dst), win_src: binding(src) },
     params: {
       total, run,

@@ -29,7 +29,7 @@ import type { Runtime } from '../runtime.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 import { sizeBucket, type TuneUnit } from '../tuner.js';
 import { sumLeading } from './reduce.js';
-import { assertDtype, assertSameRuntime } from './util.js';
+import { assertSameRuntime, builds, floatDtype, type FloatDType } from './util.js';
 
 export type MatmulVariant = 'naive' | 'tiled' | 'wgmem' | 'subgroup';
 
@@ -141,11 +141,11 @@ export function matmulKernel(name: string, f: AdapterFacts): MatmulKernel {
 // ---- one kernel dispatch -------------------------------------------------------------------------
 
 const STORAGE_FAST: KernelDecl['storage'] = { c: 'read_write', a: 'read', a4: 'read', b: 'read', b4: 'read', bias: 'read', res: 'read' };
-const DECLS: Record<MatmulVariant, KernelDecl> = {
-  naive: { file: 'matmul.wgsl', entry: 'matmul_naive', storage: { c: 'read_write', a: 'read', b: 'read', bias: 'read', res: 'read' }, uniform: 'p' },
-  tiled: { file: 'matmul.wgsl', entry: 'matmul_tiled', storage: STORAGE_FAST, uniform: 'p' },
-  wgmem: { file: 'matmul.wgsl', entry: 'matmul_wgmem', storage: STORAGE_FAST, uniform: 'p' },
-  subgroup: { file: 'matmul.wgsl', entry: 'matmul_subgroup', storage: STORAGE_FAST, uniform: 'p', subgroups: true },
+const DECLS: Record<MatmulVariant, Record<FloatDType, KernelDecl>> = {
+  naive: builds({ file: 'matmul.wgsl', entry: 'matmul_naive', storage: { c: 'read_write', a: 'read', b: 'read', bias: 'read', res: 'read' }, uniform: 'p' }),
+  tiled: builds({ file: 'matmul.wgsl', entry: 'matmul_tiled', storage: STORAGE_FAST, uniform: 'p' }),
+  wgmem: builds({ file: 'matmul.wgsl', entry: 'matmul_wgmem', storage: STORAGE_FAST, uniform: 'p' }),
+  subgroup: builds({ file: 'matmul.wgsl', entry: 'matmul_subgroup', storage: STORAGE_FAST, uniform: 'p', subgroups: true }),
 };
 const FILES = ['matmul.wgsl'] as const;
 
@@ -169,7 +169,7 @@ function dispatchGemm(g: Gemm, k: MatmulKernel, op: string): void {
   const tiles = Math.ceil(M / k.tileM) * tilesN;
   const storage: Record<string, { buffer: GPUBuffer }> = { c: { buffer: g.out.buffer }, a: { buffer: g.a.buffer }, b: { buffer: g.b.buffer }, bias: { buffer: (g.bias ?? g.a).buffer }, res: { buffer: (g.residual ?? g.a).buffer } };
   if (k.variant !== 'naive') { storage.a4 = storage.a!; storage.b4 = storage.b!; }
-  rt.dispatch(DECLS[k.variant], {
+  rt.dispatch(DECLS[k.variant][floatDtype(op, g.out, g.a, g.b)], {
     op, storage, constants,
     params: { M, N, K, tiles_n: tilesN, tiles, stride_a: g.strideA, stride_b: g.strideB, stride_c: M * N },
     workgroups: [tiles, 1, g.batch],
@@ -182,13 +182,16 @@ export interface GemmShape {
   /** Elements between batch items of a / b; 0 shares the operand over the batch. */
   strideA: number; strideB: number;
   transA: boolean; transB: boolean; hasBias: boolean;
+  /** Storage of the operands and the output (f32 default; f16 tiles are tuned on their own). */
+  dtype?: FloatDType;
 }
 
 /** The tuning unit of a gemm: shape class, candidates, and scratch operands of its first shape. */
 function gemmUnit(rt: Runtime, g: GemmShape): TuneUnit {
   const v = vecFlags(g);
   const bucket = `M${sizeBucket(g.M)} N${sizeBucket(g.N)} K${sizeBucket(g.K)} z${sizeBucket(g.batch)}`;
-  const shapeClass = `${g.transA ? 'tA' : 'A'} ${g.transB ? 'tB' : 'B'}${g.hasBias ? ' +bias' : ''} v${v.VEC_A}${v.VEC_B} ${bucket}`;
+  const dtype = g.dtype ?? 'f32';
+  const shapeClass = `${dtype === 'f16' ? 'f16 ' : ''}${g.transA ? 'tA' : 'A'} ${g.transB ? 'tB' : 'B'}${g.hasBias ? ' +bias' : ''} v${v.VEC_A}${v.VEC_B} ${bucket}`;
   const { M, N, K, batch, strideA, strideB, transA, transB, hasBias } = g;
   return {
     family: 'matmul',
@@ -196,11 +199,11 @@ function gemmUnit(rt: Runtime, g: GemmShape): TuneUnit {
     shape: `M=${M} N=${N} K=${K} batch=${batch}`,
     candidates: matmulCandidates(rt.device.facts),
     prepare: () => {
-      const make = (n: number): Tensor => rt.untracked(() => rt.full([Math.max(1, n)], 0.5));
+      const make = (n: number): Tensor => rt.untracked(() => rt.full([Math.max(1, n)], 0.5, dtype));
       const a = make(strideA === 0 ? M * K : batch * strideA);
       const b = make(strideB === 0 ? K * N : batch * strideB);
       const bias = hasBias ? make(N) : undefined;
-      const out = rt.untracked(() => rt.empty([batch * M * N], 'f32', 'tuning scratch'));
+      const out = rt.untracked(() => rt.empty([batch * M * N], dtype, 'tuning scratch'));
       const scratch: Gemm = { out, a, b, bias, M, N, K, batch, strideA, strideB, transA, transB };
       return {
         run: (c: string) => dispatchGemm(scratch, matmulKernel(c, rt.device.facts), 'matmul_tune'),
@@ -218,7 +221,7 @@ export function matmulChoice(rt: Runtime, g: GemmShape): string {
 /** Runs one gemm with the forced kernel, or the runtime's choice for its unit. */
 function gemm(g: Gemm, forced: string | undefined, op: string): void {
   const rt = g.out.rt;
-  const name = forced ?? matmulChoice(rt, { ...g, hasBias: g.bias !== undefined });
+  const name = forced ?? matmulChoice(rt, { ...g, hasBias: g.bias !== undefined, dtype: g.out.dtype as FloatDType });
   dispatchGemm(g, matmulKernel(name, rt.device.facts), op);
 }
 
@@ -234,8 +237,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const bias = opts.bias;
   const residual = opts.residual;
   assertSameRuntime('matmul', a, b, ...(bias ? [bias] : []), ...(residual ? [residual] : []));
-  assertDtype('matmul', a);
-  assertDtype('matmul', b);
+  const dtype = floatDtype('matmul', a, b, ...(bias ? [bias] : []), ...(residual ? [residual] : []));
   if (a.rank < 2 || b.rank < 2) throw new Error(`matmul: a ${shapeStr(a.shape)} and b ${shapeStr(b.shape)} must both have rank 2 or more`);
   const [M, K] = transA ? [a.shape[a.rank - 1]!, a.shape[a.rank - 2]!] : [a.shape[a.rank - 2]!, a.shape[a.rank - 1]!];
   const [Kb, N] = transB ? [b.shape[b.rank - 1]!, b.shape[b.rank - 2]!] : [b.shape[b.rank - 2]!, b.shape[b.rank - 1]!];
@@ -249,11 +251,9 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     throw new Error(`matmul: batch dims of a ${shapeStr(a.shape)} and b ${shapeStr(b.shape)} differ (b needs a's leading dims ${shapeStr(lead)}, or none)`);
   }
   if (bias) {
-    assertDtype('matmul', bias);
     if (bias.rank !== 1 || bias.shape[0] !== N) throw new Error(`matmul: bias ${shapeStr(bias.shape)} must be (N) = [${N}] for a ${shapeStr(a.shape)} and b ${shapeStr(b.shape)}`);
   }
   if (residual) {
-    assertDtype('matmul', residual);
     const outShape = [...lead, M, N];
     if (residual.rank !== outShape.length || residual.shape.some((d, i) => d !== outShape[i])) {
       throw new Error(`matmul: residual ${shapeStr(residual.shape)} must have the output's shape ${shapeStr(outShape)}`);
@@ -265,7 +265,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const batch = lead.reduce((x, y) => x * y, 1);
   // A shared b and row-major a: the batch is just more rows.
   const fold = shared && !transA;
-  const out = rt.empty([...lead, M, N], 'f32', 'matmul');
+  const out = rt.empty([...lead, M, N], dtype, 'matmul');
   gemm({
     out, a, b, bias, residual, M: fold ? batch * M : M, N, K, batch: fold ? 1 : batch,
     strideA: M * K, strideB: shared ? 0 : K * N, transA, transB,
@@ -279,7 +279,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     let dA: Tensor | null = null;
     let dB: Tensor | null = null;
     if (a.requiresGrad) {
-      dA = rt.empty(a.shape, 'f32', 'matmul dA');
+      dA = rt.empty(a.shape, dtype, 'matmul dA');
       if (!transA) {
         // dA (rows, K) = dC (rows, N) · Bᵀ
         gemm({ out: dA, a: dC, b, M: rows, N: K, K: N, batch: nb, strideA: rows * N, strideB: sB, transA: false, transB: !transB }, variant, 'matmul_bwd_a');
@@ -291,7 +291,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     if (b.requiresGrad) {
       // A shared b under transA: per-item products, summed below.
       const perItem = shared && transA;
-      const target = perItem ? rt.empty([batch, ...b.shape], 'f32', 'matmul dB per item') : rt.empty(b.shape, 'f32', 'matmul dB');
+      const target = perItem ? rt.empty([batch, ...b.shape], dtype, 'matmul dB per item') : rt.empty(b.shape, dtype, 'matmul dB');
       if (!transB) {
         // dB (K, N) = Aᵀ (K, rows) · dC (rows, N)
         gemm({ out: target, a, b: dC, M: K, N, K: rows, batch: nb, strideA: rows * K, strideB: rows * N, transA: !transA, transB: false }, variant, 'matmul_bwd_b');

@@ -12,6 +12,7 @@
 import type { KernelDecl } from '../kernel.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 import { assertDtype, assertSameRuntime, groups } from './util.js';
+import { widened } from './elementwise.js';
 import type { ImageLayout, LaunchOptions } from './vision.js';
 
 const WG = 256;
@@ -97,6 +98,8 @@ function dispatchResize(decl: KernelDecl, op: string, dst: Tensor, src: Tensor, 
  * (B, h, w, C). Equal sizes are an exact copy (as in PyTorch).
  */
 export function resizeBilinear(x: Tensor, size: readonly [number, number], layout: ImageLayout = 'NCHW', opts: LaunchOptions = {}): Tensor {
+  // no f16 build yet: f16 activations run widened to f32
+  if (x.dtype === 'f16') return widened([x], ([wide]) => resizeBilinear(wide!, size, layout, opts));
   const op = 'resizeBilinear';
   checkImage(op, x, layout);
   checkSize(op, size);
@@ -147,6 +150,8 @@ function gridParams(c: number, inH: number, inW: number, grid: Tensor): Record<s
  * Differentiable in x only: the grid is data, and a grid that requires a gradient is refused.
  */
 export function gridSample(x: Tensor, grid: Tensor): Tensor {
+  // no f16 build yet: f16 activations run widened to f32
+  if (x.dtype === 'f16' || grid.dtype === 'f16') return widened([x, grid], ([wx, wg]) => gridSample(wx!, wg!));
   const op = 'gridSample';
   checkImage(op, x, 'NCHW');
   checkGrid(op, x, grid);

@@ -1,12 +1,11 @@
 // Softmax over the last dim (numerically stable: the row max is subtracted before exp).
 // Forward saves its output y; backward is dx = y ⊙ (dy − Σ_c dy ⊙ y), one kernel.
 // Both kernels (kernels/softmax.wgsl) put TPR invocations on a row; `rowThreads` picks TPR.
-import type { KernelDecl } from '../kernel.js';
 import { shapeStr, type Tensor } from '../tensor.js';
-import { assertDtype, assertRank, groups } from './util.js';
+import { assertRank, builds, floatDtype, groups } from './util.js';
 
-const SOFTMAX_FWD: KernelDecl = { file: 'softmax.wgsl', entry: 'softmax_fwd', storage: { y: 'read_write', x: 'read' }, uniform: 'p' };
-const SOFTMAX_BWD: KernelDecl = { file: 'softmax.wgsl', entry: 'softmax_bwd', storage: { dx: 'read_write', y_saved: 'read', dy: 'read' }, uniform: 'p' };
+const SOFTMAX_FWD = builds({ file: 'softmax.wgsl', entry: 'softmax_fwd', storage: { y: 'read_write', x: 'read' }, uniform: 'p' });
+const SOFTMAX_BWD = builds({ file: 'softmax.wgsl', entry: 'softmax_bwd', storage: { dx: 'read_write', y_saved: 'read', dy: 'read' }, uniform: 'p' });
 
 // Launch shape, measured on lavapipe (softmax fwd / bwd, ms): workgroup memory and barriers are
 // slow there, so one invocation per row wins whenever there are enough rows ([9408, 49]: TPR 1
@@ -52,26 +51,26 @@ function launch(op: string, rows: number, cols: number, opts: RowOpOptions) {
 
 /** softmax over the last dim of x (rank ≥ 1); records the backward on the tape. */
 export function softmax(x: Tensor, opts: RowOpOptions = {}): Tensor {
-  assertDtype('softmax', x);
+  const dtype = floatDtype('softmax', x);
   assertRank('softmax', x, 1);
   const rt = x.rt;
   const cols = x.shape[x.rank - 1]!;
   const rows = cols === 0 ? 0 : x.size / cols;
-  const y = rt.empty(x.shape, 'f32', 'softmax');
-  rt.dispatch(SOFTMAX_FWD, { ...launch('softmax_fwd', rows, cols, opts), storage: { y: { buffer: y.buffer }, x: { buffer: x.buffer } } });
+  const y = rt.empty(x.shape, dtype, 'softmax');
+  rt.dispatch(SOFTMAX_FWD[dtype], { ...launch('softmax_fwd', rows, cols, opts), storage: { y: { buffer: y.buffer }, x: { buffer: x.buffer } } });
   rt.tape.record('softmax', [x], y, [y], (dy) => [softmaxBackward(y, dy, opts)]);
   return y;
 }
 
 /** dx = y ⊙ (dy − Σ_last(dy ⊙ y)) for y = softmax(x) (not recorded on the tape). */
 export function softmaxBackward(y: Tensor, dy: Tensor, opts: RowOpOptions = {}): Tensor {
-  assertDtype('softmax_bwd', dy);
+  const dtype = floatDtype('softmax_bwd', y, dy);
   if (dy.size !== y.size) throw new Error(`softmax_bwd: gradient ${shapeStr(dy.shape)} does not match output ${shapeStr(y.shape)}`);
   const rt = y.rt;
   const cols = y.shape[y.rank - 1]!;
   const rows = cols === 0 ? 0 : y.size / cols;
-  const dx = rt.empty(y.shape, 'f32', 'softmax_bwd');
-  rt.dispatch(SOFTMAX_BWD, {
+  const dx = rt.empty(y.shape, dtype, 'softmax_bwd');
+  rt.dispatch(SOFTMAX_BWD[dtype], {
     ...launch('softmax_bwd', rows, cols, opts),
     storage: { dx: { buffer: dx.buffer }, y_saved: { buffer: y.buffer }, dy: { buffer: dy.buffer } },
   });

@@ -1,8 +1,27 @@
 // Small helpers shared by op modules: shape checks that name the op, and grid sizes.
+import type { KernelDecl } from '../kernel.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 
 export function assertDtype(op: string, t: Tensor, dtype: 'f32' | 'i32' = 'f32'): void {
   if (t.dtype !== dtype) throw new Error(`${op}: ${t.describe()} must be ${dtype}`);
+}
+
+/** Float dtypes activations are stored in: f32, or f16 in mixed precision. */
+export type FloatDType = 'f32' | 'f16';
+
+/** The float dtype shared by an op's activation tensors (f32 or f16, all the same), naming the op otherwise. */
+export function floatDtype(op: string, ...ts: Tensor[]): FloatDType {
+  const d = ts[0]!.dtype;
+  for (const t of ts) {
+    if (t.dtype === 'i32') throw new Error(`${op}: ${t.describe()} must be f32 or f16`);
+    if (t.dtype !== d) throw new Error(`${op}: ${t.describe()} and ${ts[0]!.describe()} differ in dtype (cast one first)`);
+  }
+  return d as FloatDType;
+}
+
+/** A kernel's two builds: act_t = f32, and act_t = f16 (`// #if f16`; runtime/kernel.ts). */
+export function builds(decl: KernelDecl): Record<FloatDType, KernelDecl> {
+  return { f32: decl, f16: { ...decl, f16: true } };
 }
 
 export function assertSameRuntime(op: string, ...ts: Tensor[]): void {

@@ -11,13 +11,14 @@
 //   patchMerge(x)      dx = patchMergeBackward(dOut)  (the adjoint: a gather, each input one slot)
 import type { KernelDecl } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
-import { groups } from './util.js';
+import { builds, groups, type FloatDType } from './util.js';
 
 const WG = 256;
-const S2D: KernelDecl = { file: 'vision.wgsl', entry: 'space_to_depth', storage: { dst: 'read_write', src: 'read' }, uniform: 'dp' };
-const D2S: KernelDecl = { file: 'vision.wgsl', entry: 'depth_to_space', storage: { dst: 'read_write', src: 'read' }, uniform: 'dp' };
-const MERGE_FWD: KernelDecl = { file: 'vision.wgsl', entry: 'merge_fwd', storage: { merge_dst: 'read_write', merge_src: 'read' }, uniform: 'mp' };
-const MERGE_BWD: KernelDecl = { file: 'vision.wgsl', entry: 'merge_bwd', storage: { merge_dst: 'read_write', merge_src: 'read' }, uniform: 'mp' };
+// the f16 build copies 2-byte elements; f32 and i32 tensors share the 4-byte one
+const S2D = builds({ file: 'vision.wgsl', entry: 'space_to_depth', storage: { dst: 'read_write', src: 'read' }, uniform: 'dp' });
+const D2S = builds({ file: 'vision.wgsl', entry: 'depth_to_space', storage: { dst: 'read_write', src: 'read' }, uniform: 'dp' });
+const MERGE_FWD = builds({ file: 'vision.wgsl', entry: 'merge_fwd', storage: { merge_dst: 'read_write', merge_src: 'read' }, uniform: 'mp' });
+const MERGE_BWD = builds({ file: 'vision.wgsl', entry: 'merge_bwd', storage: { merge_dst: 'read_write', merge_src: 'read' }, uniform: 'mp' });
 
 export type ImageLayout = 'NCHW' | 'NHWC';
 
@@ -80,10 +81,10 @@ export function depthToSpace(t: Tensor, p: number, layout: ImageLayout = 'NCHW',
   return out;
 }
 
-function dispatchDepth(decl: KernelDecl, op: string, out: Tensor, src: Tensor, dims: { h: number; w: number; c: number; p: number }, layout: ImageLayout, opts: LaunchOptions): void {
+function dispatchDepth(decls: Record<FloatDType, KernelDecl>, op: string, out: Tensor, src: Tensor, dims: { h: number; w: number; c: number; p: number }, layout: ImageLayout, opts: LaunchOptions): void {
   const wg = opts.workgroupSize ?? WG;
   const blocks = out.size / (dims.p * dims.p);   // one invocation per P×P block of one channel
-  out.rt.dispatch(decl, {
+  out.rt.dispatch(decls[out.dtype === 'f16' ? 'f16' : 'f32'], {
     op, storage: { dst: { buffer: out.buffer }, src: { buffer: src.buffer } },
     params: { blocks, h: dims.h, w: dims.w, c: dims.c }, constants: { NHWC: layout === 'NHWC' ? 1 : 0, P: dims.p, WG: wg }, workgroups: [groups(blocks, wg)],
   });
@@ -127,8 +128,8 @@ export function patchMergeBackward(dOut: Tensor, h: number, w: number): Tensor {
   return dx;
 }
 
-function dispatchMerge(decl: KernelDecl, op: string, out: Tensor, src: Tensor, h: number, w: number, c: number): void {
-  out.rt.dispatch(decl, {
+function dispatchMerge(decls: Record<FloatDType, KernelDecl>, op: string, out: Tensor, src: Tensor, h: number, w: number, c: number): void {
+  out.rt.dispatch(decls[out.dtype === 'f16' ? 'f16' : 'f32'], {
     op, storage: { merge_dst: { buffer: out.buffer }, merge_src: { buffer: src.buffer } },
     params: { n: out.size, h, w, c, ho: Math.ceil(h / 2), wo: Math.ceil(w / 2) }, workgroups: [groups(out.size, WG)],
   });

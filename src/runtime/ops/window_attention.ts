@@ -35,6 +35,7 @@ import type { Runtime } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
 import { sumLeading } from './reduce.js';
 import { assertDtype, assertSameRuntime } from './util.js';
+import { widened } from './elementwise.js';
 
 // One file, two builds: `subgroups: true` compiles its `#if subgroups` branch (subgroupBroadcast
 // sharing), false the portable branch; entry points and bindings are the same.
@@ -184,6 +185,8 @@ const constants = (pl: Plan): Record<string, number> => ({ WS: pl.ws, HD: pl.hd,
 
 /** Swin window attention; see the file comment for shapes. Records its backward on the tape. */
 export function windowAttention(qkv: Tensor, biasTable: Tensor, opts: WindowAttentionOptions): Tensor {
+  // no f16 build yet: f16 activations run widened to f32 (the parameters are f32 masters)
+  if (qkv.dtype === 'f16') return widened([qkv], ([wide]) => windowAttention(wide!, biasTable, opts));
   const pl = plan(qkv, biasTable, opts);
   const rt = qkv.rt;
   const { B, C, heads, geo } = pl;

@@ -3,9 +3,23 @@
 // share. Inputs are float64 arrays of float32-representable values; outputs are NaN-poisoned when the
 // runtime was opened with `poisonOutputs`.
 import type { Runtime } from '../runtime.js';
+import { roundHalf } from '../half.js';
 import type { Tensor } from '../tensor.js';
 
 export interface Tol { atol: number; rtol: number }
+
+/** Precision an op check stores its float tensors in. */
+export type Precision = 'f32' | 'f16';
+
+/**
+ * The tolerance of a kernel that computes in f32 and stores its output in f16, from its f32 one:
+ * the output's rounding adds u16·|y| (u16 = 2^-11, f16's unit roundoff) and, below 2^-14 where f16
+ * is subnormal, at most half the subnormal spacing 2^-24, i.e. 2^-25. Inputs are rounded to f16
+ * before the reference sees them, so their rounding is not an error of the kernel.
+ */
+export function f16Tol(tol: Tol): Tol {
+  return { atol: tol.atol + 2 ** -25, rtol: tol.rtol + 2 ** -11 };
+}
 
 export interface Comparison {
   what: string;
@@ -48,8 +62,12 @@ export function compareClose(what: string, got: ArrayLike<number>, want: ArrayLi
 
 export interface OpCase {
   name: string;
-  /** Input values (float64, float32-representable) and shapes. */
-  inputs: { data: Float64Array; shape: number[]; dtype?: 'f32' | 'i32'; grad?: boolean }[];
+  /**
+   * Input values (float64, float32-representable) and shapes. Without a dtype an input takes the
+   * check's precision (f32, or f16 in an f16 run); a given dtype is kept in both (int32 indices,
+   * f32 parameters such as LayerNorm's weight).
+   */
+  inputs: { data: Float64Array; shape: number[]; dtype?: 'f32' | 'f16' | 'i32'; grad?: boolean }[];
   /** The op under test on GPU tensors. */
   run: (xs: Tensor[]) => Tensor;
   /** float64 reference forward. */
@@ -58,6 +76,11 @@ export interface OpCase {
   refBackward?: (xs: Float64Array[], dOut: Float64Array) => Float64Array[];
   fwdTol: Tol;
   gradTol?: Tol;
+  /**
+   * Tolerances in f16 where `f16Tol(fwdTol)` / `f16Tol(gradTol)` do not hold, with the reason
+   * (e.g. a backward that reads an output stored in f16, whose rounding then enters its maths).
+   */
+  f16?: { fwdTol?: Tol; gradTol?: Tol };
   seed?: number;
 }
 
@@ -66,10 +89,11 @@ export interface OpCase {
  * the forward, then each input's gradient (the upstream gradient comes from `dOutFor(length)`).
  * Returns every comparison; the first failing one ends the list.
  */
-export async function runOpCheck(rt: Runtime, c: OpCase, dOutFor: (n: number) => Float64Array): Promise<Comparison[]> {
+export async function runOpCheck(rt: Runtime, c: OpCase, dOutFor: (n: number) => Float64Array, precision: Precision = 'f32'): Promise<Comparison[]> {
+  if (precision === 'f16') c = inF16(c);
   const xs = c.inputs.map((inp, i) => {
-    const t = rt.tensor(inp.data, inp.shape, inp.dtype ?? 'f32');
-    t.requiresGrad = c.refBackward !== undefined && (inp.grad ?? (inp.dtype ?? 'f32') === 'f32');
+    const t = rt.tensor(inp.data, inp.shape, inp.dtype ?? precision);
+    t.requiresGrad = c.refBackward !== undefined && (inp.grad ?? t.isFloat);
     t.name = `input${i}`;
     return t;
   });
@@ -80,7 +104,8 @@ export async function runOpCheck(rt: Runtime, c: OpCase, dOutFor: (n: number) =>
     results.push(compareClose(`${c.name}: forward`, await out.read(), want, c.fwdTol));
     if (c.refBackward && results[0]!.ok) {
       const dOutData = dOutFor(want.length);
-      const dOut = rt.tensor(dOutData, out.shape);
+      if (precision === 'f16') dOutData.forEach((v, i) => { dOutData[i] = roundHalf(v); });
+      const dOut = rt.tensor(dOutData, out.shape, out.dtype);
       rt.backward(out, dOut);
       const wantGrads = c.refBackward(c.inputs.map((x) => x.data), dOutData);
       for (const [i, x] of xs.entries()) {
@@ -100,4 +125,16 @@ export async function runOpCheck(rt: Runtime, c: OpCase, dOutFor: (n: number) =>
     rt.tape.clear();
   }
   return results;
+}
+
+/** The case in f16: float inputs rounded to f16 (the reference sees the rounded values), tolerances for f16 storage. */
+function inF16(c: OpCase): OpCase {
+  const gradTol = c.gradTol ?? c.fwdTol;
+  return {
+    ...c,
+    name: `${c.name} (f16)`,
+    inputs: c.inputs.map((x) => (x.dtype ? x : { ...x, dtype: 'f16', data: x.data.map(roundHalf) })),
+    fwdTol: c.f16?.fwdTol ?? f16Tol(c.fwdTol),
+    gradTol: c.f16?.gradTol ?? f16Tol(gradTol),
+  };
 }
