@@ -14,6 +14,7 @@ import { add } from '../runtime/ops/elementwise.js';
 import { layerNorm } from '../runtime/ops/layernorm.js';
 import { concat, slice } from '../runtime/ops/layout.js';
 import { matmul } from '../runtime/ops/matmul.js';
+import { mlp, type Linear } from '../runtime/ops/mlp.js';
 import { patchMerge } from '../runtime/ops/vision.js';
 import { windowAttention } from '../runtime/ops/window_attention.js';
 import type { Tensor } from '../runtime/tensor.js';
@@ -37,6 +38,8 @@ export interface RunOptions {
 export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
   return matmul(x, w, b ? { transB: true, bias: b } : { transB: true });
 }
+
+const linearOf = (p: ParamStore, prefix: string): Linear => ({ weight: p.get(`${prefix}.weight`), bias: p.get(`${prefix}.bias`) });
 
 function ln(p: ParamStore, prefix: string, x: Tensor, eps = LN_EPS): Tensor {
   return layerNorm(x, p.get(`${prefix}.weight`), p.get(`${prefix}.bias`), eps);
@@ -91,10 +94,10 @@ function swinBlock(p: ParamStore, x: Tensor, c: BlockCtx): Tensor {
   if (cfg.v2) branch = ln(p, `${prefix}.norm1`, branch);
   x = residual(x, branch, c, 0);
   const mlpIn = cfg.v2 ? x : ln(p, `${prefix}.norm2`, x);
-  const hidden = activation('gelu', linear(mlpIn, p.get(`${prefix}.mlp.0.weight`), p.get(`${prefix}.mlp.0.bias`)));
-  let mlp = linear(hidden, p.get(`${prefix}.mlp.3.weight`), p.get(`${prefix}.mlp.3.bias`));
-  if (cfg.v2) mlp = ln(p, `${prefix}.norm2`, mlp);
-  return residual(x, mlp, c, 1);
+  // mlp.0 → GELU → mlp.3, fused (runtime/ops/mlp.ts: GELU in the matmul epilogues)
+  let out = mlp(mlpIn, linearOf(p, `${prefix}.mlp.0`), linearOf(p, `${prefix}.mlp.3`));
+  if (cfg.v2) out = ln(p, `${prefix}.norm2`, out);
+  return residual(x, out, c, 1);
 }
 
 function merge(p: ParamStore, x: Tensor, cfg: SegFaceConfig, stage: number): Tensor {
