@@ -195,6 +195,15 @@ export function writeSummary(dir: string): string {
     'were 3 % of the step); where the matmul dominates (stage 3 forward) it is within the noise.',
     'The residual-add epilogue stays unused by the model (slower on lavapipe when last measured).',
     'Still unfused: the bias gradient (column sums of dY, `sum_cols`, 192 dispatches per step).',
+    '',
+    'Roofline ratios on lavapipe, 2026-12-03 17:06, load average 12 → 10.7 on 2 cores (contended):',
+    'each figure paired with FMA-peak samples taken just before and after it, median of 3 pairs (a',
+    'one-off script; `bench model` measures the roofline once per run, which under this load swings',
+    '5× and made its model rows\' of_fma_peak meaningless). Matmul 1024³ 0.29 of the',
+    'FMA roofline (earlier quiet runs 0.30–0.36), swin_t 224 forward 0.20, training step 0.23. The',
+    'targets (0.5 / 0.4 / 0.4) are not met; matmul still takes ~80 % of the step\'s GPU time (profile',
+    'below). On this load the step profile\'s absolute times are inflated about 2.5× (shares hold) and',
+    'its GPU-idle figure is meaningless (the unprofiled and profiled steps saw different load).',
   ];
   for (const f of files) {
     const slug = f.slice(0, -'.json'.length);
