@@ -15,6 +15,7 @@ import { announceAdapter } from '../src/runtime/host_gpu.js';
 import { fmt, type BenchContext, type BenchRow } from './lib.js';
 import { attentionSuite } from './suites/attention.js';
 import { distSuite } from './suites/dist.js';
+import { fusionSuite } from './suites/fusion.js';
 import { inputSuite } from './suites/input.js';
 import { matmulSuite } from './suites/matmul.js';
 import { modelSuite } from './suites/model.js';
@@ -29,6 +30,7 @@ type Suite = (ctx: BenchContext) => Promise<BenchRow[]>;
 const SUITES: Record<string, Suite> = {
   dist: distSuite,   // opt-in (spawns mpiexec): npm run bench -- dist
   matmul: matmulSuite,
+  fusion: fusionSuite,
   attention: attentionSuite,
   window_attention: windowAttentionSuite,
   ops: opsSuite,
@@ -36,7 +38,7 @@ const SUITES: Record<string, Suite> = {
   peers: peersSuite,
   model: modelSuite,
 };
-const DEFAULT_SUITES = ['matmul', 'window_attention', 'attention', 'ops', 'peers', 'model'];
+const DEFAULT_SUITES = ['matmul', 'fusion', 'window_attention', 'attention', 'ops', 'peers', 'model'];
 
 
 export async function runBench(values: BenchOptions): Promise<number> {

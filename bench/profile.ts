@@ -6,6 +6,7 @@
 // one complete event ('X', µs) per dispatch, named by op, args = the kernel, its uniform
 // parameters (the sizes) and its workgroup grid; `otherData` holds the summary bench/README.md shows.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname } from 'node:path';
 import { segfaceForward } from '../src/model/segface.js';
 import type { DispatchTiming, ProfileMode } from '../src/runtime/batch.js';
@@ -142,6 +143,7 @@ export async function runProfile(rt: Runtime, opts: ProfileOptions): Promise<Chr
   const trace = chromeTrace(timings, {
     adapter: rt.device.name, what, mode, timing, backbone: opts.backbone, res: opts.res, batch: opts.batch, step: opts.what,
     wallMs, profiledWallMs, quantumNs: quantum, date: new Date().toISOString(),
+    load: loadavg().map((l) => l.toFixed(2)).join(' '),   // 1/5/15-minute load average: how shared the CPU (a software adapter) was
   });
   mkdirSync(dirname(opts.out), { recursive: true });
   writeFileSync(opts.out, JSON.stringify(trace) + '\n');

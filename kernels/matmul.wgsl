@@ -21,6 +21,13 @@ alias act_t = f32;
 //   C(m, n) = c[z·stride_c + m·N + n] = Σ_k A(m, k)·B(k, n) + bias[n] + res[z·stride_c + m·N + n]
 // The bias (HAS_BIAS) and the residual (HAS_RES: a tensor of C's shape, e.g. a transformer
 // block's skip connection) are added in the epilogue, so neither costs a pass over C of its own.
+// EPILOGUE then maps the sum v (side: a tensor of C's shape, bound read_write):
+//   0  C = v
+//   1  C = gelu(v), and side = v when SAVE_PRE (the pre-activation a backward needs): a
+//      transformer MLP's first linear + GELU in one pass over C;
+//   2  C = v · gelu'(side): the backward of that GELU fused into the matmul that produces its
+//      input gradient (dZ = (dY·W₂) ⊙ gelu'(Z)), so neither GELU pass touches C on its own.
+// The GELU maths is gelu.wgsl's (included at the end of this file).
 // A stride of 0 shares an operand over the batch (a weight). The backward is this same kernel with
 // other transpose flags (src/runtime/ops/matmul.ts): no transpose is ever materialised.
 //
@@ -57,6 +64,8 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
 override HAS_RES: bool = false;
+override EPILOGUE: u32 = 0;  // 0 none, 1 GELU, 2 × GELU'(side) (see the header)
+override SAVE_PRE: bool = false;
 override VEC_A: bool = false;
 override VEC_B: bool = false;
 override WG: u32 = 64;       // invocations per workgroup
@@ -77,6 +86,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read> bias: array<act_t>;       // (N); any read-only buffer without HAS_BIAS
 @group(0) @binding(6) var<uniform> p: Params;
 @group(0) @binding(7) var<storage, read> res: array<act_t>;        // (batch, M, N); any read-only buffer without HAS_RES
+@group(0) @binding(8) var<storage, read_write> side: array<act_t>; // (batch, M, N) for EPILOGUE 1 with SAVE_PRE, or 2; else a spare buffer
 
 // ---- operand access ------------------------------------------------------------------------------
 
@@ -150,18 +160,37 @@ fn fma4(x: vec4f, bk: mat4x4f, acc: vec4f) -> vec4f {
   return fma(vec4f(x.w), bk[3], fma(vec4f(x.z), bk[2], fma(vec4f(x.y), bk[1], fma(vec4f(x.x), bk[0], acc))));
 }
 
-// C(m, n..n+3) = v (+ bias) (+ residual), the parts inside (M, N).
+// C(m, n..n+3) = epilogue(v (+ bias) (+ residual)), the parts inside (M, N).
 fn store4(base: u32, m: u32, n: u32, v: vec4f) {
   if (m >= p.M) { return; }
+  var x = v;
   for (var i = 0u; i < 4u; i++) {
     if (n + i < p.N) {
-      var x = v[i];
       let at = base + m * p.N + n + i;
-      if (HAS_BIAS) { x += f32(bias[n + i]); }
-      if (HAS_RES) { x += f32(res[at]); }
-      c[at] = act_t(x);
+      if (HAS_BIAS) { x[i] += f32(bias[n + i]); }
+      if (HAS_RES) { x[i] += f32(res[at]); }
     }
   }
+  x = epilogue4(base + m * p.N + n, n, x);
+  for (var i = 0u; i < 4u; i++) {
+    if (n + i < p.N) { c[base + m * p.N + n + i] = act_t(x[i]); }
+  }
+}
+
+// EPILOGUE on the 4 outputs at flat index at..at+3 (columns n..n+3; those past N are left alone).
+fn epilogue4(at: u32, n: u32, v: vec4f) -> vec4f {
+  if (EPILOGUE == 1u) {
+    if (SAVE_PRE) {
+      for (var i = 0u; i < 4u; i++) { if (n + i < p.N) { side[at + i] = act_t(v[i]); } }
+    }
+    return gelu4(v);
+  }
+  if (EPILOGUE == 2u) {
+    var z = vec4f(0.0);
+    for (var i = 0u; i < 4u; i++) { if (n + i < p.N) { z[i] = f32(side[at + i]); } }
+    return v * gelu4_grad(z);
+  }
+  return v;
 }
 
 // Tile (tm, tn) of batch item z from a linearised workgroup id, or tm = ~0 past the last tile.
@@ -169,6 +198,16 @@ fn tile_of(wid: vec3u, nwg: vec3u) -> vec2u {
   let t = wid.x + wid.y * nwg.x;
   if (t >= p.tiles) { return vec2u(0xffffffffu, 0u); }
   return vec2u(t / p.tiles_n, t % p.tiles_n);
+}
+
+// EPILOGUE on one output at flat index at.
+fn epilogue1(at: u32, v: f32) -> f32 {
+  if (EPILOGUE == 1u) {
+    if (SAVE_PRE) { side[at] = act_t(v); }
+    return gelu4(vec4f(v)).x;
+  }
+  if (EPILOGUE == 2u) { return v * gelu4_grad(vec4f(f32(side[at]))).x; }
+  return v;
 }
 
 // ---- naive: one output per invocation, 8 × 8 per workgroup ----------------------------------------
@@ -187,7 +226,7 @@ fn tile_of(wid: vec3u, nwg: vec3u) -> vec2u {
   if (HAS_BIAS) { acc += f32(bias[n]); }
   let at = wid.z * p.stride_c + m * p.N + n;
   if (HAS_RES) { acc += f32(res[at]); }
-  c[at] = act_t(acc);
+  c[at] = act_t(epilogue1(at, acc));
 }
 
 // ---- tiled: 4 rows × 2 vec4 columns per invocation, no subgroups --------------------------------
@@ -216,10 +255,9 @@ fn tile_of(wid: vec3u, nwg: vec3u) -> vec2u {
     c30 = fma4(ar[3], b0, c30); c31 = fma4(ar[3], b1, c31);
   }
   let base_c = wid.z * p.stride_c;
-  store4(base_c, m0, n0, c00); store4(base_c, m0, n0 + 4u, c01);
-  store4(base_c, m0 + 1u, n0, c10); store4(base_c, m0 + 1u, n0 + 4u, c11);
-  store4(base_c, m0 + 2u, n0, c20); store4(base_c, m0 + 2u, n0 + 4u, c21);
-  store4(base_c, m0 + 3u, n0, c30); store4(base_c, m0 + 3u, n0 + 4u, c31);
+  // One store4 in a loop (see matmul_subgroup's end): row r, columns n0 + 4·(i % 2).
+  let acc = array<vec4f, 8>(c00, c01, c10, c11, c20, c21, c30, c31);
+  for (var i = 0u; i < 8u; i++) { store4(base_c, m0 + i / 2u, n0 + 4u * (i % 2u), acc[i]); }
 }
 
 // ---- wgmem: tiles of A and B staged in workgroup memory ----------------------------------------
@@ -293,11 +331,9 @@ var<workgroup> sb: array<vec4f, BK * TN * CN>;     // BK rows × (TN·CN) vec4 o
   let base_c = wid.z * p.stride_c;
   let m = m_tile + 4u * tr;
   let n = n_tile + 4u * tc;
-  store4(base_c, m, n, c0); store4(base_c, m + 1u, n, c1); store4(base_c, m + 2u, n, c2); store4(base_c, m + 3u, n, c3);
-  if (CN > 1u) {
-    let n1 = n + 4u * TN;
-    store4(base_c, m, n1, d0); store4(base_c, m + 1u, n1, d1); store4(base_c, m + 2u, n1, d2); store4(base_c, m + 3u, n1, d3);
-  }
+  // One store4 in a loop (see matmul_subgroup's end): rows m + i % 4, vec4 column i / 4.
+  let acc = array<vec4f, 8>(c0, c1, c2, c3, d0, d1, d2, d3);
+  for (var i = 0u; i < 4u * CN; i++) { store4(base_c, m + i % 4u, n + 4u * TN * (i / 4u), acc[i]); }
 }
 
 // #if subgroups
@@ -391,15 +427,11 @@ fn rows_4to7(x: vec4f, y: vec4f) -> mat4x4f {
     }
   }
   let base_c = wid.z * p.stride_c;
-  store4(base_c, m0, n, c0); store4(base_c, m0 + 1u, n, c1);
-  store4(base_c, m0 + 2u, n, c2); store4(base_c, m0 + 3u, n, c3);
-  store4(base_c, m0 + 4u, n, c4); store4(base_c, m0 + 5u, n, c5);
-  store4(base_c, m0 + 6u, n, c6); store4(base_c, m0 + 7u, n, c7);
-  if (ROWS > 8u) {
-    store4(base_c, m0 + 8u, n, c8); store4(base_c, m0 + 9u, n, c9);
-    store4(base_c, m0 + 10u, n, c10); store4(base_c, m0 + 11u, n, c11);
-    store4(base_c, m0 + 12u, n, c12); store4(base_c, m0 + 13u, n, c13);
-    store4(base_c, m0 + 14u, n, c14); store4(base_c, m0 + 15u, n, c15);
-  }
+  // One store4 in a loop rather than one per row: with an EPILOGUE, 16 inlined copies of GELU
+  // made the pipeline ~60 % larger and slower to compile on lavapipe.
+  let acc = array<vec4f, 16>(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15);
+  for (var r = 0u; r < ROWS; r++) { store4(base_c, m0 + r, n, acc[r]); }
 }
 // #endif
+
+// #include gelu.wgsl

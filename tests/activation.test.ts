@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { activation, activationBackward, type ActivationKind } from '../src/runtime/ops/activation.js';
+import { expandIncludes } from '../src/runtime/kernel.js';
+import { kernelSource } from '../src/runtime/kernel_source.js';
 import { checkOp, checkRefGradient, numel, PRECISIONS, randn, useRuntime } from './harness.js';
 import type { Precision } from '../src/runtime/reference/check.js';
 import { erfcRef, erfRef, geluRef, geluRefBackward, reluRef, reluRefBackward } from '../src/runtime/reference/activation.js';
@@ -114,5 +116,26 @@ describe('activation references', () => {
     // ReLU away from the kink (|x| ≥ 0.1 so ±h never crosses 0)
     const x = randn(40, 5).map((v) => (v >= 0 ? v + 0.1 : v - 0.1));
     checkRefGradient('relu', [x], ([v]) => reluRef(v!), ([v], g) => [reluRefBackward(v!, g)]);
+  });
+});
+
+// GELU's maths has one home, kernels/gelu.wgsl, pulled into the activation and matmul kernels by a
+// last line `// #include gelu.wgsl` (src/runtime/kernel.ts expandIncludes).
+describe('shared kernel text (// #include)', () => {
+  const files: Record<string, string> = { 'a.wgsl': 'fn f() {}\n// #include b.wgsl\n', 'b.wgsl': 'fn g() {}', 'c.wgsl': '// #include b.wgsl' };
+  const read = (name: string): string => files[name] ?? expect.fail(`no ${name}`);
+  it('replaces the include line with the file, keeping the lines before it', () => {
+    expect(expandIncludes(files['a.wgsl']!, read, 'a.wgsl')).toBe('fn f() {}\nfn g() {}\n');
+    expect(expandIncludes('// not an include: #include b.wgsl', read, 'x')).toBe('// not an include: #include b.wgsl');
+  });
+  it('refuses nested includes, naming the file and line', () => {
+    expect(() => expandIncludes('\n// #include c.wgsl', read, 'kernels/x.wgsl')).toThrow(/kernels\/x.wgsl:2: c.wgsl includes another file/);
+  });
+  it('activation.wgsl and matmul.wgsl both take GELU from gelu.wgsl', () => {
+    for (const f of ['activation.wgsl', 'matmul.wgsl']) {
+      expect(kernelSource(f).trimEnd().endsWith('// #include gelu.wgsl')).toBe(true);
+      expect(kernelSource(f)).not.toMatch(/fn two_phi/);
+    }
+    expect(kernelSource('gelu.wgsl')).toMatch(/fn gelu4\(/);
   });
 });

@@ -4,7 +4,8 @@ import { matmul, matmulCandidates, matmulDefault, matmulKernel, type MatmulVaria
 import type { Runtime } from '../src/runtime/runtime.js';
 import { checkOp, checkRefGradient, expectClose, PRECISIONS, randn, useRuntime } from './harness.js';
 import type { Precision } from '../src/runtime/reference/check.js';
-import { abs, BATCH, checkMatmul as checkMatmulWith, maxOf, SHAPES, tolFor, VARIANTS, type Case } from './checks/matmul.js';
+import { abs, BATCH, checkMatmul as checkMatmulWith, geluMatmulTols, maxOf, SHAPES, tolFor, VARIANTS, type Case } from './checks/matmul.js';
+import { geluRef, geluRefBackward } from '../src/runtime/reference/activation.js';
 import { matmulRef, matmulRefBackward, matmulRefLarge, type MatmulShape } from '../src/runtime/reference/matmul.js';
 
 const rt = useRuntime();
@@ -145,6 +146,67 @@ describe('matmul: fused residual epilogue against float64', () => {
   it('rejects a residual of another shape, naming it', () => {
     const r = rt();
     expect(() => matmul(r.zeros([2, 3]), r.zeros([3, 4]), { residual: r.zeros([2, 5]) })).toThrow(/matmul: residual \[2, 5\] must have the output's shape \[2, 4\]/);
+  });
+});
+
+// GELU in the epilogue: out = gelu(op(a)·op(b) + bias), the pre-activation kept for the backward
+// (dZ = dY ⊙ gelu'(Z), then the plain products). The epilogue sits in the kernels' shared store
+// (after the k loop, whatever the operand layout), so one odd shape per kernel covers it: M and N
+// past a tile and N not a multiple of 4 (partial vec4 stores), a batch, and the model's transB.
+// Every family, and every other candidate this adapter runs (pipelines are slow to build on lavapipe).
+describe('matmul: fused GELU epilogue against float64', () => {
+  const geluCase = async (r: Runtime, variant: string, s: MatmulShape, seed: number): Promise<void> => {
+    const a = randn(s.batch * s.M * s.K, seed, -2, 2);
+    const b = randn((s.batchedB ? s.batch : 1) * s.K * s.N, seed + 1);
+    const bias = randn(s.N, seed + 2);
+    const dOut = randn(s.batch * s.M * s.N, 1001);   // checkOp's upstream gradient (its seed 1 + 1000)
+    const lead = s.batch > 1 ? [s.batch] : [];
+    await checkOp(r, {
+      name: `${variant} gelu ${JSON.stringify(s)}`,
+      seed: 1,
+      inputs: [
+        { data: a, shape: [...lead, ...(s.transA ? [s.K, s.M] : [s.M, s.K])] },
+        { data: b, shape: [...(s.batchedB ? lead : []), ...(s.transB ? [s.N, s.K] : [s.K, s.N])] },
+        { data: bias, shape: [s.N] },
+      ],
+      run: ([x, y, z]) => matmul(x!, y!, { transA: s.transA, transB: s.transB, bias: z, activation: 'gelu', variant }),
+      ref: ([x, y, z]) => geluRef(matmulRef(s, x!, y!, z)),
+      refBackward: ([x, y, z], g) => matmulRefBackward(s, x!, y!, geluRefBackward(matmulRef(s, x!, y!, z), g), true),
+      ...geluMatmulTols(s, a, b, bias, dOut),
+    });
+  };
+  for (const variant of VARIANTS) {
+    it(variant, async () => {
+      if (!runsHere(rt(), variant)) return;
+      await geluCase(rt(), variant, { batch: BATCH, M: 65, N: 37, K: 33, batchedB: false, transA: false, transB: true }, 70);
+    });
+  }
+  it('every other candidate', async () => {
+    const r = rt();
+    const seen = new Set(VARIANTS.filter((v) => runsHere(r, v)).map((v) => kernelId(r, v)));
+    for (const variant of OTHER_SHAPES) {
+      if (!runsHere(r, variant) || seen.has(kernelId(r, variant))) continue;
+      seen.add(kernelId(r, variant));
+      await geluCase(r, variant, { batch: 1, M: 65, N: 37, K: 33, batchedB: false, transA: false, transB: true }, 90);
+    }
+  }, 600_000);   // about 15 kernels, each built three times (forward, dA, dB): minutes on a busy lavapipe
+  it('inference keeps no pre-activation; activation and residual together are refused', async () => {
+    const r = rt();
+    const labels: string[] = [];
+    const empty = r.empty.bind(r);
+    r.empty = (shape, dtype, label) => { labels.push(label ?? ''); return empty(shape, dtype, label); };
+    try {
+      const x = r.tensor(randn(6 * 5, 3), [6, 5]);
+      const w = r.parameter(randn(4 * 5, 4), [4, 5]);
+      const y = r.withoutGrad(() => matmul(x, w, { transB: true, activation: 'gelu' }));
+      // 5 terms of |x| < 1 plus GELU's own error: 5·4·√6·u ≈ 3e-6 at most
+      expectClose('gelu(x·wᵀ) without grad', await y.read(), geluRef(matmulRef({ batch: 1, M: 6, N: 4, K: 5, batchedB: false, transA: false, transB: true }, randn(30, 3), randn(20, 4))), { atol: 4e-6, rtol: 1e-6 });
+      expect(labels).toEqual(['matmul']);
+      for (const t of [x, w, y]) t.release();
+    } finally {
+      r.empty = empty;
+    }
+    expect(() => matmul(r.zeros([2, 3]), r.zeros([3, 4]), { activation: 'gelu', residual: r.zeros([2, 4]) })).toThrow(/matmul: activation and residual together/);
   });
 });
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { adapterFacts, isSoftwareAdapter } from '../src/runtime/adapter.js';
 import { FileTuneStore, defaultTuneDir } from '../src/runtime/tune_store_node.js';
-import { checksum, MemoryTuneStore, sizeBucket, Tuner, tuningFromEnv, type TuneHost, type TuneUnit } from '../src/runtime/tuner.js';
+import { checksum, MemoryTuneStore, pickWinner, sizeBucket, Tuner, TUNE_MARGIN, tuningFromEnv, type TuneHost, type TuneUnit } from '../src/runtime/tuner.js';
 
 const LAVAPIPE = {
   name: 'llvmpipe-llvm-15-0-6-256-bits-', vendor: 'mesa', architecture: 'software', device: 'llvmpipe-llvm-15-0-6-256-bits-',
@@ -79,6 +79,52 @@ describe('tuner', () => {
     expect(rec!.times.b).toBe(Infinity);
     expect(host.runs.filter((c) => c === 'b')).toHaveLength(2);   // compile + probe
     expect(rec!.winner).toBe('a');
+  });
+
+  // A fake timer with load that comes and goes: the k-th timing call (0-based) is slowed by load(k).
+  function loadedHost(cost: Record<string, number>, load: (call: number) => number): ReturnType<typeof fakeHost> & { calls: string[][] } {
+    const host = fakeHost(cost) as ReturnType<typeof fakeHost> & { calls: string[][]; _sink: string[] };
+    const sink = (host as unknown as { _sink: string[] })._sink;
+    const calls: string[][] = [];
+    host.calls = calls;
+    host.timeDispatches = async (record) => {
+      sink.length = 0;
+      record();
+      const factor = load(calls.length);
+      calls.push([...sink]);
+      return sink.map((c) => cost[c]! * factor);
+    };
+    return host;
+  }
+
+  it('noisy winners: a burst of load on the default during its first pass does not crown a tie', async () => {
+    // a (default) and b are equally fast, c slower; the default's first timed runs (calls 0-2:
+    // compile, probe, 5 runs) see twice the time. Ranked on the first pass alone, b would win.
+    const host = loadedHost({ a: 1, b: 1, c: 1.5 }, (k) => (k <= 2 ? 2 : 1));
+    const t = new Tuner(host, { enabled: true });
+    t.choose(unit(host), []);
+    const [rec] = await t.tunePending();
+    expect(rec!.winner).toBe('a');
+    expect(rec!.times.a).toBe(1);   // median of 5 loaded + 9 interleaved samples
+  });
+
+  it('noisy winners: a challenger clearly faster under changing load wins; rounds interleave the finalists', async () => {
+    const host = loadedHost({ a: 1, b: 0.8, c: 1.5 }, (k) => 1 + 0.3 * Math.sin(k));
+    const t = new Tuner(host, { enabled: true });
+    t.choose(unit(host), []);
+    const [rec] = await t.tunePending();
+    expect(rec!.winner).toBe('b');
+    // first pass: 3 calls per candidate (compile, probe, runs); then 3 rounds of a, b, c (all 3 are finalists)
+    const rounds = host.calls.slice(9).map((c) => `${c[0]}×${c.length}`);
+    expect(rounds).toEqual(['a×3', 'b×3', 'c×3', 'a×3', 'b×3', 'c×3', 'a×3', 'b×3', 'c×3']);
+  });
+
+  it('the default stays unless a challenger beats it by the margin', () => {
+    expect(TUNE_MARGIN).toBe(0.05);
+    expect(pickWinner(['a', 'b', 'c'], { a: 1, b: 0.97, c: 2 })).toBe('a');
+    expect(pickWinner(['a', 'b', 'c'], { a: 1, b: 0.97, c: 0.9 })).toBe('c');
+    expect(pickWinner(['a', 'b'], { a: 1, b: Infinity })).toBe('a');
+    expect(pickWinner(['a'], { a: 1 })).toBe('a');
   });
 
   it('off: defaults only, nothing measured; a pin beats everything', async () => {

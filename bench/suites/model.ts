@@ -9,6 +9,7 @@
 // A swin_t 224 step takes seconds on lavapipe: these rows use a warm-up and 3 samples (2 for
 // swin_base), nothing more.
 import { segfaceForward } from '../../src/model/segface.js';
+import { fmaProbe } from '../../src/runtime/roofline.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
 import { buildModel, syntheticBatch } from '../../src/train/synthetic_step.js';
 import { runTorch } from '../peers/torch.js';
@@ -43,10 +44,45 @@ async function matmulFlop(rt: Runtime, run: () => unknown): Promise<number> {
   return flop;
 }
 
+/**
+ * Each item's GFLOP/s over the FMA peak measured right around it: `pairs` rounds of [peak, item]
+ * for every item, then one more peak; an item's ratio uses the mean of the peaks just before and
+ * after it, and the median over rounds counts (`of_fma_peak_paired`). On a shared machine the load
+ * changes within a run; the roofline row is measured once, minutes earlier, so `of_fma_peak` can
+ * be far off where this one holds.
+ */
+async function pairedWithPeak(rt: Runtime, items: { flop: number; run: () => Promise<void> }[], pairs: number): Promise<number[]> {
+  const probe = fmaProbe(rt);
+  const peak = async (): Promise<number> => {
+    const t0 = performance.now();
+    rt.scope(() => { for (let i = 0; i < 6; i++) probe.record(); });
+    await rt.sync();
+    return (6 * probe.flops) / ((performance.now() - t0) * 1e6);
+  };
+  const ratios: number[][] = items.map(() => []);
+  try {
+    await peak();   // compiles the probe
+    let before = await peak();
+    for (let r = 0; r < pairs; r++) {
+      for (const [i, item] of items.entries()) {
+        const t0 = performance.now();
+        await item.run();
+        const gflops = item.flop / ((performance.now() - t0) * 1e6);
+        const after = await peak();
+        ratios[i]!.push(gflops / ((before + after) / 2));
+        before = after;
+      }
+    }
+  } finally {
+    probe.release();
+  }
+  return ratios.map((xs) => { const s = [...xs].sort((a, b) => a - b); return s[s.length >> 1]!; });
+}
+
 export async function modelSuite(ctx: BenchContext): Promise<BenchRow[]> {
   const rt = ctx.rt;
   const configs = MODEL_CONFIGS.filter((c) => ctx.full || !c.full);
-  const ours: { fwd: Timing & { peak: number; flop: number }; step: Timing & { peak: number; flop: number } }[] = [];
+  const ours: { fwd: Timing & { peak: number; flop: number; paired: number }; step: Timing & { peak: number; flop: number; paired: number } }[] = [];
   for (const c of configs) {
     const m = buildModel(rt, c.backbone);
     const batch = syntheticBatch(c.res, c.batch, m.classes, 7);
@@ -63,7 +99,12 @@ export async function modelSuite(ctx: BenchContext): Promise<BenchRow[]> {
     const fwdPeak = rt.memory().bytesPeak;
     rt.pool.resetPeak();
     const step = await timeAsync(async () => { await m.trainer.step(batch, c.res, 0, k++); }, { minSamples: samples, maxTime: 0 });
-    ours.push({ fwd: { ...fwd, peak: fwdPeak, flop: fwdFlop }, step: { ...step, peak: rt.memory().bytesPeak, flop: stepFlop } });
+    const stepPeak = rt.memory().bytesPeak;
+    const paired = await pairedWithPeak(rt, [
+      { flop: fwdFlop, run: async () => { rt.withoutGrad(() => rt.scope(() => { segfaceForward(m.params, images); })); await rt.sync(); } },
+      { flop: stepFlop, run: async () => { await m.trainer.step(batch, c.res, 0, k++); } },
+    ], ctx.quick ? 1 : 3);
+    ours.push({ fwd: { ...fwd, peak: fwdPeak, flop: fwdFlop, paired: paired[0]! }, step: { ...step, peak: stepPeak, flop: stepFlop, paired: paired[1]! } });
     images.release();
     m.release();
     await rt.sync();
@@ -77,12 +118,12 @@ export async function modelSuite(ctx: BenchContext): Promise<BenchRow[]> {
       const mine = mode === 'forward' ? ours[i]!.fwd : ours[i]!.step;
       const th = torch.results[2 * i + j]!;
       const what = mode === 'forward' ? 'forward' : 'train step';
-      const { peak, flop, ...timing } = mine;
+      const { peak, flop, paired, ...timing } = mine;
       rows.push(row(ctx, {
         suite: 'model', name: `${c.backbone} ${c.res} ${what}`, sizes, dtype: 'f32', ...timing,
         gflops: flop / (timing.medianMs * 1e6),
         imagesPerSec: (1000 * c.batch) / mine.medianMs, peakBytes: peak,
-        ratios: th.ok ? { vs_torch: th.medianMs / mine.medianMs } : {},
+        ratios: { ...(th.ok ? { vs_torch: th.medianMs / mine.medianMs } : {}), of_fma_peak_paired: paired },
         ...(mode === 'step' ? { note: 'forward + loss + backward + AdamW, one readback' } : {}),
       }));
       rows.push(th.ok

@@ -14,6 +14,7 @@ import { add, castLike } from '../runtime/ops/elementwise.js';
 import { layerNorm } from '../runtime/ops/layernorm.js';
 import { concat, slice } from '../runtime/ops/layout.js';
 import { matmul } from '../runtime/ops/matmul.js';
+import { mlp, type Linear } from '../runtime/ops/mlp.js';
 import { patchMerge } from '../runtime/ops/vision.js';
 import { windowAttention } from '../runtime/ops/window_attention.js';
 import type { Tensor } from '../runtime/tensor.js';
@@ -44,6 +45,10 @@ export interface RunOptions {
 export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
   return matmul(x, castLike(w, x), b ? { transB: true, bias: castLike(b, x) } : { transB: true });
 }
+
+/** A Linear's weight and bias, cast to x's precision as linear() does. */
+const linearOf = (p: ParamStore, prefix: string, x: Tensor): Linear =>
+  ({ weight: castLike(p.get(`${prefix}.weight`), x), bias: castLike(p.get(`${prefix}.bias`), x) });
 
 function ln(p: ParamStore, prefix: string, x: Tensor, eps = LN_EPS): Tensor {
   return layerNorm(x, p.get(`${prefix}.weight`), p.get(`${prefix}.bias`), eps);
@@ -98,10 +103,10 @@ function swinBlock(p: ParamStore, x: Tensor, c: BlockCtx): Tensor {
   if (cfg.v2) branch = ln(p, `${prefix}.norm1`, branch);
   x = residual(x, branch, c, 0);
   const mlpIn = cfg.v2 ? x : ln(p, `${prefix}.norm2`, x);
-  const hidden = activation('gelu', linear(mlpIn, p.get(`${prefix}.mlp.0.weight`), p.get(`${prefix}.mlp.0.bias`)));
-  let mlp = linear(hidden, p.get(`${prefix}.mlp.3.weight`), p.get(`${prefix}.mlp.3.bias`));
-  if (cfg.v2) mlp = ln(p, `${prefix}.norm2`, mlp);
-  return residual(x, mlp, c, 1);
+  // mlp.0 → GELU → mlp.3, fused (runtime/ops/mlp.ts: GELU in the matmul epilogues)
+  let out = mlp(mlpIn, linearOf(p, `${prefix}.mlp.0`, mlpIn), linearOf(p, `${prefix}.mlp.3`, mlpIn));
+  if (cfg.v2) out = ln(p, `${prefix}.norm2`, out);
+  return residual(x, out, c, 1);
 }
 
 function merge(p: ParamStore, x: Tensor, cfg: SegFaceConfig, stage: number): Tensor {

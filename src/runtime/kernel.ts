@@ -77,6 +77,21 @@ function parseOverrideDefaults(source: string): Map<string, number> {
   return out;
 }
 
+/**
+ * Replaces each `// #include NAME` line with the text of kernel file NAME (read by `read`), so
+ * shared maths (gelu.wgsl) has one home. Kernel files include at their end, so the line numbers
+ * of their own text, which compile errors cite, stay as written. Includes do not nest.
+ */
+export function expandIncludes(source: string, read: (name: string) => string, label: string): string {
+  return source.split('\n').map((line, n) => {
+    const m = /^\s*\/\/\s*#include\s+(\S+)\s*$/.exec(line);
+    if (!m) return line;
+    const text = read(m[1]!);
+    if (/^\s*\/\/\s*#include\b/m.test(text)) throw new Error(`${label}:${n + 1}: ${m[1]} includes another file (includes do not nest)`);
+    return text;
+  }).join('\n');
+}
+
 /** Keeps the taken branch of each `// #if FLAG` / `// #else` / `// #endif` block (other lines blanked, so line numbers stay). */
 export function selectBranches(source: string, flags: Record<string, boolean>, label: string): string {
   const stack: boolean[] = [];
@@ -122,7 +137,8 @@ export class KernelCache {
     const path = `${dir ?? 'kernels'}/${name}`;
     let parsed = this.files.get(path + buildTag(flags));
     if (!parsed) {
-      const source = selectBranches(kernelSource(name, dir), flags, `kernels/${name}`);
+      const label = `kernels/${name}`;
+      const source = selectBranches(expandIncludes(kernelSource(name, dir), (inc) => kernelSource(inc, dir), label), flags, label);
       let reflect: WgslReflect;
       try { reflect = new WgslReflect(source); } catch (e) {
         throw new Error(`kernels/${name}: WGSL parse error: ${e instanceof Error ? e.message : String(e)}`);

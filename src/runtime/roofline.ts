@@ -24,12 +24,27 @@ const WG = 64;
 const ITERS = 256;
 const GROUPS = 256;
 
+/**
+ * The FMA-peak kernel as a probe to pair with other measurements on a shared machine: `record()`
+ * records one dispatch of `flops` FLOPs; time a few next to each sample of the work under study.
+ */
+export function fmaProbe(rt: Runtime): { record(): void; flops: number; release(): void } {
+  const invocations = GROUPS * WG;
+  const out = rt.untracked(() => rt.empty([invocations]));
+  return {
+    record: () => rt.dispatch(FMA, { op: 'fma_peak', storage: { peak_out: { buffer: out.buffer } }, params: { n: invocations, seed: 0.5 }, constants: { ITERS }, workgroups: [GROUPS] }),
+    flops: invocations * ITERS * 24 * 8 * 2,
+    release: () => out.release(),
+  };
+}
+
 /** Measures the roofline with the caller's timer. */
 export async function measureRoofline<T extends { medianMs: number }>(rt: Runtime, time: (record: () => void) => Promise<T>): Promise<RooflineMeasurement<T>> {
   const invocations = GROUPS * WG;
-  const peakOut = rt.empty([invocations]);
-  const fma = await time(() => rt.dispatch(FMA, { op: 'fma_peak', storage: { peak_out: { buffer: peakOut.buffer } }, params: { n: invocations, seed: 0.5 }, constants: { ITERS }, workgroups: [GROUPS] }));
-  const flops = invocations * ITERS * 24 * 8 * 2;
+  const probe = fmaProbe(rt);
+  const fma = await time(() => probe.record());
+  const flops = probe.flops;
+  probe.release();
 
   const vec4s = (64 << 20) / 16; // 64 MiB
   const src = rt.full([vec4s * 4], 1);
@@ -37,7 +52,7 @@ export async function measureRoofline<T extends { medianMs: number }>(rt: Runtim
   const red = rt.empty([GROUPS * WG * 4]);
   const copy = await time(() => rt.dispatch(COPY, { op: 'copy_bw', storage: { copy_dst: { buffer: dst.buffer }, copy_src: { buffer: src.buffer } }, params: { n: vec4s, seed: 0 }, workgroups: [GROUPS] }));
   const read = await time(() => rt.dispatch(READ, { op: 'read_reduce', storage: { red_out: { buffer: red.buffer }, red_src: { buffer: src.buffer } }, params: { n: vec4s, seed: 0 }, workgroups: [GROUPS] }));
-  for (const t of [peakOut, src, dst, red]) t.release();
+  for (const t of [src, dst, red]) t.release();
   return {
     peak: { gflops: flops / (fma.medianMs * 1e6), copyGBps: (2 * vec4s * 16) / (copy.medianMs * 1e6), readGBps: (vec4s * 16) / (read.medianMs * 1e6) },
     fma: { ...fma, sizes: `${invocations} inv x ${ITERS} it x 24 acc x 8 fma` },

@@ -12,6 +12,10 @@
 // Timing: each candidate runs once to compile, once more as a probe (dropped if far slower than
 // the best so far), then a few times in its own compute pass, timed by device timestamps where the adapter
 // has 'timestamp-query', else from submit to onSubmittedWorkDone. The median counts.
+// Guard against noisy winners (a shared machine's load comes and goes between candidates): the
+// best few and the default are then timed again in interleaved rounds, so a burst of load hits
+// them alike, and each one's time is the median of all its samples. The default stays unless a
+// challenger beats it by MARGIN; a tie between challengers goes to the faster median.
 //
 // Results persist through a TuneStore (Node: JSON under the user's cache directory,
 // tune_store_node.ts; a browser page plugs in localStorage or IndexedDB). One store entry per
@@ -101,6 +105,12 @@ export function tuningFromEnv(env: Record<string, string | undefined> = typeof p
 const REPS = 5;
 /** A candidate whose first (compiling) run is this much slower than the best so far is not timed further. */
 const DROP_FACTOR = 4;
+/** Challengers re-timed against the default after the first pass, rounds of that, and runs per round. */
+const FINALISTS = 2;
+const ROUNDS = 3;
+const ROUND_REPS = 3;
+/** A challenger replaces the default only when its median is this much lower (fraction). */
+export const TUNE_MARGIN = 0.05;
 
 export type TuneProgress = (done: number, total: number, rec: TuneRecord) => void;
 
@@ -191,26 +201,44 @@ export class Tuner {
 
   private async measure(unit: TuneUnit, sum: string): Promise<TuneRecord> {
     const scratch = unit.prepare();
+    const samples: Record<string, number[]> = {};
     const times: Record<string, number> = {};
+    const timeRuns = async (c: string, reps: number): Promise<void> => {
+      samples[c]!.push(...await this.host.timeDispatches(() => { for (let i = 0; i < reps; i++) scratch.run(c); }));
+      times[c] = median(samples[c]!);
+    };
     try {
+      // First pass: every candidate, in order.
       let best = Infinity;
       for (const c of unit.candidates) {
         await this.host.timeDispatches(() => scratch.run(c));   // compiles the pipeline
         const [probe] = await this.host.timeDispatches(() => scratch.run(c));
         if (probe! > DROP_FACTOR * best) { times[c] = Infinity; continue; }
-        const runs = await this.host.timeDispatches(() => { for (let i = 0; i < REPS; i++) scratch.run(c); });
-        times[c] = median(runs);
+        samples[c] = [];
+        await timeRuns(c, REPS);
         best = Math.min(best, times[c]!);
+      }
+      // Rounds: the default and the best challengers, interleaved.
+      const finalists = [unit.candidates[0]!, ...unit.candidates.slice(1).filter((c) => samples[c]).sort((x, y) => times[x]! - times[y]!).slice(0, FINALISTS)];
+      if (finalists.length > 1) {
+        for (let r = 0; r < ROUNDS; r++) for (const c of finalists) await timeRuns(c, ROUND_REPS);
       }
     } finally {
       scratch.dispose();
     }
-    const winner = unit.candidates.reduce((w, c) => (times[c]! < times[w]! ? c : w), unit.candidates[0]!);
-    return { family: unit.family, shapeClass: unit.shapeClass, shape: unit.shape, times, winner, checksum: sum };
+    return { family: unit.family, shapeClass: unit.shapeClass, shape: unit.shape, times, winner: pickWinner(unit.candidates, times), checksum: sum };
   }
 }
 
 const unitId = (family: string, shapeClass: string): string => `${family} ${shapeClass}`;
+
+/** The default (candidates[0]) unless the fastest challenger's time is below the default's by TUNE_MARGIN. */
+export function pickWinner(candidates: readonly string[], times: Record<string, number>): string {
+  const fallback = candidates[0]!;
+  const challenger = candidates.slice(1).reduce<string | undefined>((w, c) => (w === undefined || times[c]! < times[w]! ? c : w), undefined);
+  if (challenger === undefined || !(times[challenger]! < (1 - TUNE_MARGIN) * times[fallback]!)) return fallback;
+  return challenger;
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -7,6 +7,7 @@ import { roundHalf } from '../../src/runtime/half.js';
 import { randn } from '../inputs.js';
 import { checkCase } from './run.js';
 import { matmulRef, matmulRefBackward, type MatmulShape } from '../../src/runtime/reference/matmul.js';
+import { geluRefBackward } from '../../src/runtime/reference/activation.js';
 
 // Tolerance. An f32 dot product of L terms, in any summation order, differs from the exact value
 // by at most about λ·√L·u·Σ|terms| with high probability (Higham & Mary's probabilistic bound;
@@ -71,3 +72,30 @@ export async function checkMatmul(r: Runtime, c: Case, seed: number, fail: (mess
   }, fail, precision);
 }
 
+
+// GELU after a matmul (the fused epilogue). Kernel GELU: |error| ≤ 3e-7 + 1e-6·|value| for gelu and
+// gelu' (tests/activation.test.ts); |gelu'| ≤ 1.13 and |gelu''| ≤ 0.8 carry an error e_z in the
+// pre-activation z into 1.13·e_z in gelu(z) and 0.8·e_z in gelu'(z).
+export const GELU_SLOPE = 1.13;
+export const GELU_CURVE = 0.8;
+export const GELU_ABS = 3e-7;
+export const GELU_REL = 1e-6;
+
+/**
+ * Tolerances for out = gelu(op(a)·op(b) + bias) and its gradients, from the float64 reference on
+ * |inputs|: e_z = atol of the plain matmul; forward atol 1.13·e_z + 3e-7 (rtol 1e-6); dZ = dY·gelu'(z)
+ * then errs by e_dZ = |dY|·(0.8·e_z + 3e-7 + 1.13e-6) + u·|dZ|, which each gradient's contraction
+ * carries with its Σ|other operand| (the reference backward with dOut = 1), on top of its own rounding.
+ */
+export function geluMatmulTols(s: MatmulShape, a: Float64Array, b: Float64Array, bias: Float64Array, dOut: Float64Array): { fwdTol: Tol; gradTol: Tol } {
+  const z = matmulRef(s, a, b, bias);
+  const ez = tolFor(s.K + 1, maxOf(matmulRef(s, abs(a), abs(b), abs(bias)))).atol;
+  const dZ = geluRefBackward(z, dOut);
+  const eDz = maxOf(abs(dOut)) * (GELU_CURVE * ez + GELU_ABS + GELU_REL * GELU_SLOPE) + U * maxOf(abs(dZ));
+  const own = matmulRefBackward(s, abs(a), abs(b), abs(dZ), true).map(maxOf);
+  const carried = matmulRefBackward(s, abs(a), abs(b), new Float64Array(dOut.length).fill(1), true).map(maxOf);
+  const rows = s.batch * s.M;
+  const lengths = [s.N, rows, rows];
+  const gradAtol = Math.max(...own.map((o, i) => tolFor(lengths[i]!, o).atol + eDz * carried[i]!));
+  return { fwdTol: { atol: GELU_SLOPE * ez + GELU_ABS, rtol: GELU_REL }, gradTol: { atol: gradAtol, rtol: 0 } };
+}

@@ -10,6 +10,7 @@ export * from './layernorm.js';
 export * from './layout.js';
 export * from './loss.js';
 export * from './matmul.js';
+export * from './mlp.js';
 export * from './reduce.js';
 export * from './resample.js';
 export * from './softmax.js';

@@ -1,4 +1,4 @@
-// Matrix multiply: matmul(a, b, {transA, transB, bias, residual}) = op(a)·op(b) (+ bias) (+ residual), batched.
+// Matrix multiply: matmul(a, b, {transA, transB, bias, residual, activation}) = act(op(a)·op(b) (+ bias) (+ residual)), batched.
 //
 // Shapes: a (..., M, K), or (..., K, M) with transA; b (K, N) or (..., K, N), or (N, K) /
 // (..., N, K) with transB; bias (N); out (..., M, N). A batched b has a's leading dims; an
@@ -9,6 +9,9 @@
 //   dB = Aᵀ·dC   (stored b of transB: dBᵀ = dCᵀ·A), summed over the batch when b is shared
 //   dbias = column sums of dC (sumLeading)
 //   dresidual = dC (the same values: a view, no kernel)
+// With activation 'gelu' the kernel's epilogue applies GELU and keeps the pre-activation Z for the
+// backward, which first forms dZ = dY ⊙ gelu'(Z) (activationBackward) and goes on as above. The
+// fused MLP (ops/mlp.ts) also folds that dZ into the next matmul's epilogue (EPILOGUE 2).
 // Each is the same kernel with other transpose flags (kernels/matmul.wgsl); nothing is transposed
 // in memory. A shared b under transA cannot fold the batch into the contraction, so its gradient is
 // computed per batch item and summed with sumLeading.
@@ -28,6 +31,7 @@ import type { KernelDecl } from '../kernel.js';
 import type { Runtime } from '../runtime.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 import { sizeBucket, type TuneUnit } from '../tuner.js';
+import { activationBackward } from './activation.js';
 import { sumLeading } from './reduce.js';
 import { assertSameRuntime, builds, floatDtype, type FloatDType } from './util.js';
 
@@ -40,6 +44,8 @@ export interface MatmulOptions {
   bias?: Tensor | undefined;
   /** Of the output's shape, added in the epilogue (a fused skip connection: out = x + f(x)). */
   residual?: Tensor | undefined;
+  /** GELU of the sum, in the kernel's epilogue (not with a residual). */
+  activation?: 'gelu' | undefined;
   /** Kernel: a family ('subgroup') or a full candidate name ('subgroup:R8:W64:L4'). Default: the runtime's choice. */
   variant?: MatmulVariant | (string & {});
 }
@@ -140,21 +146,42 @@ export function matmulKernel(name: string, f: AdapterFacts): MatmulKernel {
 
 // ---- one kernel dispatch -------------------------------------------------------------------------
 
-const STORAGE_FAST: KernelDecl['storage'] = { c: 'read_write', a: 'read', a4: 'read', b: 'read', b4: 'read', bias: 'read', res: 'read' };
+const STORAGE_FAST: KernelDecl['storage'] = { c: 'read_write', a: 'read', a4: 'read', b: 'read', b4: 'read', bias: 'read', res: 'read', side: 'read_write' };
 const DECLS: Record<MatmulVariant, Record<FloatDType, KernelDecl>> = {
-  naive: builds({ file: 'matmul.wgsl', entry: 'matmul_naive', storage: { c: 'read_write', a: 'read', b: 'read', bias: 'read', res: 'read' }, uniform: 'p' }),
+  naive: builds({ file: 'matmul.wgsl', entry: 'matmul_naive', storage: { c: 'read_write', a: 'read', b: 'read', bias: 'read', res: 'read', side: 'read_write' }, uniform: 'p' }),
   tiled: builds({ file: 'matmul.wgsl', entry: 'matmul_tiled', storage: STORAGE_FAST, uniform: 'p' }),
   wgmem: builds({ file: 'matmul.wgsl', entry: 'matmul_wgmem', storage: STORAGE_FAST, uniform: 'p' }),
   subgroup: builds({ file: 'matmul.wgsl', entry: 'matmul_subgroup', storage: STORAGE_FAST, uniform: 'p', subgroups: true }),
 };
 const FILES = ['matmul.wgsl'] as const;
 
+/**
+ * The kernel's epilogue (kernels/matmul.wgsl EPILOGUE): 'gelu' writes gelu(sum) and, given `side`,
+ * the sum itself there; 'gelu_grad' writes sum · gelu'(side). `side` has the output's shape.
+ */
+export interface GemmEpilogue { kind: 'gelu' | 'gelu_grad'; side?: Tensor | undefined }
+const EPILOGUE_CODE = { gelu: 1, gelu_grad: 2 } as const;
+
 /** out[z] = op(a[z])·op(b[z]) (+ bias) for z < batch, with logical (M, K)·(K, N); stride 0 shares. */
-interface Gemm {
+export interface Gemm {
   out: Tensor; a: Tensor; b: Tensor; bias?: Tensor | undefined; residual?: Tensor | undefined;
+  epilogue?: GemmEpilogue | undefined;
   M: number; N: number; K: number; batch: number;
   strideA: number; strideB: number;
   transA: boolean; transB: boolean;
+}
+
+// A 16-byte buffer per device for the `side` binding when no epilogue uses it: it is read_write,
+// so it may not alias any other binding of the dispatch.
+const spareSide = new WeakMap<GPUDevice, GPUBuffer>();
+function spareSideBuffer(rt: Runtime): GPUBuffer {
+  const gpu = rt.device.gpu;
+  let buf = spareSide.get(gpu);
+  if (!buf) {
+    buf = gpu.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE, label: 'matmul spare side' });
+    spareSide.set(gpu, buf);
+  }
+  return buf;
 }
 
 const vecFlags = (g: Pick<Gemm, 'M' | 'N' | 'K' | 'transA' | 'transB'>): { VEC_A: number; VEC_B: number } =>
@@ -163,11 +190,19 @@ const vecFlags = (g: Pick<Gemm, 'M' | 'N' | 'K' | 'transA' | 'transB'>): { VEC_A
 function dispatchGemm(g: Gemm, k: MatmulKernel, op: string): void {
   const rt = g.out.rt;
   const { M, N, K } = g;
-  const flags = { TRANS_A: Number(g.transA), TRANS_B: Number(g.transB), HAS_BIAS: Number(g.bias !== undefined), HAS_RES: Number(g.residual !== undefined) };
+  const epi = g.epilogue;
+  if (epi?.kind === 'gelu_grad' && !epi.side) throw new Error(`${op}: the gelu_grad epilogue needs the pre-activation (side)`);
+  const flags = {
+    TRANS_A: Number(g.transA), TRANS_B: Number(g.transB), HAS_BIAS: Number(g.bias !== undefined), HAS_RES: Number(g.residual !== undefined),
+    EPILOGUE: epi ? EPILOGUE_CODE[epi.kind] : 0, SAVE_PRE: Number(epi?.kind === 'gelu' && epi.side !== undefined),
+  };
   const constants = k.variant === 'naive' ? flags : { ...flags, ...vecFlags(g), ...k.constants };
   const tilesN = Math.ceil(N / k.tileN);
   const tiles = Math.ceil(M / k.tileM) * tilesN;
-  const storage: Record<string, { buffer: GPUBuffer }> = { c: { buffer: g.out.buffer }, a: { buffer: g.a.buffer }, b: { buffer: g.b.buffer }, bias: { buffer: (g.bias ?? g.a).buffer }, res: { buffer: (g.residual ?? g.a).buffer } };
+  const storage: Record<string, { buffer: GPUBuffer }> = {
+    c: { buffer: g.out.buffer }, a: { buffer: g.a.buffer }, b: { buffer: g.b.buffer }, bias: { buffer: (g.bias ?? g.a).buffer },
+    res: { buffer: (g.residual ?? g.a).buffer }, side: { buffer: epi?.side?.buffer ?? spareSideBuffer(rt) },
+  };
   if (k.variant !== 'naive') { storage.a4 = storage.a!; storage.b4 = storage.b!; }
   rt.dispatch(DECLS[k.variant][floatDtype(op, g.out, g.a, g.b)], {
     op, storage, constants,
@@ -184,6 +219,8 @@ export interface GemmShape {
   transA: boolean; transB: boolean; hasBias: boolean;
   /** Storage of the operands and the output (f32 default; f16 tiles are tuned on their own). */
   dtype?: FloatDType;
+  /** The epilogue beyond bias / residual: 'gelu', or 'gelu_grad' (default none). */
+  epilogue?: GemmEpilogue['kind'] | undefined;
 }
 
 /** The tuning unit of a gemm: shape class, candidates, and scratch operands of its first shape. */
@@ -191,8 +228,9 @@ function gemmUnit(rt: Runtime, g: GemmShape): TuneUnit {
   const v = vecFlags(g);
   const bucket = `M${sizeBucket(g.M)} N${sizeBucket(g.N)} K${sizeBucket(g.K)} z${sizeBucket(g.batch)}`;
   const dtype = g.dtype ?? 'f32';
-  const shapeClass = `${dtype === 'f16' ? 'f16 ' : ''}${g.transA ? 'tA' : 'A'} ${g.transB ? 'tB' : 'B'}${g.hasBias ? ' +bias' : ''} v${v.VEC_A}${v.VEC_B} ${bucket}`;
-  const { M, N, K, batch, strideA, strideB, transA, transB, hasBias } = g;
+  const epi = g.epilogue ? ` ${g.epilogue}` : '';
+  const shapeClass = `${dtype === 'f16' ? 'f16 ' : ''}${g.transA ? 'tA' : 'A'} ${g.transB ? 'tB' : 'B'}${g.hasBias ? ' +bias' : ''}${epi} v${v.VEC_A}${v.VEC_B} ${bucket}`;
+  const { M, N, K, batch, strideA, strideB, transA, transB, hasBias, epilogue } = g;
   return {
     family: 'matmul',
     shapeClass,
@@ -204,10 +242,11 @@ function gemmUnit(rt: Runtime, g: GemmShape): TuneUnit {
       const b = make(strideB === 0 ? K * N : batch * strideB);
       const bias = hasBias ? make(N) : undefined;
       const out = rt.untracked(() => rt.empty([batch * M * N], dtype, 'tuning scratch'));
-      const scratch: Gemm = { out, a, b, bias, M, N, K, batch, strideA, strideB, transA, transB };
+      const side = epilogue ? make(batch * M * N) : undefined;
+      const scratch: Gemm = { out, a, b, bias, M, N, K, batch, strideA, strideB, transA, transB, epilogue: epilogue ? { kind: epilogue, side } : undefined };
       return {
         run: (c: string) => dispatchGemm(scratch, matmulKernel(c, rt.device.facts), 'matmul_tune'),
-        dispose: () => { for (const t of [a, b, bias, out]) t?.release(); },
+        dispose: () => { for (const t of [a, b, bias, out, side]) t?.release(); },
       };
     },
   };
@@ -219,9 +258,9 @@ export function matmulChoice(rt: Runtime, g: GemmShape): string {
 }
 
 /** Runs one gemm with the forced kernel, or the runtime's choice for its unit. */
-function gemm(g: Gemm, forced: string | undefined, op: string): void {
+export function gemm(g: Gemm, forced: string | undefined, op: string): void {
   const rt = g.out.rt;
-  const name = forced ?? matmulChoice(rt, { ...g, hasBias: g.bias !== undefined, dtype: g.out.dtype as FloatDType });
+  const name = forced ?? matmulChoice(rt, { ...g, hasBias: g.bias !== undefined, dtype: g.out.dtype as FloatDType, epilogue: g.epilogue?.kind });
   dispatchGemm(g, matmulKernel(name, rt.device.facts), op);
 }
 
@@ -236,6 +275,9 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const transB = opts.transB ?? false;
   const bias = opts.bias;
   const residual = opts.residual;
+  const activation = opts.activation;
+  if (activation !== undefined && activation !== 'gelu') throw new Error(`matmul: activation must be 'gelu', not ${JSON.stringify(activation)}`);
+  if (activation && residual) throw new Error('matmul: activation and residual together are ambiguous (GELU before or after the skip?); add the residual separately');
   assertSameRuntime('matmul', a, b, ...(bias ? [bias] : []), ...(residual ? [residual] : []));
   const dtype = floatDtype('matmul', a, b, ...(bias ? [bias] : []), ...(residual ? [residual] : []));
   if (a.rank < 2 || b.rank < 2) throw new Error(`matmul: a ${shapeStr(a.shape)} and b ${shapeStr(b.shape)} must both have rank 2 or more`);
@@ -266,13 +308,17 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   // A shared b and row-major a: the batch is just more rows.
   const fold = shared && !transA;
   const out = rt.empty([...lead, M, N], dtype, 'matmul');
+  const inputs = [a, b, ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
+  // The pre-activation, kept for the backward only when one will run.
+  const pre = activation && rt.gradEnabled && inputs.some((t) => t.requiresGrad) ? rt.empty([...lead, M, N], dtype, 'matmul pre-activation') : undefined;
   gemm({
     out, a, b, bias, residual, M: fold ? batch * M : M, N, K, batch: fold ? 1 : batch,
     strideA: M * K, strideB: shared ? 0 : K * N, transA, transB,
+    epilogue: activation ? { kind: activation, side: pre } : undefined,
   }, variant, 'matmul');
 
-  const inputs = [a, b, ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
-  rt.tape.record('matmul', inputs, out, [a, b], (dC) => {
+  rt.tape.record('matmul', inputs, out, [a, b, ...(pre ? [pre] : [])], (dOut) => {
+    const dC = pre ? activationBackward('gelu', pre, dOut) : dOut;
     const rows = fold ? batch * M : M;
     const nb = fold ? 1 : batch;
     const sB = shared ? 0 : K * N;
@@ -306,7 +352,9 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     }
     const dBias = bias && bias.requiresGrad ? sumLeading(dC, 1) : null;
     const dResidual = residual && residual.requiresGrad ? dC.reshape(residual.shape) : null;
+    if (dC !== dOut) dC.release();
     return [dA, dB, ...(bias ? [dBias] : []), ...(residual ? [dResidual] : [])];
   });
+  pre?.release();   // the tape's pin keeps it for the backward
   return out;
 }
