@@ -99,7 +99,7 @@ describe('matmul: every tuning candidate against float64', () => {
           }
         }
         expect(ran).toBeGreaterThan(0);
-      });
+      }, 600_000);   // about 15 kernels built per transpose pair: minutes on a cold shader cache and a busy lavapipe
     }
   }
   it("covers this adapter's candidates", () => {
