@@ -18,7 +18,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import type { Batch, Dataset } from './data/dataset.js';
 import type { GradSync } from './dist/grad_sync.js';
 import { makeBatch } from './data/dataset.js';
-import type { MultiStepLR } from './schedule.js';
+import type { LrSchedule } from './schedule.js';
 
 export interface StepResult {
   total: number;
@@ -42,7 +42,7 @@ export class Trainer {
     readonly rt: Runtime,
     readonly params: ParamStore,
     readonly optim: AdamW,
-    readonly schedule: MultiStepLR,
+    readonly schedule: LrSchedule,
     readonly seed: number,
     /** Stochastic depth in training steps (the official recipe); off for step-by-step reference checks. */
     readonly stochasticDepth = true,
@@ -76,7 +76,7 @@ export class Trainer {
       return segLoss(logits, labels);
     });
     rt.backward(loss.total);
-    return this.finishStep(loss, epoch, this.stopRequested);
+    return this.finishStep(loss, epoch, globalStep, this.stopRequested);
   }
 
   private async stepDataParallel(dist: GradSync, batch: Batch, res: number, epoch: number, globalStep: number, firstSample: number): Promise<StepResult> {
@@ -116,13 +116,13 @@ export class Trainer {
     logits.release();
     labels.release();
     await dist.backward(loss.total);
-    return this.finishStep(loss, epoch, stop);
+    return this.finishStep(loss, epoch, globalStep, stop);
   }
 
   /** Optimizer step, then one readback of the step's numbers. */
-  private finishStep(loss: SegLossResult, epoch: number, stop: boolean): Promise<StepResult> {
+  private finishStep(loss: SegLossResult, epoch: number, globalStep: number, stop: boolean): Promise<StepResult> {
     const rt = this.rt;
-    const stats = this.optim.step({ lr: this.schedule.lrAt(epoch) });
+    const stats = this.optim.step({ lr: this.schedule.lrAt(epoch, globalStep) });
     rt.zeroGrad(this.params.params());
     // One readback for the step: the loss values, the bad-label count, the gradient norm and the
     // optimizer's non-finite flag.
