@@ -203,12 +203,13 @@ export class TrainingRun {
     const optim = new AdamW(params.params(), { lr: settings.lr, weightDecay: settings.weightDecay });
     if (resumed) restoreOptimizer(optim, params, resumed, dir);
     // Cosine runs over every step of the run; extending a run (--epochs on resume) stretches its cosine.
-    const schedule = scheduleFor(settings, Math.floor(train.length / settings.batch));
+    const stepsPerEpoch = Math.floor(train.length / settings.batch);
+    const schedule = scheduleFor(settings, stepsPerEpoch);
     const gradSync = world?.mpi ? new GradSync(rt, params.params(), world.mpi, { overlap: defaultOverlap(isSoftwareAdapter(rt.device.adapter)) }) : undefined;
     const trainer = new Trainer(rt, params, optim, schedule, settings.seed, true, gradSync);
     const workers = opts.workers ?? defaultWorkers(settings.dataDir, opts.recipe);
-    const state: TrainState = resumed?.state ?? {
-      version: CHECKPOINT_VERSION, epoch: 0, batchInEpoch: 0, globalStep: 0, optimSteps: [], skippedSteps: 0, args: { ...settings },
+    const state: TrainState = resumed ? { ...resumed.state, stepsPerEpoch } : {
+      version: CHECKPOINT_VERSION, epoch: 0, batchInEpoch: 0, globalStep: 0, optimSteps: [], skippedSteps: 0, args: { ...settings }, stepsPerEpoch,
     };
     const run = new TrainingRun(dir, settings, rt, world, cfg, params, optim, trainer, train, val,
       new BatchPrefetcher(specOf('train'), { workers }), new BatchPrefetcher(specOf('val'), { workers }), state, opts);
