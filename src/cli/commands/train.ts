@@ -53,8 +53,9 @@ export const command: Command = {
   usage: ['[options]'],
   flags: {
     preset: {
-      type: 'string', choices: Object.keys(PRESETS), default: 'default',
-      help: `the recipe the settings below default to (src/train/presets.ts); defaults shown: 'default'\n` +
+      type: 'string', choices: Object.keys(PRESETS),
+      help: 'the recipe the settings below default to (src/train/presets.ts; default: default, whose\n' +
+        'values are the defaults shown); each flag given overrides its field:\n' +
         Object.entries(PRESETS).map(([n, p]) => `  ${n}: ${p.model}, ${p.res} px, batch ${p.batch}, ${p.epochs} x ${p.trainSize} samples; ${p.summary}`).join('\n'),
     },
     ...SETTING_FLAGS,
@@ -80,7 +81,7 @@ export const command: Command = {
     let run: TrainingRun;
     try {
       run = await TrainingRun.open({
-        dir, resume: resume !== undefined, settings: givenSettings(args), recipe: presetNamed(args.str('preset')!), initFrom: args.str('init-from'),
+        dir, resume: resume !== undefined, settings: givenSettings(args), recipe: presetNamed(args.str('preset') ?? 'default'), initFrom: args.str('init-from'),
         workers: args.int('workers'), world,
       });
     } catch (e) {
