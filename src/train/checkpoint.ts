@@ -141,13 +141,15 @@ function runHyper(state: TrainState, source: string): { lr: number; weightDecay:
   const lr = a.lr;
   const weightDecay = a.weightDecay;
   const milestones = a.milestones;
-  const epochs = a.epochs;
-  if (typeof lr !== 'number' || typeof weightDecay !== 'number' || typeof epochs !== 'number' || !Array.isArray(milestones) || milestones.some((m) => typeof m !== 'number')) {
-    throw new Error(`${source}: the checkpoint's run arguments lack lr, weightDecay, epochs or milestones (args: ${JSON.stringify(a)})`);
+  if (typeof lr !== 'number' || typeof weightDecay !== 'number' || !Array.isArray(milestones) || milestones.some((m) => typeof m !== 'number')) {
+    throw new Error(`${source}: the checkpoint's run arguments lack lr, weightDecay or milestones (args: ${JSON.stringify(a)})`);
   }
-  if (a.schedule === 'cosine' && typeof state.stepsPerEpoch !== 'number') throw new Error(`${source}: a cosine-schedule checkpoint without stepsPerEpoch`);
+  // A cosine's length is the run's: epochs × steps per epoch.
+  if (a.schedule === 'cosine' && (typeof a.epochs !== 'number' || typeof state.stepsPerEpoch !== 'number')) {
+    throw new Error(`${source}: a warm-up + cosine checkpoint without its epochs or stepsPerEpoch`);
+  }
   const schedule = scheduleFor({
-    schedule: a.schedule === 'cosine' ? 'cosine' : 'step', lr, milestones: milestones as number[], epochs,
+    schedule: a.schedule === 'cosine' ? 'cosine' : 'step', lr, milestones: milestones as number[], epochs: typeof a.epochs === 'number' ? a.epochs : 0,
     warmupSteps: typeof a.warmupSteps === 'number' ? a.warmupSteps : 0, minLr: typeof a.minLr === 'number' ? a.minLr : 0,
   }, state.stepsPerEpoch ?? 1);
   return { lr, weightDecay, schedule };
