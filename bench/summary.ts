@@ -11,6 +11,38 @@ import type { ChromeTrace } from './profile.js';
 
 interface Result { date: string; adapter: { name: string; description: string }; node: string; full: boolean; roofline: { gflops: number; copyGBps: number; readGBps: number }; rows: BenchRow[]; tuning?: TuningEntry[] }
 
+/**
+ * A browser run (`web-<adapter>.json`, written by bench/web.ts from the page's Bench part):
+ * the page's rows, its adapter, and the default training step timed in the page and in Node in the
+ * same session.
+ */
+export interface WebResult {
+  date: string;
+  browser: string;
+  adapter: { name: string; vendor: string; architecture: string; subgroupMinSize: number; subgroupMaxSize: number; features: string[] };
+  rows: BenchRow[];
+  trainStep: { pageMs: number; nodeMs: number; nodeAdapter: string; what: string };
+}
+
+/** The browser run's rows beside the same rows of a Node result (matched by suite, name and sizes). */
+function webSection(w: WebResult, node: Result | undefined): string[] {
+  const a = w.adapter;
+  const out = [
+    '', `## In a browser: ${a.name} (${w.browser})`, '',
+    `${a.vendor}/${a.architecture}; subgroups ${a.subgroupMinSize}..${a.subgroupMaxSize} lanes; shader-f16 ${a.features.includes('shader-f16') ? 'yes' : 'no'}; ` +
+      `${w.date.slice(0, 10)}. The page's Bench part (\`npm run web\`), headless, with the variants its matmul rows name.`, '',
+    `Default training step (${w.trainStep.what}): page ${w.trainStep.pageMs.toFixed(0)} ms, Node on ${w.trainStep.nodeAdapter} ${w.trainStep.nodeMs.toFixed(0)} ms ` +
+      `(same session: page ÷ Node time ${(w.trainStep.pageMs / w.trainStep.nodeMs).toFixed(2)}).`, '',
+    `| suite | name | sizes | page ms | page GFLOP/s | ${node ? `${node.adapter.name.replace(/-+$/, '')} ms (${node.date.slice(0, 10)}) | its GFLOP/s` : 'node ms | GFLOP/s'} |`,
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const r of w.rows) {
+    const n = node?.rows.find((x) => x.suite === r.suite && x.name === r.name && x.sizes === r.sizes);
+    out.push(`| ${r.suite} | ${r.name} | ${r.sizes} | ${fmt(num(r.medianMs))} | ${r.gflops !== undefined ? fmt(num(r.gflops)) : ''} | ${n ? fmt(num(n.medianMs)) : ''} | ${n?.gflops !== undefined ? fmt(num(n.gflops)) : ''} |`);
+  }
+  return out;
+}
+
 const PEERS = ['ours', 'tfjs-webgpu', 'torch-cpu'] as const;
 
 /** NaN timings are stored as null in the JSON files. */
@@ -116,7 +148,8 @@ function tuningTable(tuning: readonly TuningEntry[] | undefined): string[] {
 }
 
 export function writeSummary(dir: string): string {
-  const files = readdirSync(join(dir, 'results')).filter((f) => f.endsWith('.json') && !f.startsWith('profile-') && !f.startsWith('doctor-')).sort();
+  const all = readdirSync(join(dir, 'results')).filter((f) => f.endsWith('.json') && !f.startsWith('profile-') && !f.startsWith('doctor-')).sort();
+  const files = all.filter((f) => !f.startsWith('web-'));
   const parts = [
     '# Benchmarks',
     '',
@@ -169,6 +202,10 @@ export function writeSummary(dir: string): string {
       const note = x.unavailable ? `unavailable: ${x.unavailable}` : x.note ?? '';
       parts.push(`| ${x.suite} | ${x.name} | ${x.sizes} | ${fmt(num(x.medianMs))} | ${x.unavailable ? '' : `${fmt(num(x.minMs))}..${fmt(num(x.maxMs))}`} | ${x.gflops !== undefined ? fmt(num(x.gflops)) : ''} | ${x.gbps !== undefined ? fmt(num(x.gbps)) : ''} | ${extra}${note ? ` (${note.replace(/\|/g, '\\|')})` : ''} |`);
     }
+  }
+  const firstNode = files[0] ? JSON.parse(readFileSync(join(dir, 'results', files[0]), 'utf8')) as Result : undefined;
+  for (const f of all.filter((x) => x.startsWith('web-'))) {
+    parts.push(...webSection(JSON.parse(readFileSync(join(dir, 'results', f), 'utf8')) as WebResult, firstNode));
   }
   const out = join(dir, 'README.md');
   writeFileSync(out, parts.join('\n') + '\n');

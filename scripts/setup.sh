@@ -3,7 +3,7 @@
 # when no usable adapter exists.
 #
 #   bash scripts/setup.sh                   # idempotent; skips what is already there
-#   bash scripts/setup.sh --tests           # also what the tests need: PyTorch for the reference cases
+#   bash scripts/setup.sh --tests           # also what the tests need: PyTorch for the reference cases, chromium
 #   bash scripts/setup.sh --allow-software  # a GPU is here but has no Vulkan driver: go on with lavapipe (CPU)
 #   bash scripts/setup.sh --dry-run         # install nothing; say what would be installed
 #   SEGFACE_SETUP_NO_APT=1 ...              # never touch system packages (fail with advice instead)
@@ -195,8 +195,22 @@ gpu_missing_message() {
 
 # ---- Vulkan adapter ----------------------------------------------------------------------------
 probe() { node scripts/probe-adapter.mjs "$@" 2>/dev/null; }
+# Debian's chromium for the browser tests (tests/web: the page on Chromium's WebGPU, driven by
+# puppeteer-core; no browser download). About 100 MB without recommends.
+browser_for_tests() {
+  if [ -x /usr/bin/chromium ]; then say "chromium present ($(/usr/bin/chromium --version 2>/dev/null))"; return; fi
+  if [ -n "${SEGFACE_SETUP_NO_APT:-}" ] || [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    die "the browser tests need Debian's chromium at /usr/bin/chromium: apt-get install --no-install-recommends chromium"
+  fi
+  if [ "$dry_run" = 1 ]; then say "dry run: would run: apt-get install --no-install-recommends chromium"; return; fi
+  say "installing chromium for the browser tests"
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; } \
+    || die "apt-get install chromium failed (the browser tests need it)"
+}
 finish() {
-  if [ "$want_tests" = 1 ]; then install bash tools/reference/setup.sh; fi
+  if [ "$want_tests" = 1 ]; then install bash tools/reference/setup.sh; browser_for_tests; fi
   exit 0
 }
 detect_gpus

@@ -13,5 +13,5 @@ export * as ops from './runtime/ops/index.js';
 export { GpuError, INSTALL_HINT, listAdapters, type AdapterSummary, type OpenOptions } from './runtime/device.js';
 export type { Counters, DispatchTiming } from './runtime/batch.js';
 export type { PoolStats } from './runtime/pool.js';
-export { KERNEL_DIR, kernelSource, setKernelSourceProvider, type KernelSourceProvider } from './runtime/kernel_source.js';
+export { KERNEL_DIR, embedKernels, kernelSource, setKernelSourceProvider, type KernelSourceProvider } from './runtime/kernel_source.js';
 export * as formats from './runtime/formats/index.js';

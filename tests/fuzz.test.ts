@@ -314,7 +314,10 @@ function pngReader(): Reader {
 }
 
 function jpegReader(): Reader {
-  const seeds = fixtureFiles('tests/fixtures/images', '.jpg');
+  // every fixture libjpeg-turbo decodes: not the arithmetic-coded one (SOF9, FF C9: a marker only,
+  // since entropy-coded data stuffs each FF with 00), which the decoder refuses by design
+  const sof9 = (b: Uint8Array) => b.some((x, i) => x === 0xff && b[i + 1] === 0xc9);
+  const seeds = fixtureFiles('tests/fixtures/images', '.jpg').filter((b) => !sof9(b));
   // 60000 × 60000 declared in the first SOF, the scan data of a small image
   const huge = Uint8Array.from(seeds[0]!);
   for (let at = 2; at + 9 < huge.length; at++) {

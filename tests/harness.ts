@@ -3,10 +3,11 @@
 // table-driven check of an op's forward and backward against its reference.
 import { afterAll, beforeAll, expect } from 'vitest';
 import { Runtime } from '../src/runtime/runtime.js';
-import { compareClose, runOpCheck, type OpCase, type Tol } from '../src/runtime/reference/check.js';
-import { rng } from '../src/train/random.js';
+import { compareClose, type OpCase, type Tol } from '../src/runtime/reference/check.js';
+import { checkCase } from './checks/run.js';
+import { randn, rng } from './inputs.js';
 
-export { rng };
+export { numel, randn, rng } from './inputs.js';
 
 let runtime: Runtime | undefined;
 
@@ -19,18 +20,6 @@ export function useRuntime(): () => Runtime {
     return runtime;
   };
 }
-
-// ---- random data --------------------------------------------------------------------------------
-
-/** Uniform values in [lo, hi), rounded to float32 so GPU and reference see the same inputs. */
-export function randn(n: number, seed: number, lo = -1, hi = 1): Float64Array {
-  const r = rng(seed);
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.fround(lo + (hi - lo) * r());
-  return out;
-}
-
-export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 // ---- comparison -------------------------------------------------------------------------------
 
@@ -95,7 +84,5 @@ export type { OpCase };
 
 /** Runs an op forward and backward on the GPU and compares both with the float64 reference. */
 export async function checkOp(rt: Runtime, c: OpCase): Promise<void> {
-  const results = await runOpCheck(rt, c, (n) => randn(n, (c.seed ?? 1) + 1000));
-  const failed = results.find((r) => !r.ok);
-  if (failed) expect.fail(failed.message);
+  await checkCase(rt, c, (message) => expect.fail(message));
 }

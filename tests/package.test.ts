@@ -2,7 +2,7 @@
 // without dev dependencies (so no tsx), then, with plain `node`: the README's "Use it from code"
 // example and `segface predict` on seeded tiny weights. Needs the npm registry or a warm npm cache.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,9 +64,12 @@ formats.writeSafetensors('tiny.safetensors', new Map([...state].map(([k, t]) => 
 writePng('face.png', { width: 40, height: 40, rgb: new Uint8Array(40 * 40 * 3).map((_, i) => (i * 37) % 251) });
 `);
     run(process.execPath, ['make.mjs'], app);
-    const out = run(join(app, 'node_modules', '.bin', 'segface'), ['predict', '--checkpoint', 'tiny.safetensors', '--image', 'face.png', '--res', '32', '--out', 'pred'], app);
+    // a JPEG too: libjpeg-turbo's .wasm must resolve from the installed package
+    copyFileSync(join(root, 'tests/fixtures/images/jpeg_420.jpg'), join(app, 'photo.jpg'));
+    const out = run(join(app, 'node_modules', '.bin', 'segface'), ['predict', '--checkpoint', 'tiny.safetensors', '--image', 'face.png', '--image', 'photo.jpg', '--res', '32', '--out', 'pred'], app);
     console.log(out);
     expect(out).toContain('face.png: pred/face_mask.png, pred/face_overlay.png');
+    expect(out).toContain('photo.jpg: pred/photo_mask.png, pred/photo_overlay.png');
     expect(existsSync(join(app, 'pred', 'face_mask.png'))).toBe(true);
     const help = run(join(app, 'node_modules', '.bin', 'segface'), ['--help'], app);
     expect(help).toMatch(/train .*\n.*eval/);

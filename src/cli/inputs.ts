@@ -3,8 +3,7 @@
 // (images) or nearest neighbour (label maps); LaPa landmarks are scaled by (res/w, res/h). Errors
 // name the file.
 import { readFileSync } from 'node:fs';
-import { lapaFivePoints } from '../model/warp.js';
-import { parseLapaLandmarks } from '../train/data/lapa.js';
+import { landmarksAtResolution, parseLandmarkSets } from '../train/data/landmarks.js';
 import { readImage, readLabelMap, resizeBicubicPIL, resizeNearestPIL } from '../train/image/index.js';
 
 export interface LoadedImage {
@@ -49,14 +48,7 @@ export function readLandmarks(files: string[], imgs: { path: string; width: numb
   } else {
     throw new Error(`${files.length} --landmarks files for ${imgs.length} images: give one file for all images or one per --image`);
   }
-  const out = new Float32Array(imgs.length * 10);
-  imgs.forEach((im, b) => {
-    for (let k = 0; k < 5; k++) {
-      out[b * 10 + 2 * k] = (sets[b]![2 * k]! * size) / im.width;
-      out[b * 10 + 2 * k + 1] = (sets[b]![2 * k + 1]! * size) / im.height;
-    }
-  });
-  return out;
+  return landmarksAtResolution(sets, imgs, size);
 }
 
 /** One file's landmark sets, each 10 numbers (5 (x, y) points), in original-image pixels. */
@@ -67,25 +59,5 @@ function readLandmarkFile(file: string, bareAllowed: boolean): number[][] {
   } catch (e) {
     throw new Error(`--landmarks ${file}: ${(e as Error).message}`);
   }
-  if (file.toLowerCase().endsWith('.txt')) {
-    return [Array.from(lapaFivePoints(parseLapaLandmarks(text, file)))];
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${file}: not JSON (${(e as Error).message}); expected [[x, y] x5] or an array of them`);
-  }
-  const isPoint = (p: unknown): boolean => Array.isArray(p) && p.length === 2 && p.every((x) => typeof x === 'number' && Number.isFinite(x));
-  const asSet = (set: unknown, where: string): number[] => {
-    if (!Array.isArray(set) || !set.every(isPoint)) throw new Error(`${file}: ${where} must be a list of [x, y] number pairs`);
-    if (set.length !== 5) throw new Error(`${file}: ${where} has ${set.length} points, expected 5 (left eye, right eye, nose tip, left and right mouth corner)`);
-    return (set as number[][]).flat();
-  };
-  if (!Array.isArray(json) || json.length === 0) throw new Error(`${file}: expected a JSON array: [[x, y] x5] or an array of them`);
-  if (isPoint(json[0])) {
-    if (!bareAllowed) throw new Error(`${file}: holds a single set of 5 points, but there are several images: give an array with one set per --image`);
-    return [asSet(json, 'the landmark list')];
-  }
-  return json.map((set, i) => asSet(set, `set ${i}`));
+  return parseLandmarkSets(text, file, bareAllowed);
 }

@@ -70,6 +70,9 @@ const DEBUG = Number(process.env.ENGINE_DEBUG ?? 0);
 // this many dispatches (kernels run only in steps and validation), as a driver reset in the middle
 // of a step would lose it.
 const LOSE_DEVICE_AT_DISPATCH = Number(process.env.SEGFACE_FAULT_LOSE_DEVICE_AT_DISPATCH ?? 0);
+// ... and the batch holding this dispatch reports an out-of-memory error from its error scope, as
+// a driver that cannot back an allocation does (lavapipe on a shared machine cannot be made to).
+const OUT_OF_MEMORY_AT_DISPATCH = Number(process.env.SEGFACE_FAULT_OOM_AT_DISPATCH ?? 0);
 
 export class CommandBatch {
   readonly counters: Counters = { submits: 0, dispatches: 0, readbacks: 0, uploads: 0, copies: 0 };
@@ -81,6 +84,7 @@ export class CommandBatch {
   private opsInBatch: string[] = [];
   private pendingScopes: PendingScope[] = [];
   private dispatchesInBatch = 0;
+  private injectOutOfMemory = false;
   private readonly uniformAlign: number;
   private profile: ProfileState | null = null;
 
@@ -175,6 +179,7 @@ export class CommandBatch {
     this.pass.dispatchWorkgroups(x, y, z);
     this.counters.dispatches++;
     if (this.counters.dispatches === LOSE_DEVICE_AT_DISPATCH) this.device.simulateLoss();
+    if (this.counters.dispatches === OUT_OF_MEMORY_AT_DISPATCH) this.injectOutOfMemory = true;
     this.dispatchesInBatch++;
     this.opsInBatch.push(op);
     if (DEBUG >= 1) console.error(`[engine] dispatch ${op} ${kernel.label} grid (${x},${y},${z})`);
@@ -200,7 +205,7 @@ export class CommandBatch {
     this.counters.uploads++;
     const bytes = data.byteLength;
     if (bytes === 0) return;
-    const src = new Uint8Array(data.buffer, data.byteOffset, bytes);
+    const src = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, bytes);
     if (!this.encoder) {
       this.gpu.queue.writeBuffer(dst, dstOffset, src);
       return;
@@ -224,7 +229,11 @@ export class CommandBatch {
     this.gpu.queue.submit([commands]);
     this.counters.submits++;
     const validation = this.gpu.popErrorScope();
-    const oom = this.gpu.popErrorScope();
+    let oom = this.gpu.popErrorScope();
+    if (this.injectOutOfMemory) {
+      this.injectOutOfMemory = false;
+      oom = oom.then(() => new GPUOutOfMemoryError(`Out of memory while allocating a buffer (injected by SEGFACE_FAULT_OOM_AT_DISPATCH)`));
+    }
     this.pendingScopes.push({ ops: this.opsInBatch, errors: Promise.all([validation, oom]) });
     this.opsInBatch = [];
     this.dispatchesInBatch = 0;

@@ -207,7 +207,7 @@ export async function openDevice(options: OpenOptions = {}): Promise<Device> {
   const adapter = await withoutLimitWarnings(() => gpuFor(flags).requestAdapter());
   if (!adapter) throw new Error(INSTALL_HINT);
   if (!summaryName) {
-    summaryName = adapter.info.device || adapter.info.description;
+    summaryName = adapter.info.device || adapter.info.description || `${adapter.info.vendor} ${adapter.info.architecture}`.trim();
     summaryBackend = 'vulkan';
   }
   const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];

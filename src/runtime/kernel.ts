@@ -7,7 +7,6 @@
 // struct per entry point (conventionally `p`), packed by member name from the reflection, so WGSL
 // is the single schema. Workgroup and tile sizes are `override` constants; pipelines are cached by
 // (file, entry point, constants).
-import { join } from 'node:path';
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { KERNEL_DIR, kernelSource } from './kernel_source.js';
 
@@ -102,8 +101,8 @@ export class KernelCache {
 
   constructor(private device: GPUDevice) {}
 
-  private file(name: string, dir = KERNEL_DIR, subgroups = false): ParsedFile {
-    const path = join(dir, name);
+  private file(name: string, dir?: string, subgroups = false): ParsedFile {
+    const path = `${dir ?? 'kernels'}/${name}`;
     let parsed = this.files.get(path + (subgroups ? '#subgroups' : ''));
     if (!parsed) {
       const source = selectBranches(kernelSource(name, dir), { subgroups }, `kernels/${name}`);
@@ -120,8 +119,8 @@ export class KernelCache {
   /** A kernel file's text as compiled without subgroups (the tuner's checksums). */
   source(name: string): string { return this.file(name).source; }
 
-  private moduleFor(name: string, dir = KERNEL_DIR, subgroups = false): GPUShaderModule {
-    const path = join(dir, name) + (subgroups ? '#subgroups' : '');
+  private moduleFor(name: string, dir?: string, subgroups = false): GPUShaderModule {
+    const path = `${dir ?? 'kernels'}/${name}` + (subgroups ? '#subgroups' : '');
     let module = this.modules.get(path);
     if (!module) {
       module = this.device.createShaderModule({ code: this.file(name, dir, subgroups).source, label: `kernels/${name}${subgroups ? ' (subgroups)' : ''}` });

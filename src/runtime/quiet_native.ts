@@ -16,8 +16,10 @@ let libc: Libc | null | undefined;
 function loadLibc(): Libc | null {
   if (libc !== undefined) return libc;
   libc = null;
-  const debug = process.env.ENGINE_DEBUG;
-  if (process.platform !== 'linux' || (debug !== undefined && debug !== '' && debug !== '0')) return libc;
+  // a page has no process (and no Dawn on stderr): nothing to filter
+  const proc = (globalThis as { process?: { platform: string; env: Record<string, string | undefined> } }).process;
+  const debug = proc?.env.ENGINE_DEBUG;
+  if (proc?.platform !== 'linux' || (debug !== undefined && debug !== '' && debug !== '0')) return libc;
   try {
     const koffi = createRequire(import.meta.url)('koffi') as { load(name: string): { func(sig: string): (...a: number[]) => number } };
     const lib = koffi.load('libc.so.6');

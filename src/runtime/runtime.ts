@@ -6,7 +6,7 @@
 import { Tape } from './autograd.js';
 import { CommandBatch, type Counters, type DispatchArgs } from './batch.js';
 import { openDevice, type Device, type OpenOptions } from './device.js';
-import { FileTuneStore } from './tune_store_node.js';
+import { defaultTuneStore } from './tune_store_node.js';
 import { Tuner, type TuneProgress, type TuneRecord, type TuneStore } from './tuner.js';
 import { KernelCache, type KernelDecl } from './kernel.js';
 import { BufferPool, type PoolStats } from './pool.js';
@@ -52,7 +52,7 @@ export class Runtime {
       facts: device.facts,
       kernelSource: (file) => this.kernels.source(file),
       timeDispatches: (record) => this.timeDispatches(record),
-    }, { enabled: options.tune, store: options.tuneStore === null ? undefined : options.tuneStore ?? new FileTuneStore() });
+    }, { enabled: options.tune, store: options.tuneStore === null ? undefined : options.tuneStore ?? defaultTuneStore() });
   }
 
   /** Loads this adapter's stored tuning results (Runtime.create does; a constructed Runtime may). */

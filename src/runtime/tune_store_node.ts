@@ -1,5 +1,6 @@
 // The Node tuning store: one JSON file per adapter under the user's cache directory,
 // $XDG_CACHE_HOME/segface-webgpu/ or ~/.cache/segface-webgpu/ (SEGFACE_TUNE_DIR overrides it).
+// A bundle for the browser swaps this module for web/platform/tune_store.ts (localStorage).
 // Written atomically (temporary file, then rename); an unreadable or foreign file reads as empty,
 // so a bad cache costs a re-tune, never a failure.
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
@@ -11,6 +12,9 @@ export function defaultTuneDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.SEGFACE_TUNE_DIR) return env.SEGFACE_TUNE_DIR;
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'segface-webgpu');
 }
+
+/** The store a Runtime uses when given none (web/platform/tune_store.ts is the page's). */
+export function defaultTuneStore(): TuneStore { return new FileTuneStore(); }
 
 export class FileTuneStore implements TuneStore {
   constructor(readonly dir: string = defaultTuneDir()) {}

@@ -15,4 +15,4 @@ export { FileDataset, type BadSamplePolicy, type SkippedSample, type Split } fro
 export { openDataset, openFromSpec, validationSplit, type DatasetSpec } from './data/open.js';
 export { BatchPrefetcher } from './data/prefetch.js';
 export { setupWorld, World } from './dist/launch.js';
-export { overlay, PALETTES, readImage, readLabelMap, resizeBicubicPIL, resizeNearestPIL, toNormalizedCHW, withLegend, writePng } from './image/index.js';
+export { decodeImage, decodeJpeg, JPEG_WASM_SPECIFIER, overlay, PALETTES, readImage, readLabelMap, resizeBicubicPIL, resizeNearestPIL, toNormalizedCHW, withLegend, useJpegWasm, writePng } from './image/index.js';

@@ -1,11 +1,11 @@
-// Crash safety of `npm run train`: one tiny run (32 px, batch 2, 4 synthetic samples: 2 steps per
+// Crash safety of `segface train`: one tiny run (32 px, batch 2, 4 synthetic samples: 2 steps per
 // epoch, a checkpoint at every epoch's end) is killed with SIGKILL KILLS times: alternately at the
 // moment a checkpoint write starts (the atomic write's temp file appears: inotify through fs.watch)
 // and at a random moment of the epoch after a completed save, before the next save (so the run
-// makes progress, one epoch at most per kill). After every kill the last checkpoint loads (the loader `npm
-// run eval` uses), the next start removes the temp file a killed write left, and --resume (or a
-// fresh start, when no checkpoint was written yet) goes on; then the run finishes all its epochs and
-// `npm run eval` evaluates the final checkpoint.
+// makes progress, one epoch at most per kill). After every kill the last checkpoint loads and
+// `segface eval` evaluates it; the next start removes the temp file a killed write left, and
+// --resume (or a fresh start, when no checkpoint was written yet) goes on; then the run finishes
+// all its epochs and `segface eval` evaluates the final checkpoint.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -68,6 +68,13 @@ function appears(runDir: string, name: string, exited: Promise<unknown>, accept:
   return { seen, close: () => { watcher?.close(); clearTimeout(timer); } };
 }
 
+/** `segface eval` reads the run's checkpoint and prints the official metrics. */
+function evaluates(runDir: string, when: string): void {
+  const ev = spawnSync(process.execPath, ['--import', 'tsx', SEGFACE, 'eval', '--checkpoint', runDir, '--val-size', '2', '--res', '32'], { cwd: root, encoding: 'utf8' });
+  expect(ev.status, `${when}: ${ev.stderr}`).toBe(0);
+  expect(ev.stdout).toMatch(/Mean IoU/);
+}
+
 describe('train CLI under SIGKILL', () => {
   it(`killed ${KILLS} times (at checkpoint writes and at random): the last checkpoint always loads, --resume finishes the run`, async () => {
     const runDir = join(dir, 'run');
@@ -124,6 +131,7 @@ describe('train CLI under SIGKILL', () => {
         expect(ck.state.globalStep, `start ${k}: checkpoint steps never go back`).toBeGreaterThanOrEqual(lastStep);
         lastStep = ck.state.globalStep;
         expect(ck.weights.size).toBeGreaterThan(0);
+        evaluates(runDir, `start ${k}`);
       }
       log.push(`kill ${k + 1}: at ${killedAt}, checkpoint at step ${lastStep}, temp files left ${left}`);
       expect(r.code, `start ${k} finished before its kill`).toBeNull();
@@ -136,9 +144,7 @@ describe('train CLI under SIGKILL', () => {
     const end = loadCheckpoint(runDir).state;
     expect([end.epoch, end.globalStep]).toEqual([EPOCHS, EPOCHS * STEPS_PER_EPOCH]);
     // and `npm run eval` reads the final checkpoint
-    const ev = spawnSync(process.execPath, ['--import', 'tsx', SEGFACE, 'eval', '--checkpoint', runDir, '--val-size', '2', '--res', '32'], { cwd: root, encoding: 'utf8' });
-    expect(ev.status, ev.stderr).toBe(0);
-    expect(ev.stdout).toMatch(/Mean IoU/);
+    evaluates(runDir, 'the finished run');
     console.log(`${log.join('\n')}\n${KILLS} kills survived (${caughtMidWrite} left a half-written temp file, ${staleRemoved} stale temp files removed at the next start); the run finished all ${EPOCHS} epochs`);
   }, 300_000);
 });

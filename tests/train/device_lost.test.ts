@@ -2,7 +2,8 @@
 // readback pending): the step rejects with DeviceLostError, one line; (b) `npm run train` whose
 // device is lost mid-step (SEGFACE_FAULT_LOSE_DEVICE_AT_DISPATCH: Dawn reports it through the
 // device-lost callback, as after a driver reset): one clear line, exit 1, no stack trace; the last
-// checkpoint loads and --resume finishes the run.
+// checkpoint loads and --resume finishes the run; (c) `segface train` whose batch's out-of-memory
+// error scope reports an error (SEGFACE_FAULT_OOM_AT_DISPATCH): the same one line, naming it.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -67,5 +68,19 @@ describe('a lost GPU device', () => {
     expect(resumed.code, resumed.stderr).toBe(0);
     const end = loadCheckpoint(join(runDir, CHECKPOINT_FILE)).state;
     expect([end.epoch, end.globalStep]).toEqual([3, 6]);
+  }, 300_000);
+
+  it('segface train out of GPU memory (the batch\'s out-of-memory error scope): one line naming it and exit 1; --resume finishes', async () => {
+    const runDir = join(dir, 'oom');
+    // the same moment: the second epoch's first step, after the first epoch's checkpoint
+    const oom = await run([...TINY, '--out', runDir], { SEGFACE_FAULT_OOM_AT_DISPATCH: '4000' });
+    expect(oom.code, oom.stderr).toBe(1);
+    const lines = oom.stderr.trim().split('\n');
+    expect(lines[lines.length - 1]).toMatch(/^error: WebGPU GPUOutOfMemoryError in .*Out of memory.*continue with segface train --resume /);
+    expect(oom.stderr).not.toMatch(/\n\s+at /);
+    expect(loadCheckpoint(runDir).state.globalStep).toBe(2);
+    const resumed = await run(['--resume', runDir]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(loadCheckpoint(runDir).state.globalStep).toBe(6);
   }, 300_000);
 });

@@ -15,7 +15,7 @@
 import { readFileSync } from 'node:fs';
 import { decodeTensor, writeFileAtomic, type StDtype } from './safetensors.js';
 import { describe, encodePickle, PyDict, PyGlobal, PyObject, PyPersistent, PyTuple, unpickle, type PyHostValue, type PyValue } from './pickle.js';
-import { encodeZip, ZipReader } from './zip.js';
+import { encodeZip, ZipReader, type ZipBytes } from './zip.js';
 
 export { PyDict, PyFloat, PyGlobal, PyObject, PyTuple } from './pickle.js';
 export type TorchValue = PyValue;
@@ -150,11 +150,12 @@ export function readTorchCheckpoint(path: string, opts: TorchReadOptions = {}): 
   return parseTorchCheckpoint(new Uint8Array(file.buffer, file.byteOffset, file.byteLength), path, opts);
 }
 
-export function parseTorchCheckpoint(file: Uint8Array, path: string, opts: TorchReadOptions = {}): TorchValue {
-  if (file.byteLength >= 2 && file[0] === 0x80 && file[1]! <= 5) {
+export function parseTorchCheckpoint(file: ZipBytes, path: string, opts: TorchReadOptions = {}): TorchValue {
+  const head = file.subarray(0, 9);
+  if (head.byteLength >= 2 && head[0] === 0x80 && head[1]! <= 5) {
     throw new Error(`${path}: legacy (pre-1.6, non-zip) torch.save format is not supported; re-save it with torch >= 1.6`);
   }
-  if (file.byteLength >= 9 && file[8] === 0x7b && file[0] !== 0x50) {
+  if (head.byteLength >= 9 && head[8] === 0x7b && head[0] !== 0x50) {
     throw new Error(`${path}: not a torch checkpoint: this looks like a safetensors file (use readSafetensors)`);
   }
   const zip = new ZipReader(file, path);

@@ -7,6 +7,7 @@
 // on an `align`-byte boundary (torch pads with an extra field, id "FB", so storages can be mmapped),
 // switching to zip64 records when a size or offset needs it, or when asked to.
 import { crc32, inflateRawSync } from 'node:zlib';
+import type { SparseBytes } from './byte_source.js';
 
 export interface ZipEntry {
   name: string;
@@ -25,13 +26,19 @@ const SIG_ZIP64_EOCD = 0x06064b50;
 const SIG_ZIP64_LOCATOR = 0x07064b50;
 const U32_MAX = 0xffffffff;
 
+/**
+ * The archive's bytes: the whole file, or a SparseBytes (./byte_source.ts) that loads ranges on
+ * demand, so that a 1 GB checkpoint is read without being held.
+ */
+export type ZipBytes = Uint8Array | SparseBytes;
+
 /** Reads a zip archive's central directory; entries are read on demand with `read`. */
 export class ZipReader {
   readonly entries = new Map<string, ZipEntry>();
-  private readonly view: DataView;
+  private readonly view: Pick<DataView, 'getUint16' | 'getUint32' | 'getBigUint64'>;
 
-  constructor(readonly file: Uint8Array, readonly path: string) {
-    this.view = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  constructor(readonly file: ZipBytes, readonly path: string) {
+    this.view = file instanceof Uint8Array ? new DataView(file.buffer, file.byteOffset, file.byteLength) : file.view;
     const eocd = this.findEocd();
     let count = this.view.getUint16(eocd + 10, true);
     let cdSize: number = this.view.getUint32(eocd + 12, true);

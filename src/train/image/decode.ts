@@ -2,10 +2,9 @@
 // cv2.imread(path, IMREAD_COLOR) + BGR→RGB gives them to the official loaders, label maps as 8-bit
 // class ids, and PNG writing for `npm run predict`.
 //
-// Dependencies (pure JavaScript: no native build, nothing downloaded at install, no transitive deps):
-//   pngjs   — PNG decode/encode (all colour types, bit depths 1–16, interlacing), zlib from Node.
-//   jpeg-js — baseline and progressive JPEG decode. Its chroma upsampling is nearest-neighbour; the
-//             common subsamplings get libjpeg's upsampling and colour conversion in ./jpeg.ts.
+// Dependencies (no native build, nothing downloaded at install, no transitive deps):
+//   pngjs             — PNG decode/encode (all colour types, bit depths 1–16, interlacing), zlib from Node.
+//   @cwasm/jpeg-turbo — libjpeg-turbo's decoder in WebAssembly (./jpeg.ts): cv2.imread's pixels.
 //
 // What reading means, per PNG colour type (OpenCV's rules, through libpng):
 //   image  grey 1/2/4-bit → scaled to 0..255 (×255/(2^d−1)); 16-bit → high byte; alpha dropped,
@@ -51,9 +50,7 @@ export function decodeImage(bytes: Uint8Array, name: string): RgbImage {
     try {
       return decodeJpeg(bytes);
     } catch (e) {
-      const n = bytes.length;
-      const eoi = n >= 2 && bytes[n - 2] === 0xff && bytes[n - 1] === 0xd9;
-      throw new Error(`${name}: cannot decode JPEG: ${(e as Error).message}${eoi ? '' : ' (the file does not end with an EOI marker: truncated?)'}`);
+      throw new Error(`${name}: cannot decode JPEG: ${(e as Error).message}`);
     }
   }
   if (kind !== 'png') throw new Error(`${name}: unsupported image format (not PNG or JPEG; starts with ${hexStart(bytes)})`);

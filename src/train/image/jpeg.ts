@@ -1,92 +1,174 @@
-// JPEG decoding as libjpeg-turbo (hence cv2.imread and PIL) does it, on top of jpeg-js.
+// JPEG decoding exactly as cv2.imread and PIL do it: libjpeg-turbo's own decoder, compiled to
+// WebAssembly (the .wasm file of the npm package @cwasm/jpeg-turbo: libjpeg-turbo 2.0 behind its
+// TurboJPEG API, no JavaScript glue). TurboJPEG decodes with libjpeg's defaults, the same as OpenCV's
+// and Pillow's: the integer "islow" IDCT, "fancy" (triangle-filter) chroma upsampling and fixed-point
+// YCbCr→RGB. So the pixels are bit-exact with cv2's in grey, 4:4:4, 4:2:2, 4:2:0, 4:4:0, 4:1:1,
+// progressive and restart-marker files (tests/train/jpeg.test.ts). Arithmetic-coded JPEGs (very rare;
+// this build leaves them out) are refused with a clear message.
 //
-// jpeg-js decodes the entropy-coded data and runs the IDCT, but then upsamples chroma by pixel
-// replication and converts YCbCr→RGB in floating point. libjpeg's defaults differ in both steps:
-// "fancy" triangle-filter upsampling (jdsample.c) and fixed-point conversion tables (jdcolor.c).
-// For the usual layouts (3 components Y,Cb,Cr with chroma at 1×1 and luma at 1×1, 2×1 or 2×2:
-// 4:4:4, 4:2:2, 4:2:0) we ask jpeg-js for the raw Y, Cb, Cr planes, take the subsampled chroma
-// planes back out of its replicated output, and redo both steps the libjpeg way. What remains is
-// the IDCT: jpeg-js uses the Loeffler/poppler integer IDCT, libjpeg the ISLOW one; they round
-// differently, so pixels can differ by a few levels (tests/train/image.test.ts measures it).
-// Other layouts (grey, CMYK, Adobe-transformed, 4:1:1, 4:4:0...) use jpeg-js's own output.
+// One decoder for Node and the browser. The module (~140 KB) is compiled once:
+//   - Node: synchronously, from the package's .wasm file, on the first decode;
+//   - a browser (which refuses synchronous compiles of large modules on its main thread): the page
+//     compiles the file its bundle ships and hands the module to useJpegWasm() before decoding.
+// Decoding itself is synchronous in both, so the data pipeline stays synchronous.
+//
 // Like cv2.imread(IMREAD_COLOR), the EXIF orientation tag (APP1, IFD0 tag 0x0112) is applied.
-import { decode as jpegJsDecode } from 'jpeg-js';
+// Unlike cv2, which prints libjpeg's warning and returns grey-filled rows, a truncated or corrupt
+// file is refused: training on half a picture would lose data silently.
 import type { RgbImage } from './decode.js';
 
-interface Frame {
-  width: number;
-  height: number;
-  components: { id: number; h: number; v: number }[];
-  jfif: boolean;
-  adobe: boolean;
-  /** EXIF orientation 1–8 (1 when absent). */
-  orientation: number;
+/** The decoder's .wasm file, as a package path (Node resolves it; bundlers copy it as an asset). */
+export const JPEG_WASM_SPECIFIER = '@cwasm/jpeg-turbo/jpeg-turbo.wasm';
+
+/**
+ * The slice of the WebAssembly JS API used here (the project's lib settings are ES2022 without DOM,
+ * and @types/node does not declare it). A compiled module is opaque.
+ */
+type WasmModule = object;
+const Wasm = (globalThis as unknown as {
+  WebAssembly: {
+    Module: new (bytes: Uint8Array) => WasmModule;
+    Instance: new (module: WasmModule, imports: object) => { exports: object };
+  };
+}).WebAssembly;
+
+/** The TurboJPEG exports of the module (pointers are byte offsets into `memory`). */
+interface TurboJpeg {
+  memory: { buffer: ArrayBuffer };
+  malloc(n: number): number;
+  free(p: number): void;
+  tjInitDecompress(): number;
+  tjDestroy(handle: number): number;
+  tjDecompressHeader3(handle: number, src: number, n: number, w: number, h: number, subsamp: number, colorspace: number): number;
+  tjDecompress2(handle: number, src: number, n: number, dst: number, w: number, pitch: number, h: number, pixelFormat: number, flags: number): number;
 }
 
-/** Decodes JPEG bytes to RGB; throws on corrupt or truncated data. */
-export function decodeJpeg(bytes: Uint8Array): RgbImage {
-  const frame = readFrame(bytes);
-  const [y, cb, cr] = frame.components;
-  const libjpegPath = frame.components.length === 3 && !frame.adobe && y && cb && cr &&
-    cb.h === 1 && cb.v === 1 && cr.h === 1 && cr.v === 1 && ((y.h === 1 && y.v === 1) || (y.h === 2 && y.v === 1) || (y.h === 2 && y.v === 2));
-  const raw = jpegJsDecode(bytes, { useTArray: true, formatAsRGBA: false, tolerantDecoding: false, colorTransform: libjpegPath ? false : undefined });
-  const { width, height } = raw;
-  if (width !== frame.width || height !== frame.height) throw new Error(`decoder returned ${width}×${height}, header says ${frame.width}×${frame.height}`);
-  if (!libjpegPath) return orient({ width, height, rgb: raw.data }, frame.orientation);
+const TJPF_RGB = 0;
+/** Flags 0: fancy upsampling and the accurate (islow) IDCT, libjpeg's defaults. */
+const TJ_DEFAULTS = 0;
 
-  const hf = y!.h;
-  const vf = y!.v;
-  const planes = [0, 1, 2].map((c) => {
-    if (c === 0) return channel(raw.data, width, height, 0);
-    const dw = Math.ceil(width / hf);
-    const dh = Math.ceil(height / vf);
-    const small = new Uint8Array(dw * dh);
-    for (let j = 0; j < dh; j++) for (let i = 0; i < dw; i++) small[j * dw + i] = raw.data[(j * vf * width + i * hf) * 3 + c]!;
-    return upsample(small, dw, dh, hf, vf, width, height);
-  });
-  // libjpeg: 3 components are YCbCr unless the ids spell R, G, B in a file without JFIF marker.
-  const isRgb = !frame.jfif && frame.components.map((c) => c.id).join() === '82,71,66';
-  return orient({ width, height, rgb: isRgb ? interleave(planes, width * height) : yccToRgb(planes, width * height) }, frame.orientation);
+let wasmModule: WasmModule | undefined;
+let turbo: TurboJpeg | undefined;
+
+/** Gives the decoder its compiled WebAssembly module (the browser's path; Node compiles its own). */
+export function useJpegWasm(module: WasmModule): void {
+  wasmModule = module;
+  turbo = undefined;
+}
+
+/** Decodes JPEG bytes to RGB; throws on corrupt, truncated or unsupported data. */
+export function decodeJpeg(bytes: Uint8Array): RgbImage {
+  const tj = getTurbo();
+  let src = 0;
+  let info = 0;
+  let dst = 0;
+  let handle = 0;
+  try {
+    src = tj.malloc(bytes.length);
+    info = tj.malloc(16);
+    handle = tj.tjInitDecompress();
+    if (!src || !info || !handle) throw new Error('out of WebAssembly memory');
+    new Uint8Array(tj.memory.buffer, src, bytes.length).set(bytes);
+    if (tj.tjDecompressHeader3(handle, src, bytes.length, info, info + 4, info + 8, info + 12) !== 0) throw new Error(headerProblem(bytes));
+    const [width, height] = new Int32Array(tj.memory.buffer, info, 2) as unknown as [number, number];
+    dst = tj.malloc(width * height * 3);
+    if (!dst) throw new Error(`out of WebAssembly memory for a ${width}×${height} image`);
+    if (tj.tjDecompress2(handle, src, bytes.length, dst, width, width * 3, height, TJPF_RGB, TJ_DEFAULTS) !== 0) {
+      throw new Error(endsWithEoi(bytes) ? 'libjpeg-turbo reports corrupt data' : 'the file does not end with an EOI marker: truncated?');
+    }
+    const rgb = new Uint8Array(tj.memory.buffer, dst, width * height * 3).slice();
+    return orient({ width, height, rgb }, orientationOf(bytes));
+  } catch (e) {
+    // libjpeg's error_exit longjmps, which this build turns into a JS exception out of the middle of
+    // the decoder: its heap may be inconsistent, so the next decode starts on a fresh instance.
+    if (!(e instanceof Error) || e.message === 'longjmp') {
+      turbo = undefined;
+      throw new Error(unsupported(bytes) ?? (endsWithEoi(bytes) ? 'corrupt JPEG data' : 'corrupt JPEG data; the file does not end with an EOI marker: truncated?'));
+    }
+    throw e;
+  } finally {
+    if (turbo === tj) {
+      if (handle) tj.tjDestroy(handle);
+      for (const p of [src, info, dst]) if (p) tj.free(p);
+    }
+  }
+}
+
+function getTurbo(): TurboJpeg {
+  if (turbo) return turbo;
+  const module = wasmModule ??= compileFromPackage();
+  const fail = (what: string) => () => { throw new Error(`the JPEG decoder called ${what}`); };
+  const imports = {
+    // setjmp "returns 0" and longjmp throws: libjpeg's error exit becomes a JS exception.
+    env: { setjmp: () => 0, longjmp: () => { throw new Error('longjmp'); } },
+    wasi_snapshot_preview1: {
+      environ_sizes_get: () => 0, environ_get: fail('environ_get'), proc_exit: fail('proc_exit'),
+      fd_close: fail('fd_close'), fd_seek: fail('fd_seek'), fd_write: fail('fd_write'),
+    },
+  };
+  turbo = new Wasm.Instance(module, imports).exports as unknown as TurboJpeg;
+  return turbo;
+}
+
+/** Node: compile the package's .wasm file synchronously. Elsewhere the page must call useJpegWasm. */
+function compileFromPackage(): WasmModule {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  if (!proc?.getBuiltinModule) throw new Error('the JPEG decoder has no WebAssembly module: call useJpegWasm() first (browser builds)');
+  const fs = proc.getBuiltinModule('node:fs') as typeof import('node:fs');
+  const nodeModule = proc.getBuiltinModule('node:module') as typeof import('node:module');
+  const path = nodeModule.createRequire(import.meta.url).resolve(JPEG_WASM_SPECIFIER);
+  return new Wasm.Module(fs.readFileSync(path));
 }
 
 // ---------------------------------------------------------------------------------------------
-// Markers: just enough to learn the sampling factors and the colour-space hints
+// Markers: EOI, the frame type, EXIF orientation
 
-function readFrame(bytes: Uint8Array): Frame {
-  let jfif = false;
-  let adobe = false;
-  let orientation = 1;
+function endsWithEoi(bytes: Uint8Array): boolean {
+  // Trailing bytes after EOI are common (padding, appended data); look at the last 64 bytes.
+  for (let i = bytes.length - 2; i >= Math.max(0, bytes.length - 64); i--) if (bytes[i] === 0xff && bytes[i + 1] === 0xd9) return true;
+  return false;
+}
+
+/** Why a header would not parse, when the markers tell. */
+function headerProblem(bytes: Uint8Array): string {
+  return unsupported(bytes) ?? (segments(bytes).some((s) => isSof(s.marker)) ? 'corrupt JPEG header' : 'no frame header (SOF): truncated or not a JPEG image');
+}
+
+/** A message for frame types this libjpeg-turbo build does not decode, or undefined. */
+function unsupported(bytes: Uint8Array): string | undefined {
+  const sof = segments(bytes).find((s) => isSof(s.marker));
+  if (!sof) return undefined;
+  if (sof.marker >= 0xc9) return `arithmetic-coded JPEG (SOF marker 0x${sof.marker.toString(16)}) is not supported`;
+  if (sof.marker === 0xc3) return 'lossless JPEG (SOF marker 0xc3) is not supported';
+  return undefined;
+}
+
+function isSof(marker: number): boolean {
+  return marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+}
+
+/** The marker segments before the first scan: marker byte, body offset and end. */
+function segments(bytes: Uint8Array): { marker: number; body: number; end: number }[] {
+  const out = [];
   let at = 2;
-  while (at + 4 <= bytes.length) {
-    if (bytes[at] !== 0xff) throw new Error(`expected a marker at byte ${at}, found 0x${bytes[at]!.toString(16)}`);
+  while (at + 4 <= bytes.length && bytes[at] === 0xff) {
     const marker = bytes[at + 1]!;
     if (marker === 0xff) { at++; continue; } // fill byte
-    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) { at += 2; continue; }
-    const length = (bytes[at + 2]! << 8) | bytes[at + 3]!;
-    const body = at + 4;
-    if (at + 2 + length > bytes.length) throw new Error(`marker 0x${marker.toString(16)} at byte ${at} runs past the end of the file (truncated?)`);
-    const tag = (n: number) => String.fromCharCode(...bytes.subarray(body, body + n));
-    if (marker === 0xe0 && tag(5) === 'JFIF\0') jfif = true;
-    if (marker === 0xee && tag(5) === 'Adobe') adobe = true;
-    if (marker === 0xe1 && tag(6) === 'Exif\0\0') orientation = exifOrientation(bytes.subarray(body + 6, at + 2 + length));
-    const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
-    if (isSof) {
-      const height = (bytes[body + 1]! << 8) | bytes[body + 2]!;
-      const width = (bytes[body + 3]! << 8) | bytes[body + 4]!;
-      const n = bytes[body + 5]!;
-      const components = [];
-      for (let i = 0; i < n; i++) {
-        const s = bytes[body + 7 + i * 3]!;
-        components.push({ id: bytes[body + 6 + i * 3]!, h: s >> 4, v: s & 15 });
-      }
-      if (bytes[body] !== 8) throw new Error(`${bytes[body]}-bit samples are not supported (8-bit only)`);
-      if (marker !== 0xc0 && marker !== 0xc1 && marker !== 0xc2) throw new Error(`unsupported JPEG process (SOF marker 0x${marker.toString(16)}: lossless or arithmetic coding)`);
-      return { width, height, components, jfif, adobe, orientation };
-    }
     if (marker === 0xda || marker === 0xd9) break;
+    const length = (bytes[at + 2]! << 8) | bytes[at + 3]!;
+    out.push({ marker, body: at + 4, end: Math.min(at + 2 + length, bytes.length) });
     at += 2 + length;
   }
-  throw new Error('no frame header (SOF) before the scan data');
+  return out;
+}
+
+/** The EXIF orientation (1–8; 1 when absent). */
+function orientationOf(bytes: Uint8Array): number {
+  for (const { marker, body, end } of segments(bytes)) {
+    const isExif = marker === 0xe1 && end - body >= 6 && String.fromCharCode(...bytes.subarray(body, body + 6)) === 'Exif\0\0';
+    if (isExif) return exifOrientation(bytes.subarray(body + 6, end));
+  }
+  return 1;
 }
 
 /** The Orientation tag of IFD0 in a TIFF-structured EXIF block; 1 when absent or malformed. */
@@ -138,107 +220,4 @@ export function orient(img: RgbImage, orientation: number): RgbImage {
     }
   }
   return { width: W, height: H, rgb: out };
-}
-
-// ---------------------------------------------------------------------------------------------
-// libjpeg's fancy upsampling (jdsample.c): a triangle filter, weights 3/4 and 1/4 per axis, with
-// the alternating +1/+2 (h2v1) and +8/+7 (h2v2) rounding biases. The edges repeat the first/last
-// column, and the first/last real row supplies the context above/below the image.
-
-function upsample(src: Uint8Array, dw: number, dh: number, hf: number, vf: number, width: number, height: number): Uint8Array {
-  if (hf === 1 && vf === 1) return src;
-  const ow = dw * 2; // libjpeg fills whole output groups, then crops to the image width
-  const full = new Uint8Array(ow * dh * vf);
-  for (let j = 0; j < dh; j++) {
-    const row = src.subarray(j * dw, (j + 1) * dw);
-    if (vf === 1) {
-      const out = full.subarray(j * ow, (j + 1) * ow);
-      if (dw > 2) h2v1Fancy(out, row, dw);
-      else for (let i = 0; i < ow; i++) out[i] = row[i >> 1]!;
-      continue;
-    }
-    const above = src.subarray(Math.max(j - 1, 0) * dw, Math.max(j - 1, 0) * dw + dw);
-    const below = src.subarray(Math.min(j + 1, dh - 1) * dw, Math.min(j + 1, dh - 1) * dw + dw);
-    for (let v = 0; v < 2; v++) {
-      const out = full.subarray((2 * j + v) * ow, (2 * j + v + 1) * ow);
-      if (dw > 2) h2v2Fancy(out, row, v === 0 ? above : below, dw);
-      else for (let i = 0; i < ow; i++) out[i] = row[i >> 1]!;
-    }
-  }
-  const out = new Uint8Array(width * height);
-  for (let y = 0; y < height; y++) out.set(full.subarray(y * ow, y * ow + width), y * width);
-  return out;
-}
-
-function h2v1Fancy(out: Uint8Array, row: Uint8Array, dw: number): void {
-  out[0] = row[0]!;
-  out[1] = (row[0]! * 3 + row[1]! + 2) >> 2;
-  for (let i = 1; i < dw - 1; i++) {
-    const near = row[i]! * 3;
-    out[2 * i] = (near + row[i - 1]! + 1) >> 2;
-    out[2 * i + 1] = (near + row[i + 1]! + 2) >> 2;
-  }
-  const last = dw - 1;
-  out[2 * last] = (row[last]! * 3 + row[last - 1]! + 1) >> 2;
-  out[2 * last + 1] = row[last]!;
-}
-
-function h2v2Fancy(out: Uint8Array, near: Uint8Array, far: Uint8Array, dw: number): void {
-  const col = (i: number) => near[i]! * 3 + far[i]!; // vertical 3/4–1/4 sums, scaled by 4
-  let prev = col(0);
-  let cur = prev;
-  out[0] = (cur * 4 + 8) >> 4;
-  for (let i = 0; i < dw; i++) {
-    const next = i + 1 < dw ? col(i + 1) : cur;
-    if (i > 0) out[2 * i] = (cur * 3 + prev + 8) >> 4;
-    out[2 * i + 1] = i + 1 < dw ? (cur * 3 + next + 7) >> 4 : (cur * 4 + 7) >> 4;
-    prev = cur;
-    cur = next;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// libjpeg's YCbCr→RGB (jdcolor.c): 16-bit fixed point, tables rounded to nearest, green's two
-// terms summed before one arithmetic right shift.
-
-const SCALEBITS = 16;
-const ONE_HALF = 1 << (SCALEBITS - 1);
-const fix = (x: number) => Math.floor(x * (1 << SCALEBITS) + 0.5);
-const CR_R = new Int32Array(256);
-const CB_B = new Int32Array(256);
-const CR_G = new Int32Array(256);
-const CB_G = new Int32Array(256);
-for (let i = 0; i < 256; i++) {
-  const x = i - 128;
-  CR_R[i] = (fix(1.402) * x + ONE_HALF) >> SCALEBITS;
-  CB_B[i] = (fix(1.772) * x + ONE_HALF) >> SCALEBITS;
-  CR_G[i] = -fix(0.71414) * x;
-  CB_G[i] = -fix(0.34414) * x + ONE_HALF;
-}
-
-const clamp8 = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : v);
-
-function yccToRgb([y, cb, cr]: Uint8Array[], n: number): Uint8Array {
-  const rgb = new Uint8Array(n * 3);
-  for (let i = 0; i < n; i++) {
-    const Y = y![i]!;
-    const b = cb![i]!;
-    const r = cr![i]!;
-    rgb[i * 3] = clamp8(Y + CR_R[r]!);
-    rgb[i * 3 + 1] = clamp8(Y + ((CB_G[b]! + CR_G[r]!) >> SCALEBITS));
-    rgb[i * 3 + 2] = clamp8(Y + CB_B[b]!);
-  }
-  return rgb;
-}
-
-function interleave(planes: Uint8Array[], n: number): Uint8Array {
-  const rgb = new Uint8Array(n * 3);
-  for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) rgb[i * 3 + c] = planes[c]![i]!;
-  return rgb;
-}
-
-function channel(data: Uint8Array, width: number, height: number, c: number): Uint8Array {
-  const out = new Uint8Array(width * height);
-  for (let i = 0; i < out.length; i++) out[i] = data[i * 3 + c]!;
-  return out;
 }
