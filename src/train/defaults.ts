@@ -26,6 +26,9 @@ export interface TrainSettings {
   warmupSteps: number;
   /** The learning rate the cosine decays to at the run's last step; schedule 'cosine' only. */
   minLr: number;
+  /** Stochastic-depth rate of the last Swin block (block k of N drops with rate·k/(N−1));
+   *  undefined: the backbone's official rate (src/model/config.ts). */
+  dropPath?: number;
   seed: number;
   /** Synthetic split sizes. */
   trainSize: number;
@@ -61,7 +64,11 @@ export interface TrainRecipe {
   real: DataRecipe;
 }
 
-export interface DataRecipe { lr: number; schedule: ScheduleKind; milestones: readonly number[]; workers: number }
+export interface DataRecipe {
+  lr: number; schedule: ScheduleKind; milestones: readonly number[]; workers: number;
+  /** Stochastic-depth rate; undefined: the backbone's official rate. */
+  dropPath?: number;
+}
 
 /** The `default` preset (src/train/presets.ts): what a run uses for every setting not given. */
 export const TRAIN_DEFAULTS: TrainRecipe = PRESETS.default!;
@@ -78,7 +85,7 @@ export function withDefaults(given: Partial<TrainSettings>, recipe: TrainRecipe 
     dataset: given.dataset ?? d.dataset, model: given.model ?? d.model, res: given.res ?? d.res, batch: given.batch ?? d.batch,
     epochs: given.epochs ?? d.epochs, lr, weightDecay: given.weightDecay ?? d.weightDecay, schedule,
     milestones: given.milestones ?? [...kind.milestones], warmupSteps: given.warmupSteps ?? d.warmupSteps,
-    minLr: given.minLr ?? Math.min(d.minLr, lr), seed: given.seed ?? d.seed, trainSize: given.trainSize ?? d.trainSize,
+    minLr: given.minLr ?? Math.min(d.minLr, lr), dropPath: given.dropPath ?? kind.dropPath, seed: given.seed ?? d.seed, trainSize: given.trainSize ?? d.trainSize,
     valSize: given.valSize ?? d.valSize, evalEvery: given.evalEvery ?? d.evalEvery, maxBadSteps: given.maxBadSteps ?? d.maxBadSteps,
     dataDir, badSamples: given.badSamples ?? d.badSamples,
   };

@@ -88,6 +88,7 @@ function checkSettings(s: TrainSettings): void {
   }
   if (s.schedule !== 'cosine' && s.schedule !== 'step') throw new SettingsError(`--schedule ${s.schedule}: expected cosine or step`);
   if (!Number.isInteger(s.warmupSteps) || s.warmupSteps < 0) throw new SettingsError(`--warmup-steps ${s.warmupSteps}: expected an integer >= 0`);
+  if (s.dropPath !== undefined && !(s.dropPath >= 0 && s.dropPath < 1)) throw new SettingsError(`--drop-path ${s.dropPath}: expected a number in [0, 1)`);
   if (!(s.minLr >= 0 && s.minLr <= s.lr)) throw new SettingsError(`--min-lr ${s.minLr}: expected a number in [0, --lr ${s.lr}]`);
   if (s.dataDir === undefined && s.trainSize < s.batch) throw new SettingsError(`--train-size ${s.trainSize} is smaller than --batch ${s.batch}`);
 }
@@ -148,6 +149,7 @@ export class TrainingRun {
       const changes = Object.fromEntries(CHANGEABLE.filter((k) => k in given).map((k) => [k, settings[k]]));
       settings = { ...settings, ...saved, ...changes };
       if (!('schedule' in saved)) settings.schedule = 'step';   // runs saved before schedules were named used MultiStepLR
+      if (!('dropPath' in saved)) settings.dropPath = undefined; // no rate saved: the backbone's official one
     }
     checkSettings(settings);
     const world = opts.world;
@@ -183,6 +185,7 @@ export class TrainingRun {
     }
     if (train.length < settings.batch) throw new SettingsError(`${train.name} has ${train.length} samples, fewer than --batch ${settings.batch}`);
     const cfg = makeConfig(settings.model, settings.dataset);
+    if (settings.dropPath !== undefined) cfg.stochasticDepth = settings.dropPath;
     // Fine-tuning: the file decides the architecture; it must agree with the model and dataset.
     const init = !resumed && opts.initFrom ? readStateDict(opts.initFrom) : undefined;
     if (init) {

@@ -75,6 +75,8 @@ def main():
     total = epochs * steps
     torch.manual_seed(recipe["seed"])
     cfg = make_config(recipe["model"], recipe["dataset"])
+    if recipe.get("dropPath") is not None:  # the recipe's stochastic-depth rate; absent: the backbone's
+        cfg.stochastic_depth = float(recipe["dropPath"])
     model = SegFace(cfg).train()
     init_synthetic(model, recipe["seed"])
     lr, warm = recipe["lr"], int(recipe["warmupSteps"])
@@ -100,7 +102,7 @@ def main():
             sched.step()
             losses.append(total_loss.item())
         mean_f1, f1 = evaluate(model, d["val.images"], d["val.labels"], batch, classes)
-        results.append({"epoch": e + 1, "loss": float(np.mean(losses)), "meanF1": mean_f1, "f1": [None if math.isnan(x) else float(x) for x in f1],
+        results.append({"epoch": e + 1, "loss": float(np.mean(losses)), "stepLosses": losses, "meanF1": mean_f1, "f1": [None if math.isnan(x) else float(x) for x in f1],
                         "seconds": time.time() - t0})
         print(f"epoch {e + 1}: loss {np.mean(losses):.4f} val mean F1 {100 * mean_f1:.2f}  ({time.time() - t0:.0f} s)", flush=True)
     print("per-class F1 %: " + ", ".join(f"{n} {100 * x:.1f}" for n, x in zip(cfg.tokens, results[-1]["f1"]) if x is not None))

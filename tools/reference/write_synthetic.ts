@@ -14,11 +14,16 @@ import { SyntheticDataset } from '../../src/train/data/synthetic_dataset.js';
 import { withDefaults } from '../../src/train/defaults.js';
 import { presetNamed } from '../../src/train/presets.js';
 
-const { values: v } = parseArgs({ options: { preset: { type: 'string', default: 'default' }, seed: { type: 'string', default: '1' }, out: { type: 'string' } } });
-if (!v.out) { console.error('usage: npx tsx tools/reference/write_synthetic.ts --preset NAME --seed N --out FILE.safetensors'); process.exit(2); }
+const { values: v } = parseArgs({ options: {
+  preset: { type: 'string', default: 'default' }, seed: { type: 'string', default: '1' }, out: { type: 'string' },
+  epochs: { type: 'string' }, 'train-size': { type: 'string' },
+} });
+if (!v.out) { console.error('usage: npx tsx tools/reference/write_synthetic.ts --preset NAME --seed N [--epochs N] [--train-size N] --out FILE.safetensors'); process.exit(2); }
 const seed = Number(v.seed);
-// The run's settings exactly as `segface train --preset NAME --seed N` makes them on synthetic faces.
-const preset = withDefaults({ seed }, presetNamed(v.preset!));
+// The run's settings exactly as `segface train --preset NAME --seed N [--epochs N --train-size N]` makes them on synthetic faces.
+const preset = withDefaults({
+  seed, ...(v.epochs ? { epochs: Number(v.epochs) } : {}), ...(v['train-size'] ? { trainSize: Number(v['train-size']) } : {}),
+}, presetNamed(v.preset!));
 const split = (name: 'train' | 'val', n: number): { images: Float32Array; labels: Int32Array } => {
   const ds = new SyntheticDataset(name, n, preset.res, 'celeb', seed);
   const b = makeBatch(ds, Array.from({ length: n }, (_, i) => i));
