@@ -256,8 +256,8 @@ export function syntheticSample(index: number, opts: SyntheticOptions = {}): Syn
 
   // pose: face centre, pixels per face unit, rotation
   const rot = (uni(r, -12, 12) * Math.PI) / 180;
-  const scale = uni(r, 0.9, 1.15) * res * 0.27;
-  const cv = new Canvas(res, labelOf, res * (0.5 + uni(r, -0.04, 0.04)), res * (0.47 + uni(r, -0.04, 0.04)), scale, rot);
+  const scale = uni(r, 0.9, 1.15) * res * 0.33;
+  const cv = new Canvas(res, labelOf, res * (0.5 + uni(r, -0.04, 0.04)), res * (0.44 + uni(r, -0.04, 0.04)), scale, rot);
 
   paintBackground(cv, r);
   const landmarks = paintFace(cv, r, dataset === 'celeb');
@@ -306,17 +306,17 @@ function paintFace(cv: Canvas, r: Rand, accessories: boolean): [number, number][
   const skin = jitter(r, mixRgb(pick(r, SKIN), pick(r, SKIN), r()), 10);
   const hairC = r() < 0.1 ? randomRgb(r) : jitter(r, pick(r, HAIR), 12);
   const irisC = jitter(r, pick(r, IRIS), 15);
-  const lipC = mixRgb(skin, [190, 60, 80], uni(r, 0.35, 0.75));
+  const lipC = mixRgb(skin, [190, 60, 80], uni(r, 0.5, 0.85));
   const clothC = randomRgb(r);
   const frx = uni(r, 0.88, 1.0), fry = uni(r, 1.18, 1.32), taper = uni(r, 0.1, 0.3);
   const ey = uni(r, -0.2, -0.08), ex = uni(r, 0.34, 0.42), erx = uni(r, 0.18, 0.22), ery = uni(r, 0.08, 0.11), etilt = uni(r, -0.12, 0.12);
   const gazeX = uni(r, -0.3, 0.3), gazeY = uni(r, -0.2, 0.2);
-  const by = ey - uni(r, 0.2, 0.27), brx = uni(r, 0.21, 0.26), bry = uni(r, 0.045, 0.07), bend = uni(r, 0.5, 2), btilt = uni(r, -0.2, 0.15);
+  const by = ey - uni(r, 0.2, 0.27), brx = uni(r, 0.21, 0.26), bry = uni(r, 0.055, 0.08), bend = uni(r, 0.5, 2), btilt = uni(r, -0.2, 0.15);
   const noseY = ey + uni(r, 0.3, 0.4), noseW = uni(r, 0.11, 0.17);
-  const mouthY = noseY + uni(r, 0.26, 0.34), mw = uni(r, 0.2, 0.29), hu = uni(r, 0.055, 0.085), hl = uni(r, 0.065, 0.11);
+  const mouthY = noseY + uni(r, 0.26, 0.34), mw = uni(r, 0.2, 0.29), hu = uni(r, 0.07, 0.1), hl = uni(r, 0.08, 0.12);
   const open = r() < 0.6 ? uni(r, 0.04, 0.09) : 0, smile = uni(r, -0.04, 0.06);
   const earRx = uni(r, 0.12, 0.16), earRy = uni(r, 0.22, 0.29), earY = ey + uni(r, 0.08, 0.16);
-  const neckW = uni(r, 0.33, 0.45), shoulderY = fry + uni(r, 0.15, 0.4), collarRx = neckW + uni(r, 0.05, 0.25), collarRy = uni(r, 0.12, 0.35);
+  const neckW = uni(r, 0.33, 0.45), shoulderY = fry + uni(r, 0, 0.25), collarRx = neckW + uni(r, 0.05, 0.25), collarRy = uni(r, 0.12, 0.35);
   const style = pick(r, ['short', 'short', 'long', 'long', 'fringe', 'buzz'] as const);
   const fringe = style === 'fringe' || (style === 'long' && r() < 0.4);
   const hairLen = uni(r, 0.8, 2.2), hairPad = uni(r, 0.08, 0.2), hairline = uni(r, -0.75, -0.55), temple = uni(r, 0.25, 0.6);
@@ -347,7 +347,7 @@ function paintFace(cv: Canvas, r: Rand, accessories: boolean): [number, number][
   cv.paint(cloth, [-4, shoulderY - 0.1, 4, shoulderY + 4], clothC, P.cloth, (_x, y) => 1 - 0.15 * Math.min(1, (y - shoulderY) / 2));
   if (accessories && hasNecklace) {
     const ny = shoulderY - 0.2, nrx = neckW + 0.05, nry = chainRy;
-    const chain = intersect(ring(ellipse(0, ny, nrx, nry), 0.04), lower(() => ny + 0.05));
+    const chain = intersect(ring(ellipse(0, ny, nrx, nry), 0.05), lower(() => ny + 0.05));
     const shape = pendant ? union(chain, ellipse(0, ny + nry + 0.05, 0.07, 0.09)) : chain;
     cv.paint(shape, [-nrx - 0.1, ny, nrx + 0.1, ny + nry + 0.15], metal, P.necklace);
   }
@@ -355,12 +355,12 @@ function paintFace(cv: Canvas, r: Rand, accessories: boolean): [number, number][
   // ---- ears (+ earrings), face
   for (const side of [-1, 1] as const) {
     const part = side < 0 ? P.lEar : P.rEar;
-    const ecx = side * (frx * 0.98);
+    const ecx = side * (frx + 0.02);
     cv.paint(ellipse(ecx, earY, earRx, earRy, side * 0.15), [ecx - earRx - 0.1, earY - earRy - 0.1, ecx + earRx + 0.1, earY + earRy + 0.1], darker, part);
     cv.paint(ellipse(ecx + side * 0.03, earY, earRx * 0.5, earRy * 0.6), [ecx - earRx, earY - earRy, ecx + earRx, earY + earRy], scaleRgb(skin, 0.7), part);
     if (accessories && hasEarrings) {
       const ry = earY + earRy + 0.05;
-      cv.paint(ellipse(ecx + side * 0.02, ry, 0.08, 0.11), [ecx - 0.2, ry - 0.2, ecx + 0.2, ry + 0.2], metal, P.earring);
+      cv.paint(ellipse(ecx + side * 0.02, ry, 0.09, 0.12), [ecx - 0.2, ry - 0.2, ecx + 0.2, ry + 0.2], metal, P.earring);
     }
   }
   cv.paint(egg(frx, fry, taper), [-frx - 0.1, -fry - 0.1, frx + 0.1, fry + 0.1], skin, P.skin,
@@ -388,7 +388,7 @@ function paintFace(cv: Canvas, r: Rand, accessories: boolean): [number, number][
     cv.paint(intersect(ellipse(ix, iy, ir * 0.45, ir * 0.45), eye), bb, [10, 10, 12], eyePart);
     cv.paint(intersect(ring(eye, 0.012), upper((x) => ey + (x - cx) * Math.tan(tilt))), bb, [30, 22, 20], IMAGE_ONLY);
     const bcx = side * (ex + 0.02);
-    cv.paint(bentEllipse(bcx, by, brx, bry, bend, side * btilt), [bcx - brx - 0.05, by - 0.15, bcx + brx + 0.05, by + 0.15], scaleRgb(hairC, 0.85), browPart);
+    cv.paint(bentEllipse(bcx, by, brx, bry, bend, side * btilt), [bcx - brx - 0.05, by - 0.15, bcx + brx + 0.05, by + 0.15], mixRgb(hairC, [25, 20, 18], 0.5), browPart);
   }
 
   // ---- lips and inner mouth
