@@ -29,6 +29,8 @@ export interface TrainSettings {
   /** Stochastic-depth rate of the last Swin block (block k of N drops with rate·k/(N−1));
    *  undefined: the backbone's official rate (src/model/config.ts). */
   dropPath?: number;
+  /** Clip the global gradient norm to this before each AdamW step (torch's clip_grad_norm_); undefined: no clipping. */
+  clipGrad?: number;
   seed: number;
   /** Synthetic split sizes. */
   trainSize: number;
@@ -68,6 +70,8 @@ export interface DataRecipe {
   lr: number; schedule: ScheduleKind; milestones: readonly number[]; workers: number;
   /** Stochastic-depth rate; undefined: the backbone's official rate. */
   dropPath?: number;
+  /** Global gradient-norm clipping; undefined: none. */
+  clipGrad?: number;
 }
 
 /** The `default` preset (src/train/presets.ts): what a run uses for every setting not given. */
@@ -85,7 +89,8 @@ export function withDefaults(given: Partial<TrainSettings>, recipe: TrainRecipe 
     dataset: given.dataset ?? d.dataset, model: given.model ?? d.model, res: given.res ?? d.res, batch: given.batch ?? d.batch,
     epochs: given.epochs ?? d.epochs, lr, weightDecay: given.weightDecay ?? d.weightDecay, schedule,
     milestones: given.milestones ?? [...kind.milestones], warmupSteps: given.warmupSteps ?? d.warmupSteps,
-    minLr: given.minLr ?? Math.min(d.minLr, lr), dropPath: given.dropPath ?? kind.dropPath, seed: given.seed ?? d.seed, trainSize: given.trainSize ?? d.trainSize,
+    minLr: given.minLr ?? Math.min(d.minLr, lr), dropPath: given.dropPath ?? kind.dropPath,
+    clipGrad: given.clipGrad ?? kind.clipGrad, seed: given.seed ?? d.seed, trainSize: given.trainSize ?? d.trainSize,
     valSize: given.valSize ?? d.valSize, evalEvery: given.evalEvery ?? d.evalEvery, maxBadSteps: given.maxBadSteps ?? d.maxBadSteps,
     dataDir, badSamples: given.badSamples ?? d.badSamples,
   };

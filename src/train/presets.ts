@@ -27,7 +27,7 @@ const DEFAULT: TrainRecipe = {
   warmupSteps: 40,
   minLr: 2e-5,
   /** Synthetic faces: a fast recipe that visibly learns within minutes on a CPU. */
-  synthetic: { lr: 2e-3, schedule: 'cosine', milestones: [], workers: 0, dropPath: 0 },
+  synthetic: { lr: 2e-3, schedule: 'cosine', milestones: [], workers: 0, dropPath: 0, clipGrad: 1 },
   /** Real datasets: the official recipe (AdamW 1e-4, ×0.1 at epochs 80 and 200). */
   real: { lr: 1e-4, schedule: 'step', milestones: [80, 200], workers: 2 },
 };

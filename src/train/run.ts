@@ -88,6 +88,7 @@ function checkSettings(s: TrainSettings): void {
   }
   if (s.schedule !== 'cosine' && s.schedule !== 'step') throw new SettingsError(`--schedule ${s.schedule}: expected cosine or step`);
   if (!Number.isInteger(s.warmupSteps) || s.warmupSteps < 0) throw new SettingsError(`--warmup-steps ${s.warmupSteps}: expected an integer >= 0`);
+  if (s.clipGrad !== undefined && !(s.clipGrad > 0)) throw new SettingsError(`--clip-grad ${s.clipGrad}: expected a number > 0`);
   if (s.dropPath !== undefined && !(s.dropPath >= 0 && s.dropPath < 1)) throw new SettingsError(`--drop-path ${s.dropPath}: expected a number in [0, 1)`);
   if (!(s.minLr >= 0 && s.minLr <= s.lr)) throw new SettingsError(`--min-lr ${s.minLr}: expected a number in [0, --lr ${s.lr}]`);
   if (s.dataDir === undefined && s.trainSize < s.batch) throw new SettingsError(`--train-size ${s.trainSize} is smaller than --batch ${s.batch}`);
@@ -150,6 +151,7 @@ export class TrainingRun {
       settings = { ...settings, ...saved, ...changes };
       if (!('schedule' in saved)) settings.schedule = 'step';   // runs saved before schedules were named used MultiStepLR
       if (!('dropPath' in saved)) settings.dropPath = undefined; // no rate saved: the backbone's official one
+      if (!('clipGrad' in saved)) settings.clipGrad = undefined; // none saved: no clipping
     }
     checkSettings(settings);
     const world = opts.world;
@@ -203,7 +205,7 @@ export class TrainingRun {
     const params = resumed ? loadParams(rt, cfg, resumed.weights, join(dir, CHECKPOINT_FILE))
       : init ? loadParams(rt, cfg, init, opts.initFrom!)
         : syntheticParams(rt, cfg, settings.seed);
-    const optim = new AdamW(params.params(), { lr: settings.lr, weightDecay: settings.weightDecay });
+    const optim = new AdamW(params.params(), { lr: settings.lr, weightDecay: settings.weightDecay, maxGradNorm: settings.clipGrad });
     if (resumed) restoreOptimizer(optim, params, resumed, dir);
     // Cosine runs over every step of the run; extending a run (--epochs on resume) stretches its cosine.
     const stepsPerEpoch = Math.floor(train.length / settings.batch);
@@ -217,7 +219,7 @@ export class TrainingRun {
     const run = new TrainingRun(dir, settings, rt, world, cfg, params, optim, trainer, train, val,
       new BatchPrefetcher(specOf('train'), { workers }), new BatchPrefetcher(specOf('val'), { workers }), state, opts);
     run.say(`${ranks > 1 ? `${ranks} ranks share each batch; ` : ''}adapter ${rt.device.name}; model ${cfg.backbone}/${cfg.dataset} (${params.params().reduce((a, p) => a + p.size, 0).toLocaleString()} parameters), ` +
-      `${settings.res} px, batch ${settings.batch}, lr ${settings.lr} (${describeSchedule(settings)}); ${settings.dataDir ?? 'synthetic faces'}: ${train.length} train (${train.name}) / ${val.length} val (${val.name}); ` +
+      `${settings.res} px, batch ${settings.batch}, lr ${settings.lr} (${describeSchedule(settings)}), drop path ${cfg.stochasticDepth}, ${settings.clipGrad === undefined ? 'no gradient clipping' : `gradient norm clipped to ${settings.clipGrad}`}; ${settings.dataDir ?? 'synthetic faces'}: ${train.length} train (${train.name}) / ${val.length} val (${val.name}); ` +
       `${workers} loader worker(s); run ${dir}`);
     if (run.skippedTotal.length > 0) run.warn(`left out while indexing: ${describeSkipped(run.skippedTotal)}`);
     for (const s of run.skippedTotal) run.log({ kind: 'skipped', sample: s.name, reason: s.reason });

@@ -2,7 +2,7 @@
 // with exactly the weights, moments and step log of an uninterrupted run; settings come from
 // TRAIN_DEFAULTS where not given, and a resumed run refuses to change a fixed setting; the
 // warm-up + cosine schedule resumes exactly, and a checkpoint older than schedules resumes as MultiStepLR
-// (and one without a stochastic-depth rate with the backbone's own).
+// (and one without a stochastic-depth rate or clipping with the backbone's rate and no clipping).
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,7 @@ describe('TrainingRun', () => {
     expect(first.settings.schedule).toBe('cosine');                        // synthetic faces: warm-up + cosine (over the 4 steps)
     expect(first.settings.dropPath).toBe(TRAIN_DEFAULTS.synthetic.dropPath); // synthetic faces: the recipe's stochastic depth
     expect(first.cfg.stochasticDepth).toBe(TRAIN_DEFAULTS.synthetic.dropPath);
+    expect(first.optim.maxGradNorm).toBe(TRAIN_DEFAULTS.synthetic.clipGrad);  // and its gradient clipping
     const r1 = await first.run();
     first.close();
     expect(r1.outcome).toBe('interrupted');
@@ -59,7 +60,7 @@ describe('TrainingRun', () => {
     // A checkpoint saved before schedules were named (no schedule, warm-up or floor) resumes as MultiStepLR.
     const c = join(dir, 'old');
     mkdirSync(c);
-    const { schedule: _s, warmupSteps: _w, minLr: _m, dropPath: _d, ...oldArgs } = want.state.args;
+    const { schedule: _s, warmupSteps: _w, minLr: _m, dropPath: _d, clipGrad: _c, ...oldArgs } = want.state.args;
     const { stepsPerEpoch: _p, ...oldState } = want.state;
     writeSafetensors(join(c, CHECKPOINT_FILE), readSafetensors(join(b, CHECKPOINT_FILE)), { segface_train_state: JSON.stringify({ ...oldState, args: oldArgs }) });
     const old = await TrainingRun.open({ dir: c, resume: true, quiet: true, stopOnSigint: false, settings: { epochs: 3 } });
@@ -67,6 +68,7 @@ describe('TrainingRun', () => {
     expect(old.trainer.schedule).toBeInstanceOf(MultiStepLR);
     expect(old.settings.dropPath).toBeUndefined();                        // no rate saved: the backbone's own
     expect(old.cfg.stochasticDepth).toBe(0.2);                            // tiny's official rate
+    expect(old.optim.maxGradNorm).toBeUndefined();                        // no clipping saved: none
     old.close();
   }, 300_000);
 });

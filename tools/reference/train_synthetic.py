@@ -98,6 +98,8 @@ def main():
             opt.zero_grad(set_to_none=True)
             total_loss, _, _ = seg_losses(model(torch.from_numpy(timgs[idx])), torch.from_numpy(tlabs[idx]))
             total_loss.backward()
+            if recipe.get("clipGrad"):
+                torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], recipe["clipGrad"])
             opt.step()
             sched.step()
             losses.append(total_loss.item())

@@ -28,6 +28,7 @@ const SETTING_FLAGS: Record<string, FlagSpec> = {
   'min-lr': { type: 'number', help: `cosine: the learning rate at the last step (default ${D.minLr}, or --lr if lower)` },
   milestones: { type: 'ints', help: `MultiStepLR epochs (x0.1; implies --schedule step), default ${D.real.milestones.join(',')} with --data-dir` },
   'drop-path': { type: 'number', help: `stochastic-depth rate of the last Swin block (default ${D.synthetic.dropPath ?? 'the backbone\'s'} on synthetic data,\nthe backbone's official rate otherwise)` },
+  'clip-grad': { type: 'number', help: `clip the global gradient norm to this before each step (default ${D.synthetic.clipGrad ?? 'none'} on synthetic\ndata, none otherwise)` },
   seed: { type: 'int', min: 0, default: D.seed, help: 'seed of the weights, the data order and augmentation' },
   'train-size': { type: 'int', default: D.trainSize, help: 'synthetic training split size' },
   'val-size': { type: 'int', default: D.valSize, help: 'synthetic validation split size' },
