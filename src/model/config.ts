@@ -4,7 +4,7 @@
 // and two-way transformer. swin_t/swin_s/swinv2_t/swinv2_s put the same head on torchvision's
 // smaller backbones (fast tests); `tiny` shrinks the head as well, for committed test fixtures.
 // `mini` is the default synthetic-training model (src/train/presets.ts): a Swin twice tiny's width
-// with window 8 (96 px -> 24, 12, 6, 3 tokens) and a 128-wide head, so the mask head's per-pixel
+// with window 8 (64 px -> 16, 8, 4, 2 tokens; 96 px -> 24, 12, 6, 3) and a 128-wide head, so the mask head's per-pixel
 // features have 128/8 = 16 channels (tiny's 4 cannot separate 19 classes well; swin_base's: 32).
 // Dataset decides the class tokens: celeb 19, lapa/helen 11 (docs/segface-model.md).
 

@@ -107,10 +107,11 @@ def main():
         results.append({"epoch": e + 1, "loss": float(np.mean(losses)), "stepLosses": losses, "meanF1": mean_f1, "f1": [None if math.isnan(x) else float(x) for x in f1],
                         "seconds": time.time() - t0})
         print(f"epoch {e + 1}: loss {np.mean(losses):.4f} val mean F1 {100 * mean_f1:.2f}  ({time.time() - t0:.0f} s)", flush=True)
+        if args.json:  # after every epoch, so that a run stopped early keeps the epochs it finished
+            with open(args.json + ".tmp", "w") as f:
+                json.dump({"recipe": recipe, "torch": torch.__version__, "epochs": results}, f, indent=1)
+            os.replace(args.json + ".tmp", args.json)
     print("per-class F1 %: " + ", ".join(f"{n} {100 * x:.1f}" for n, x in zip(cfg.tokens, results[-1]["f1"]) if x is not None))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"recipe": recipe, "torch": torch.__version__, "epochs": results}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 // `segface train`: a thin wrapper over TrainingRun (src/train/run.ts). With no flags it trains the
-// default preset (src/train/presets.ts: the mini config at 96 px with warm-up + cosine) on the
+// default preset (src/train/presets.ts: the mini config at 64 px with warm-up + cosine) on the
 // built-in synthetic faces, so the loss visibly falls and validation mean F1 rises within minutes on
 // a CPU. --preset NAME picks another recipe; every flag given overrides its field.
 import { join } from 'node:path';
