@@ -39,7 +39,7 @@ export const PRESETS: Readonly<Record<string, TrainRecipe>> = {
   default: DEFAULT,
   long: {
     ...DEFAULT,
-    summary: 'twice the default: 1920 steps at 64 px, about 10 min on 2 idle CPU cores',
+    summary: 'twice the default: 1920 steps at 64 px, about 9 min on 2 idle CPU cores (70.9 % mean F1)',
     epochs: 10, warmupSteps: 80,
   },
 };
