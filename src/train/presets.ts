@@ -8,7 +8,7 @@
 //
 // Synthetic schedule: linear warm-up over `warmupSteps` optimizer steps from lr·0.01, then a cosine
 // decay to `minLr` at the last step (src/train/schedule.ts, WarmupCosineLR). Why these values: the
-// README's "The default recipe" section.
+// README's "Training on synthetic faces" section.
 import type { TrainRecipe } from './defaults.js';
 
 const DEFAULT: TrainRecipe = {
