@@ -3,6 +3,9 @@
 // The official model is swin_base (Swin V1) or swinv2_base with a 256-wide SegFormer-style neck
 // and two-way transformer. swin_t/swin_s/swinv2_t/swinv2_s put the same head on torchvision's
 // smaller backbones (fast tests); `tiny` shrinks the head as well, for committed test fixtures.
+// `mini` is the default synthetic-training model (src/train/presets.ts): a Swin twice tiny's width
+// with window 8 (64 px -> 16, 8, 4, 2 tokens; 96 px -> 24, 12, 6, 3) and a 128-wide head, so the mask head's per-pixel
+// features have 128/8 = 16 channels (tiny's 4 cannot separate 19 classes well; swin_base's: 32).
 // Dataset decides the class tokens: celeb 19, lapa/helen 11 (docs/segface-model.md).
 
 export type Dataset = 'celeb' | 'lapa' | 'helen';
@@ -46,6 +49,7 @@ export const BACKBONES: Record<string, Shape> = {
   swinv2_t: { embed: 96, depths: [2, 2, 6, 2], heads: [3, 6, 12, 24], window: 8, v2: true, stochasticDepth: 0.2, ...HEAD },
   swinv2_s: { embed: 96, depths: [2, 2, 18, 2], heads: [3, 6, 12, 24], window: 8, v2: true, stochasticDepth: 0.3, ...HEAD },
   swinv2_base: { embed: 128, depths: [2, 2, 18, 2], heads: [4, 8, 16, 32], window: 8, v2: true, stochasticDepth: 0.5, ...HEAD },
+  mini: { embed: 32, depths: [2, 2, 2, 2], heads: [1, 2, 4, 8], window: 8, v2: false, stochasticDepth: 0.1, dim: 128, mlpDim: 256, decoderHeads: 4 },
   tiny: { embed: 16, depths: [2, 2, 2, 2], heads: [1, 2, 4, 8], window: 7, v2: false, stochasticDepth: 0.2, dim: 32, mlpDim: 64, decoderHeads: 2 },
 };
 

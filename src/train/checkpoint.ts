@@ -13,7 +13,7 @@ import type { AdamW } from '../runtime/ops/adamw.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { readSafetensors, readSafetensorsMetadata, writeSafetensors, type StTensor, type StWrite } from '../runtime/formats/safetensors.js';
 import { PyDict, PyFloat, PyObject, PyTuple, torchTensor } from '../runtime/formats/torch_checkpoint.js';
-import { MultiStepLR } from './schedule.js';
+import { MultiStepLR, scheduleFor, WarmupCosineLR, type LrSchedule } from './schedule.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const CHECKPOINT_VERSION = 1;
@@ -32,6 +32,8 @@ export interface TrainState {
   lossScale?: LossScaleState;
   /** The arguments of the run (so `--resume` continues it as it was). */
   args: Record<string, unknown>;
+  /** Optimizer steps per epoch (the cosine schedule's length is epochs × this); absent in older checkpoints. */
+  stepsPerEpoch?: number;
 }
 
 export interface LoadedCheckpoint {
@@ -136,8 +138,8 @@ export function restoreOptimizer(optim: AdamW, params: ParamStore, ck: LoadedChe
 
 // ---- the official torch.save layout (`npm run export`)
 
-/** Numbers of the run a training checkpoint belongs to, from its saved arguments. */
-function runHyper(state: TrainState, source: string): { lr: number; weightDecay: number; milestones: number[] } {
+/** Numbers of the run a training checkpoint belongs to, from its saved arguments, and its schedule. */
+function runHyper(state: TrainState, source: string): { lr: number; weightDecay: number; schedule: LrSchedule } {
   const a = state.args;
   const lr = a.lr;
   const weightDecay = a.weightDecay;
@@ -145,7 +147,67 @@ function runHyper(state: TrainState, source: string): { lr: number; weightDecay:
   if (typeof lr !== 'number' || typeof weightDecay !== 'number' || !Array.isArray(milestones) || milestones.some((m) => typeof m !== 'number')) {
     throw new Error(`${source}: the checkpoint's run arguments lack lr, weightDecay or milestones (args: ${JSON.stringify(a)})`);
   }
-  return { lr, weightDecay, milestones: milestones as number[] };
+  // A cosine's length is the run's: epochs × steps per epoch.
+  if (a.schedule === 'cosine' && (typeof a.epochs !== 'number' || typeof state.stepsPerEpoch !== 'number')) {
+    throw new Error(`${source}: a warm-up + cosine checkpoint without its epochs or stepsPerEpoch`);
+  }
+  const schedule = scheduleFor({
+    schedule: a.schedule === 'cosine' ? 'cosine' : 'step', lr, milestones: milestones as number[], epochs: typeof a.epochs === 'number' ? a.epochs : 0,
+    warmupSteps: typeof a.warmupSteps === 'number' ? a.warmupSteps : 0, minLr: typeof a.minLr === 'number' ? a.minLr : 0,
+  }, state.stepsPerEpoch ?? 1);
+  return { lr, weightDecay, schedule };
+}
+
+const pyDict = (entries: [string, unknown][]): PyDict => {
+  const d = new PyDict();
+  for (const [k, v] of entries) d.set(k, v as never);
+  return d;
+};
+const lrList = (lr: number): PyFloat[] => [new PyFloat(lr)];
+
+/**
+ * The scheduler's state_dict after `steps` optimizer steps (scheduler.step() once per step), as
+ * torch 1.13 writes it for SequentialLR([LinearLR(start_factor, total_iters=w),
+ * CosineAnnealingLR(T_max=total−w, eta_min)], milestones=[w]), or CosineAnnealingLR alone when
+ * w = 0. SequentialLR steps only the active scheduler: LinearLR for steps 1..w−1, then
+ * CosineAnnealingLR.step(0) at step w and step() after, and its init undoes one step of each
+ * (tests/train/export.test.ts checks the dict against torch's own).
+ */
+function cosineSchedulerState(s: WarmupCosineLR, steps: number): PyDict {
+  const w = s.warmupSteps, base = s.baseLr;
+  const last = s.lrAt(0, steps);
+  const common = (lastEpoch: number, stepCount: number, lastLr: number): [string, unknown][] => [
+    ['base_lrs', lrList(base)], ['last_epoch', lastEpoch], ['verbose', false], ['_step_count', stepCount],
+    ['_get_lr_called_within_step', false], ['_last_lr', lrList(lastLr)],
+  ];
+  const cosine = (lastEpoch: number, stepCount: number, lastLr: number): PyDict =>
+    pyDict([['T_max', s.totalSteps - w], ['eta_min', new PyFloat(s.minLr)], ...common(lastEpoch, stepCount, lastLr)]);
+  if (w === 0) return cosine(steps, steps + 1, last);
+  const linSteps = Math.min(steps, w - 1);
+  const linear = pyDict([['start_factor', new PyFloat(s.startFactor)], ['end_factor', new PyFloat(1)], ['total_iters', w],
+    ...common(linSteps, linSteps + 1, s.lrAt(0, linSteps))]);
+  // Before step w the cosine has only been made (its initial step, undone by SequentialLR): _last_lr is the base.
+  const cos = steps >= w ? cosine(steps - w, steps - w + 2, last) : cosine(-1, 1, base);
+  return pyDict([['_milestones', [w]], ['last_epoch', steps], ['_last_lr', lrList(last)], ['_schedulers', [linear, cos]]]);
+}
+
+/** MultiStepLR's state_dict after `done` epochs (stepped once per epoch). */
+function multiStepSchedulerState(s: MultiStepLR, done: number): PyDict {
+  // MultiStepLR keeps its milestones as a collections.Counter (epoch -> multiplicity).
+  const counts = new PyDict();
+  for (const m of s.milestones) counts.set(m, ((counts.get(m) as number | undefined) ?? 0) + 1);
+  return pyDict([
+    ['milestones', new PyObject('collections.Counter', [counts])], ['gamma', new PyFloat(s.gamma)], ['base_lrs', lrList(s.baseLr)],
+    ['last_epoch', done], ['verbose', false], ['_step_count', done + 1], ['_get_lr_called_within_step', false],
+    ['_last_lr', lrList(s.lrAt(done, 0))],
+  ]);
+}
+
+/** The torch state_dict of `schedule` after `epochs` completed epochs and `steps` optimizer steps. */
+export function schedulerState(schedule: LrSchedule, epochs: number, steps: number): PyDict {
+  if (schedule instanceof WarmupCosineLR) return cosineSchedulerState(schedule, steps);
+  if (schedule instanceof MultiStepLR) return multiStepSchedulerState(schedule, epochs);
+  throw new Error('schedulerState: a schedule torch has no counterpart for');
 }
 
 /**
@@ -153,9 +215,11 @@ function runHyper(state: TrainState, source: string): { lr: number; weightDecay:
  * completed epoch, 0-based, -1 before the first), iteration (optimizer steps taken), state_dict_backbone
  * (official names in state_dict order, float32 CPU tensors, relative_position_index int64), optimizer
  * (torch.optim.AdamW.state_dict() over model.parameters(): state {index: {step, exp_avg, exp_avg_sq}}
- * for the parameters that have been stepped, one param group) and scheduler (MultiStepLR.state_dict(),
- * stepped once per completed epoch). Loads into torch with torch.load; the optimizer and scheduler
- * with load_state_dict into AdamW(model.parameters()) and MultiStepLR.
+ * for the parameters that have been stepped, one param group) and scheduler: the run's schedule as
+ * torch's state_dict: MultiStepLR stepped once per completed epoch (official recipe), or for a
+ * warm-up + cosine run SequentialLR(LinearLR, CosineAnnealingLR) stepped once per optimizer step
+ * (CosineAnnealingLR alone without warm-up). Loads into torch with torch.load; the optimizer and
+ * scheduler with load_state_dict into AdamW(model.parameters()) and that scheduler.
  */
 export function officialCheckpoint(ck: LoadedCheckpoint, source: string): { dict: PyDict; cfg: SegFaceConfig } {
   const cfg = inferConfig(new Map([...ck.weights].map(([k, t]) => [k, t.shape])), source);
@@ -170,7 +234,7 @@ export function officialCheckpoint(ck: LoadedCheckpoint, source: string): { dict
     sd.set(spec.name, torchTensor(spec.shape, data, { dtype: spec.integer ? 'int64' : 'float32' }));
   }
   const { state } = ck;
-  const { lr, weightDecay, milestones } = runHyper(state, source);
+  const { lr, weightDecay, schedule } = runHyper(state, source);
   const trainable = specs.filter((s) => s.kind === 'param');
   if (state.optimSteps.length !== trainable.length) {
     throw new Error(`${source}: optimizer steps for ${state.optimSteps.length} parameters, the model has ${trainable.length}`);
@@ -188,12 +252,12 @@ export function officialCheckpoint(ck: LoadedCheckpoint, source: string): { dict
     entry.set('exp_avg_sq', torchTensor(spec.shape, Float32Array.from(v.data)));
     optState.set(i, entry);
   });
-  // Epochs the scheduler has been stepped through: every completed one.
+  // MultiStepLR has been stepped through every completed epoch; a cosine through every optimizer step.
   const done = state.epoch;
-  const schedule = new MultiStepLR(lr, milestones);
+  const nextLr = schedule.lrAt(done, state.globalStep);
   const group = new PyDict();
   const entries: [string, unknown][] = [
-    ['lr', new PyFloat(schedule.lrAt(done))], ['betas', new PyTuple([new PyFloat(0.9), new PyFloat(0.999)])], ['eps', new PyFloat(1e-8)],
+    ['lr', new PyFloat(nextLr)], ['betas', new PyTuple([new PyFloat(0.9), new PyFloat(0.999)])], ['eps', new PyFloat(1e-8)],
     ['weight_decay', new PyFloat(weightDecay)], ['amsgrad', false], ['foreach', null], ['maximize', false], ['capturable', false],
     ['initial_lr', new PyFloat(lr)], ['params', trainable.map((_, i) => i)],
   ];
@@ -201,16 +265,7 @@ export function officialCheckpoint(ck: LoadedCheckpoint, source: string): { dict
   const optimizer = new PyDict();
   optimizer.set('state', optState);
   optimizer.set('param_groups', [group]);
-  // MultiStepLR keeps its milestones as a collections.Counter (epoch -> multiplicity).
-  const counts = new PyDict();
-  for (const m of milestones) counts.set(m, ((counts.get(m) as number | undefined) ?? 0) + 1);
-  const scheduler = new PyDict();
-  const sched: [string, unknown][] = [
-    ['milestones', new PyObject('collections.Counter', [counts])], ['gamma', new PyFloat(0.1)], ['base_lrs', [new PyFloat(lr)]],
-    ['last_epoch', done], ['verbose', false], ['_step_count', done + 1], ['_get_lr_called_within_step', false],
-    ['_last_lr', [new PyFloat(schedule.lrAt(done))]],
-  ];
-  for (const [k, val] of sched) scheduler.set(k, val as never);
+  const scheduler = schedulerState(schedule, done, state.globalStep);
   const dict = new PyDict();
   dict.set('epoch', state.epoch - 1);
   dict.set('iteration', state.globalStep);

@@ -1,11 +1,12 @@
 // segface-webgpu/train: training SegFace. Datasets (synthetic faces, CelebAMask-HQ, LaPa, Helen),
-// image input, the official metrics, AdamW and MultiStepLR, checkpoints, and TrainingRun, which
+// image input, the official metrics, AdamW with MultiStepLR or warm-up + cosine, the recipes (presets), checkpoints, and TrainingRun, which
 // owns a whole run (the `segface train` command is a thin wrapper over it).
 export { TrainingRun, SettingsError, type TrainingRunOptions, type RunResult, type StepRecord } from './run.js';
-export { TRAIN_DEFAULTS, withDefaults, type TrainRecipe, type TrainSettings } from './defaults.js';
+export { TRAIN_DEFAULTS, withDefaults, type ScheduleKind, type TrainRecipe, type TrainSettings } from './defaults.js';
+export { PRESETS } from './presets.js';
 export { Trainer, type StepResult } from './trainer.js';
 export { AdamW, type AdamWOptions } from '../runtime/ops/adamw.js';
-export { MultiStepLR } from './schedule.js';
+export { MultiStepLR, WarmupCosineLR, type LrSchedule } from './schedule.js';
 export { ConfusionMatrix, HELEN_MERGES, IGNORE_LABEL, type MetricResults } from './metrics.js';
 export { CHECKPOINT_FILE, loadCheckpoint, officialCheckpoint, saveCheckpoint, type LoadedCheckpoint, type TrainState } from './checkpoint.js';
 export { epochBatches, makeBatch, type Batch, type Dataset, type Sample } from './data/dataset.js';

@@ -1,6 +1,6 @@
 // A whole training run: settings (TRAIN_DEFAULTS for what is not given), the run directory, the
-// datasets and their loader threads, the model, AdamW with MultiStepLR, epochs with validation,
-// sample overlays and the training curve, an atomic checkpoint after each epoch, resuming, Ctrl-C
+// datasets and their loader threads, the model, AdamW with its schedule (warm-up + cosine per step,
+// or MultiStepLR per epoch), epochs with validation, image | truth | prediction samples and the training curve, an atomic checkpoint after each epoch, resuming, Ctrl-C
 // (save after the current step), the non-finite-step policy, and data-parallel sharding over the
 // ranks of a World. `segface train` is a thin wrapper over this class.
 //
@@ -28,9 +28,9 @@ import { defaultWorkers, withDefaults, type TrainRecipe, type TrainSettings } fr
 import { isSoftwareAdapter } from './dist/gpu_binding.js';
 import { defaultOverlap, GradSync, shardRange } from './dist/grad_sync.js';
 import type { World } from './dist/launch.js';
-import { overlay, PALETTES, withLegend, writePng } from './image/index.js';
+import { comparisonPanel, PALETTES, writePng } from './image/index.js';
 import { ConfusionMatrix, HELEN_MERGES } from './metrics.js';
-import { MultiStepLR } from './schedule.js';
+import { scheduleFor } from './schedule.js';
 import { Trainer, type StepResult } from './trainer.js';
 
 /** A setting that cannot work (named as its `segface train` flag); found before any GPU work. */
@@ -87,7 +87,17 @@ function checkSettings(s: TrainSettings): void {
     if (!Number.isInteger(s[k]) || s[k] < 1) throw new SettingsError(`${flagOf(k)} ${s[k]}: expected an integer >= 1`);
   }
   if (s.precision !== 'f32' && s.precision !== 'f16') throw new SettingsError(`--precision ${String(s.precision)}: expected f32 or f16`);
+  if (s.schedule !== 'cosine' && s.schedule !== 'step') throw new SettingsError(`--schedule ${s.schedule}: expected cosine or step`);
+  if (!Number.isInteger(s.warmupSteps) || s.warmupSteps < 0) throw new SettingsError(`--warmup-steps ${s.warmupSteps}: expected an integer >= 0`);
+  if (s.clipGrad !== undefined && !(s.clipGrad > 0)) throw new SettingsError(`--clip-grad ${s.clipGrad}: expected a number > 0`);
+  if (s.dropPath !== undefined && !(s.dropPath >= 0 && s.dropPath < 1)) throw new SettingsError(`--drop-path ${s.dropPath}: expected a number in [0, 1)`);
+  if (!(s.minLr >= 0 && s.minLr <= s.lr)) throw new SettingsError(`--min-lr ${s.minLr}: expected a number in [0, --lr ${s.lr}]`);
   if (s.dataDir === undefined && s.trainSize < s.batch) throw new SettingsError(`--train-size ${s.trainSize} is smaller than --batch ${s.batch}`);
+}
+
+/** The schedule in the start-up line. */
+function describeSchedule(s: TrainSettings): string {
+  return s.schedule === 'cosine' ? `${s.warmupSteps} warm-up steps, cosine to ${s.minLr}` : `x0.1 at epochs ${s.milestones.join(',') || 'never'}`;
 }
 
 export class TrainingRun {
@@ -140,6 +150,9 @@ export class TrainingRun {
       }
       const changes = Object.fromEntries(CHANGEABLE.filter((k) => k in given).map((k) => [k, settings[k]]));
       settings = { ...settings, ...saved, ...changes };
+      if (!('schedule' in saved)) settings.schedule = 'step';   // runs saved before schedules were named used MultiStepLR
+      if (!('dropPath' in saved)) settings.dropPath = undefined; // no rate saved: the backbone's official one
+      if (!('clipGrad' in saved)) settings.clipGrad = undefined; // none saved: no clipping
     }
     checkSettings(settings);
     const world = opts.world;
@@ -176,6 +189,7 @@ export class TrainingRun {
     }
     if (train.length < settings.batch) throw new SettingsError(`${train.name} has ${train.length} samples, fewer than --batch ${settings.batch}`);
     const cfg = makeConfig(settings.model, settings.dataset);
+    if (settings.dropPath !== undefined) cfg.stochasticDepth = settings.dropPath;
     // Fine-tuning: the file decides the architecture; it must agree with the model and dataset.
     const init = !resumed && opts.initFrom ? readStateDict(opts.initFrom) : undefined;
     if (init) {
@@ -197,21 +211,23 @@ export class TrainingRun {
     const params = resumed ? loadParams(rt, cfg, resumed.weights, join(dir, CHECKPOINT_FILE))
       : init ? loadParams(rt, cfg, init, opts.initFrom!)
         : syntheticParams(rt, cfg, settings.seed);
-    const optim = new AdamW(params.params(), { lr: settings.lr, weightDecay: settings.weightDecay });
+    const optim = new AdamW(params.params(), { lr: settings.lr, weightDecay: settings.weightDecay, maxGradNorm: settings.clipGrad });
     if (resumed) restoreOptimizer(optim, params, resumed, dir);
-    const schedule = new MultiStepLR(settings.lr, settings.milestones);
+    // Cosine runs over every step of the run; extending a run (--epochs on resume) stretches its cosine.
+    const stepsPerEpoch = Math.floor(train.length / settings.batch);
+    const schedule = scheduleFor(settings, stepsPerEpoch);
     const gradSync = world?.mpi ? new GradSync(rt, params.params(), world.mpi, { overlap: defaultOverlap(isSoftwareAdapter(rt.device.adapter)) }) : undefined;
     const trainer = new Trainer(rt, params, optim, schedule, settings.seed, true, gradSync);
     trainer.precision = settings.precision;
     if (resumed?.state.lossScale) trainer.scaler.restore(resumed.state.lossScale);
     const workers = opts.workers ?? defaultWorkers(settings.dataDir, opts.recipe);
-    const state: TrainState = resumed?.state ?? {
-      version: CHECKPOINT_VERSION, epoch: 0, batchInEpoch: 0, globalStep: 0, optimSteps: [], skippedSteps: 0, args: { ...settings },
+    const state: TrainState = resumed ? { ...resumed.state, stepsPerEpoch } : {
+      version: CHECKPOINT_VERSION, epoch: 0, batchInEpoch: 0, globalStep: 0, optimSteps: [], skippedSteps: 0, args: { ...settings }, stepsPerEpoch,
     };
     const run = new TrainingRun(dir, settings, rt, world, cfg, params, optim, trainer, train, val,
       new BatchPrefetcher(specOf('train'), { workers }), new BatchPrefetcher(specOf('val'), { workers }), state, opts);
     run.say(`${ranks > 1 ? `${ranks} ranks share each batch; ` : ''}adapter ${rt.device.name}; model ${cfg.backbone}/${cfg.dataset} (${params.params().reduce((a, p) => a + p.size, 0).toLocaleString()} parameters), ` +
-      `${settings.res} px, batch ${settings.batch}, lr ${settings.lr}; ${settings.dataDir ?? 'synthetic faces'}: ${train.length} train (${train.name}) / ${val.length} val (${val.name}); ` +
+      `${settings.res} px, batch ${settings.batch}, lr ${settings.lr} (${describeSchedule(settings)}), drop path ${cfg.stochasticDepth}, ${settings.clipGrad === undefined ? 'no gradient clipping' : `gradient norm clipped to ${settings.clipGrad}`}; ${settings.dataDir ?? 'synthetic faces'}: ${train.length} train (${train.name}) / ${val.length} val (${val.name}); ` +
       `${workers} loader worker(s); run ${dir}`);
     if (run.skippedTotal.length > 0) run.warn(`left out while indexing: ${describeSkipped(run.skippedTotal)}`);
     for (const s of run.skippedTotal) run.log({ kind: 'skipped', sample: s.name, reason: s.reason });
@@ -250,7 +266,7 @@ export class TrainingRun {
       await this.save();
       if (!this.stopping && this.root && !this.opts.quiet) {
         const cm = await this.confusion();
-        this.say(cm.formatTable(CLASS_NAMES[s.dataset], s.dataset === 'helen' ? HELEN_MERGES : {}));
+        this.say(`\nvalidation (${this.val.length} images), per class, %:\n${cm.formatTable(CLASS_NAMES[s.dataset], s.dataset === 'helen' ? HELEN_MERGES : {})}`);
       }
       if (this.root && this.skippedTotal.length > 0) this.warn(`bad samples left out: ${describeSkipped(this.skippedTotal)}`);
     } finally {
@@ -365,22 +381,16 @@ export class TrainingRun {
     return r.meanF1;
   }
 
-  /** Ground truth | prediction overlays of the first validation images, side by side, with a legend. */
+  /** Image | ground truth | prediction of the first validation images, enlarged to >= 256 px, with a legend. */
   private saveSamples(epoch: number, pred: Uint8Array, count: number): void {
     const res = this.settings.res;
     const px = res * res;
-    const palette = PALETTES[this.settings.dataset];
+    const k = Math.max(1, Math.ceil(256 / res));
     mkdirSync(join(this.dir, 'samples'), { recursive: true });
     for (let i = 0; i < count; i++) {
       const s = this.val.get(i);
-      const both = new Uint8Array(2 * px * 3);
-      const gt = overlay(s.image, s.labels, 0.6, palette);
-      const ours = overlay(s.image, pred.subarray(i * px, (i + 1) * px), 0.6, palette);
-      for (let y = 0; y < res; y++) {
-        both.set(gt.subarray(y * res * 3, (y + 1) * res * 3), y * 2 * res * 3);
-        both.set(ours.subarray(y * res * 3, (y + 1) * res * 3), (y * 2 + 1) * res * 3);
-      }
-      writePng(join(this.dir, 'samples', `epoch${String(epoch).padStart(3, '0')}_${i}.png`), withLegend(both, 2 * res, res, CLASS_NAMES[this.settings.dataset], palette));
+      const panel = comparisonPanel(s.image, s.labels, pred.subarray(i * px, (i + 1) * px), res, k, CLASS_NAMES[this.settings.dataset], PALETTES[this.settings.dataset]);
+      writePng(join(this.dir, 'samples', `epoch${String(epoch).padStart(3, '0')}_${i}.png`), panel);
     }
   }
 

@@ -19,7 +19,7 @@ import type { Batch, Dataset } from './data/dataset.js';
 import type { GradSync } from './dist/grad_sync.js';
 import { makeBatch } from './data/dataset.js';
 import { LossScaler } from './loss_scale.js';
-import type { MultiStepLR } from './schedule.js';
+import type { LrSchedule } from './schedule.js';
 
 export interface StepResult {
   total: number;
@@ -45,7 +45,7 @@ export class Trainer {
     readonly rt: Runtime,
     readonly params: ParamStore,
     readonly optim: AdamW,
-    readonly schedule: MultiStepLR,
+    readonly schedule: LrSchedule,
     readonly seed: number,
     /** Stochastic depth in training steps (the official recipe); off for step-by-step reference checks. */
     readonly stochasticDepth = true,
@@ -95,7 +95,7 @@ export class Trainer {
       rt.backward(loss.total, seed);
       seed.release();
     }
-    return this.finishStep(loss, epoch, this.stopRequested, scale);
+    return this.finishStep(loss, epoch, globalStep, this.stopRequested, scale);
   }
 
   private async stepDataParallel(dist: GradSync, batch: Batch, res: number, epoch: number, globalStep: number, firstSample: number): Promise<StepResult> {
@@ -135,13 +135,13 @@ export class Trainer {
     logits.release();
     labels.release();
     await dist.backward(loss.total);
-    return this.finishStep(loss, epoch, stop);
+    return this.finishStep(loss, epoch, globalStep, stop);
   }
 
   /** Optimizer step, then one readback of the step's numbers. */
-  private finishStep(loss: SegLossResult, epoch: number, stop: boolean, scale?: number): Promise<StepResult> {
+  private finishStep(loss: SegLossResult, epoch: number, globalStep: number, stop: boolean, scale?: number): Promise<StepResult> {
     const rt = this.rt;
-    const stats = this.optim.step({ lr: this.schedule.lrAt(epoch), gradScale: scale });
+    const stats = this.optim.step({ lr: this.schedule.lrAt(epoch, globalStep), gradScale: scale });
     rt.zeroGrad(this.params.params());
     // One readback for the step: the loss values, the bad-label count, the gradient norm and the
     // optimizer's non-finite flag.

@@ -3,7 +3,8 @@
 // optimizer and scheduler fields); PyTorch (python3-torch 1.13): torch.load, load_state_dict
 // (strict=True) into tools/reference/segface_ref.py's SegFace, the optimizer and scheduler state
 // loaded into AdamW(model.parameters()) and MultiStepLR, then one torch step from that state; and
-// the logits of torch's forward of the exported weights against our forward. A missing python fails.
+// the logits of torch's forward of the exported weights against our forward. A warm-up + cosine
+// run's scheduler loads into torch's SequentialLR and continues the schedule. A missing python fails.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -157,6 +158,43 @@ print(json.dumps({'same': bool(same), 'lr_before': ck['optimizer']['param_groups
     params.release();
     optim.destroy();
   }, 300_000);
+
+  it('a warm-up + cosine run exports SequentialLR(LinearLR, CosineAnnealingLR) state that torch resumes', () => {
+    // The first test's checkpoint (2 steps) relabelled as a cosine run: 3 epochs of 2 steps, 1 warm-up step.
+    const run = join(dir, 'run-cosine');
+    mkdirSync(run);
+    const ck = loadCheckpoint(join(dir, 'run'));
+    const args = { ...ck.state.args, epochs: 3, schedule: 'cosine', warmupSteps: 1, minLr: 1e-5 };
+    writeSafetensors(join(run, 'checkpoint.safetensors'), readSafetensors(join(dir, 'run', 'checkpoint.safetensors')),
+      { segface_train_state: JSON.stringify({ ...ck.state, args, stepsPerEpoch: 2 }) });
+    const pt = join(dir, 'cosine.pt');
+    const r = runExport('--checkpoint', run, '--out', pt);
+    expect(r.status, r.stderr).toBe(0);
+    const script = `
+import sys, json, torch
+sys.path.insert(0, ${JSON.stringify(join(root, 'tools/reference'))})
+from segface_ref import SegFace, make_config
+ck = torch.load(${JSON.stringify(pt)}, map_location='cpu')
+model = SegFace(make_config('tiny', 'celeb'))
+model.load_state_dict(ck['state_dict_backbone'], strict=True)
+opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-5, foreach=False)
+lin = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.01, end_factor=1.0, total_iters=1)
+cos = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=5, eta_min=1e-5)
+sched = torch.optim.lr_scheduler.SequentialLR(opt, [lin, cos], milestones=[1])
+opt.load_state_dict(ck['optimizer'])
+sched.load_state_dict(ck['scheduler'])
+lrs = [opt.param_groups[0]['lr']]
+for _ in range(3):
+    opt.step(); sched.step(); lrs.append(opt.param_groups[0]['lr'])
+print(json.dumps(lrs))
+`;
+    writeFileSync(join(dir, 'check_cosine.py'), script);
+    const lrs = JSON.parse(execFileSync('/usr/bin/python3', [join(dir, 'check_cosine.py')], { env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' }, encoding: 'utf8' }).trim().split('\n').pop()!) as number[];
+    // Steps 2..5 of the cosine: eta_min + (base − eta_min)(1 + cos(π (t − 1) / 5)) / 2; torch recurses
+    // from the loaded state, a few float64 roundings a step (schedule.test.ts's bound, 1e-12 · base).
+    const want = [2, 3, 4, 5].map((t) => 1e-5 + ((1e-3 - 1e-5) * (1 + Math.cos((Math.PI * (t - 1)) / 5))) / 2);
+    lrs.forEach((lr, i) => expect(Math.abs(lr - want[i]!)).toBeLessThanOrEqual(1e-12 * 1e-3));
+  }, 120_000);
 
   it('refuses bad arguments with a clear message', () => {
     let r = runExport('--out', join(dir, 'x.pt'));

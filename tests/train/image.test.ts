@@ -10,8 +10,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CLASS_NAMES } from '../../src/model/config.js';
 import { glyph, GLYPH_H, GLYPH_W } from '../../src/train/image/font.js';
 import {
-  decodeImage, decodeNpy, encodeNpy, encodePng, legendLayout, maskToColor, overlay, PALETTES, paletteFor, readImage,
-  readLabelMap, readNpy, resizeBicubicPIL, resizeNearestPIL, toNormalizedCHW, withLegend, writeNpy, writePng,
+  comparisonPanel, decodeImage, decodeNpy, encodeNpy, encodePng, legendLayout, maskToColor, overlay, PALETTES, paletteFor, readImage,
+  readLabelMap, readNpy, resizeBicubicPIL, resizeNearestPIL, toNormalizedCHW, upscaleNearest, withLegend, writeNpy, writePng,
 } from '../../src/train/image/index.js';
 import { LEGEND_BACKGROUND, LEGEND_TEXT } from '../../src/train/image/overlay.js';
 import { pngjsRgb } from '../web/png_reference.js';
@@ -282,6 +282,28 @@ describe('overlays and legends', () => {
         }
       }
     });
+  });
+
+  it('enlarges by whole pixels and lays out image | truth | prediction with a 4-pixel gap and the legend', () => {
+    const rgb = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);   // 2×2
+    expect([...upscaleNearest(rgb, 2, 2, 2).subarray(0, 12)]).toEqual([1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6]);
+    expect([...upscaleNearest(rgb, 2, 2, 2).subarray(12, 24)]).toEqual([1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6]);
+    expect(() => upscaleNearest(rgb, 2, 2, 1.5)).toThrow(/factor 1.5/);
+    const res = 8, k = 3, p = PALETTES.celeb;
+    const image = prng(9, res * res * 3);
+    const truth = new Uint8Array(res * res).fill(14), pred = new Uint8Array(res * res).fill(2);
+    const out = comparisonPanel(image, truth, pred, res, k, CLASS_NAMES.celeb, p);
+    const side = res * k, strip = 3 * side + 8;
+    expect(out.width).toBe(strip + legendLayout(side, CLASS_NAMES.celeb).panelWidth);
+    const px = (x: number, y: number) => [...out.rgb.subarray((y * out.width + x) * 3, (y * out.width + x) * 3 + 3)];
+    const big = { image: upscaleNearest(image, res, res, k), truth: upscaleNearest(overlay(image, truth, 0.6, p), res, res, k), pred: upscaleNearest(overlay(image, pred, 0.6, p), res, res, k) };
+    for (const [x, y] of [[0, 0], [5, 17], [23, 23]] as const) {
+      const at = (a: Uint8Array) => [...a.subarray((y * side + x) * 3, (y * side + x) * 3 + 3)];
+      expect(px(x, y)).toEqual(at(big.image));
+      expect(px(side + 4 + x, y)).toEqual(at(big.truth));
+      expect(px(2 * side + 8 + x, y)).toEqual(at(big.pred));
+    }
+    expect(px(side + 1, 3)).toEqual([...LEGEND_BACKGROUND]);   // the gap
   });
 
   it('has a glyph for every character of every class name', () => {

@@ -24,7 +24,7 @@ LAPA_TOKENS = ["background", "face", "leftbro", "rightbro", "lefteye", "righteye
 
 @dataclass
 class Config:
-    backbone: str = "swin_base"          # swin_t | swin_s | swin_base | swinv2_t | swinv2_s | swinv2_base | tiny
+    backbone: str = "swin_base"          # swin_t | swin_s | swin_base | swinv2_t | swinv2_s | swinv2_base | mini | tiny
     dataset: str = "celeb"               # celeb (19 classes) | lapa | helen (11)
     embed: int = 128
     depths: list = field(default_factory=lambda: [2, 2, 18, 2])
@@ -54,6 +54,8 @@ CONFIGS = {
     "swinv2_base": dict(embed=128, depths=[2, 2, 18, 2], heads=[4, 8, 16, 32], window=8, v2=True, stochastic_depth=0.5),
     # Test-only: every code path of swin_base (padding, shift on and off, four stages) at a size whose
     # weights and gradients fit in a small committed fixture.
+    # The default synthetic-training recipe's backbone (src/train/presets.ts): twice tiny's widths, window 8.
+    "mini": dict(embed=32, depths=[2, 2, 2, 2], heads=[1, 2, 4, 8], window=8, dim=128, mlp_dim=256, decoder_heads=4, stochastic_depth=0.1),
     "tiny": dict(embed=16, depths=[2, 2, 2, 2], heads=[1, 2, 4, 8], dim=32, mlp_dim=64, decoder_heads=2, stochastic_depth=0.2),
 }
 

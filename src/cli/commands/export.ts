@@ -4,7 +4,10 @@
 //   ck = torch.load('model.pt', map_location='cpu')
 //   model.load_state_dict(ck['state_dict_backbone'], strict=True)
 //   optimizer.load_state_dict(ck['optimizer']); scheduler.load_state_dict(ck['scheduler'])
-// with optimizer = torch.optim.AdamW(model.parameters(), ...) and scheduler = MultiStepLR(optimizer, ...),
+// with optimizer = torch.optim.AdamW(model.parameters(), ...) and the run's scheduler: MultiStepLR(optimizer, ...)
+// for the official recipe, or for a warm-up + cosine run (the synthetic presets) SequentialLR(optimizer,
+// [LinearLR(start_factor=0.01, total_iters=W), CosineAnnealingLR(T_max=TOTAL-W, eta_min)], milestones=[W])
+// stepped once per optimizer step (CosineAnnealingLR alone when W = 0),
 // and in this project with every command that takes --checkpoint / --init-from. No GPU is used.
 import { existsSync, statSync } from 'node:fs';
 import type { Command } from '../args.js';
@@ -20,7 +23,8 @@ export const command: Command = {
     out: { type: 'string', value: 'FILE', help: 'the .pt file to write (atomically; an existing file is replaced)' },
   },
   notes: 'The file holds epoch (last completed epoch, 0-based), iteration (steps taken), state_dict_backbone\n' +
-    '(official names, float32), optimizer (torch AdamW state_dict) and scheduler (MultiStepLR state_dict).',
+    '(official names, float32), optimizer (torch AdamW state_dict) and scheduler (the run\'s: MultiStepLR, or for\n' +
+    'warm-up + cosine SequentialLR(LinearLR, CosineAnnealingLR) stepped per optimizer step; see src/cli/commands/export.ts).',
   async run(args) {
     const checkpoint = args.need<string>('checkpoint');
     const out = args.need<string>('out');

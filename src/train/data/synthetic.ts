@@ -1,7 +1,7 @@
 // Synthetic face-parsing samples: procedurally drawn faces with exact labels, so training runs
 // with no dataset on disk. Every sample is a pure function of (index, seed, res): shapes are
 // signed-distance functions in "face units" (face half-width ≈ 1, y down), placed by a random
-// similarity (rotation ±25°, scale 0.7–1.2, translation) and painted back to front. The image is
+// similarity (rotation ±12°, scale 0.9–1.15, translation ±4 %) and painted back to front. The image is
 // anti-aliased (coverage from the signed distance); a pixel's label is the part whose shape holds
 // the pixel centre among the parts painted on top there, so labels always match the picture.
 //
@@ -255,9 +255,9 @@ export function syntheticSample(index: number, opts: SyntheticOptions = {}): Syn
   const r = rng(sampleSeed(seed, index));
 
   // pose: face centre, pixels per face unit, rotation
-  const rot = (uni(r, -25, 25) * Math.PI) / 180;
-  const scale = uni(r, 0.7, 1.2) * res * 0.27;
-  const cv = new Canvas(res, labelOf, res * (0.5 + uni(r, -0.07, 0.07)), res * (0.47 + uni(r, -0.06, 0.06)), scale, rot);
+  const rot = (uni(r, -12, 12) * Math.PI) / 180;
+  const scale = uni(r, 0.9, 1.15) * res * 0.33;
+  const cv = new Canvas(res, labelOf, res * (0.5 + uni(r, -0.04, 0.04)), res * (0.44 + uni(r, -0.04, 0.04)), scale, rot);
 
   paintBackground(cv, r);
   const landmarks = paintFace(cv, r, dataset === 'celeb');
@@ -306,23 +306,23 @@ function paintFace(cv: Canvas, r: Rand, accessories: boolean): [number, number][
   const skin = jitter(r, mixRgb(pick(r, SKIN), pick(r, SKIN), r()), 10);
   const hairC = r() < 0.1 ? randomRgb(r) : jitter(r, pick(r, HAIR), 12);
   const irisC = jitter(r, pick(r, IRIS), 15);
-  const lipC = mixRgb(skin, [190, 60, 80], uni(r, 0.35, 0.75));
+  const lipC = mixRgb(skin, [190, 60, 80], uni(r, 0.5, 0.85));
   const clothC = randomRgb(r);
   const frx = uni(r, 0.88, 1.0), fry = uni(r, 1.18, 1.32), taper = uni(r, 0.1, 0.3);
-  const ey = uni(r, -0.2, -0.08), ex = uni(r, 0.34, 0.42), erx = uni(r, 0.16, 0.21), ery = uni(r, 0.06, 0.1), etilt = uni(r, -0.12, 0.12);
+  const ey = uni(r, -0.2, -0.08), ex = uni(r, 0.34, 0.42), erx = uni(r, 0.18, 0.22), ery = uni(r, 0.08, 0.11), etilt = uni(r, -0.12, 0.12);
   const gazeX = uni(r, -0.3, 0.3), gazeY = uni(r, -0.2, 0.2);
-  const by = ey - uni(r, 0.2, 0.27), brx = uni(r, 0.2, 0.26), bry = uni(r, 0.03, 0.055), bend = uni(r, 0.5, 2), btilt = uni(r, -0.2, 0.15);
+  const by = ey - uni(r, 0.2, 0.27), brx = uni(r, 0.21, 0.26), bry = uni(r, 0.055, 0.08), bend = uni(r, 0.5, 2), btilt = uni(r, -0.2, 0.15);
   const noseY = ey + uni(r, 0.3, 0.4), noseW = uni(r, 0.11, 0.17);
-  const mouthY = noseY + uni(r, 0.26, 0.34), mw = uni(r, 0.2, 0.29), hu = uni(r, 0.04, 0.075), hl = uni(r, 0.05, 0.1);
-  const open = r() < 0.45 ? uni(r, 0.025, 0.08) : 0, smile = uni(r, -0.04, 0.06);
+  const mouthY = noseY + uni(r, 0.26, 0.34), mw = uni(r, 0.2, 0.29), hu = uni(r, 0.07, 0.1), hl = uni(r, 0.08, 0.12);
+  const open = r() < 0.6 ? uni(r, 0.04, 0.09) : 0, smile = uni(r, -0.04, 0.06);
   const earRx = uni(r, 0.12, 0.16), earRy = uni(r, 0.22, 0.29), earY = ey + uni(r, 0.08, 0.16);
-  const neckW = uni(r, 0.33, 0.45), shoulderY = fry + uni(r, 0.15, 0.4), collarRx = neckW + uni(r, 0.05, 0.25), collarRy = uni(r, 0.12, 0.35);
+  const neckW = uni(r, 0.33, 0.45), shoulderY = fry + uni(r, 0, 0.25), collarRx = neckW + uni(r, 0.05, 0.25), collarRy = uni(r, 0.12, 0.35);
   const style = pick(r, ['short', 'short', 'long', 'long', 'fringe', 'buzz'] as const);
   const fringe = style === 'fringe' || (style === 'long' && r() < 0.4);
   const hairLen = uni(r, 0.8, 2.2), hairPad = uni(r, 0.08, 0.2), hairline = uni(r, -0.75, -0.55), temple = uni(r, 0.25, 0.6);
   const strandAng = uni(r, 0, Math.PI), strandF = uni(r, 25, 45);
   const hasGlasses = r() < 0.35, hasHat = r() < 0.25, hasEarrings = r() < 0.4, hasNecklace = r() < 0.35;
-  const glassC = r() < 0.5 ? jitter(r, [30, 30, 30], 20) : randomRgb(r), lensRy = uni(r, 0.13, 0.18), frameW = uni(r, 0.022, 0.04);
+  const glassC = r() < 0.5 ? jitter(r, [30, 30, 30], 20) : randomRgb(r), lensRy = uni(r, 0.14, 0.18), frameW = uni(r, 0.035, 0.05);
   const hatC = randomRgb(r), hatY = uni(r, -0.78, -0.55), brimRx = frx + uni(r, 0.3, 0.55);
   const metal: Rgb = r() < 0.5 ? [230, 200, 90] : [200, 200, 210];
   const pendant = r() < 0.5, chainRy = uni(r, 0.3, 0.45), crownRy = uni(r, 0.55, 0.75);
@@ -347,20 +347,20 @@ function paintFace(cv: Canvas, r: Rand, accessories: boolean): [number, number][
   cv.paint(cloth, [-4, shoulderY - 0.1, 4, shoulderY + 4], clothC, P.cloth, (_x, y) => 1 - 0.15 * Math.min(1, (y - shoulderY) / 2));
   if (accessories && hasNecklace) {
     const ny = shoulderY - 0.2, nrx = neckW + 0.05, nry = chainRy;
-    const chain = intersect(ring(ellipse(0, ny, nrx, nry), 0.025), lower(() => ny + 0.05));
-    const shape = pendant ? union(chain, ellipse(0, ny + nry + 0.04, 0.05, 0.07)) : chain;
+    const chain = intersect(ring(ellipse(0, ny, nrx, nry), 0.05), lower(() => ny + 0.05));
+    const shape = pendant ? union(chain, ellipse(0, ny + nry + 0.05, 0.07, 0.09)) : chain;
     cv.paint(shape, [-nrx - 0.1, ny, nrx + 0.1, ny + nry + 0.15], metal, P.necklace);
   }
 
   // ---- ears (+ earrings), face
   for (const side of [-1, 1] as const) {
     const part = side < 0 ? P.lEar : P.rEar;
-    const ecx = side * (frx * 0.98);
+    const ecx = side * (frx + 0.02);
     cv.paint(ellipse(ecx, earY, earRx, earRy, side * 0.15), [ecx - earRx - 0.1, earY - earRy - 0.1, ecx + earRx + 0.1, earY + earRy + 0.1], darker, part);
     cv.paint(ellipse(ecx + side * 0.03, earY, earRx * 0.5, earRy * 0.6), [ecx - earRx, earY - earRy, ecx + earRx, earY + earRy], scaleRgb(skin, 0.7), part);
     if (accessories && hasEarrings) {
       const ry = earY + earRy + 0.05;
-      cv.paint(ellipse(ecx + side * 0.02, ry, 0.06, 0.09), [ecx - 0.2, ry - 0.2, ecx + 0.2, ry + 0.2], metal, P.earring);
+      cv.paint(ellipse(ecx + side * 0.02, ry, 0.09, 0.12), [ecx - 0.2, ry - 0.2, ecx + 0.2, ry + 0.2], metal, P.earring);
     }
   }
   cv.paint(egg(frx, fry, taper), [-frx - 0.1, -fry - 0.1, frx + 0.1, fry + 0.1], skin, P.skin,
@@ -388,7 +388,7 @@ function paintFace(cv: Canvas, r: Rand, accessories: boolean): [number, number][
     cv.paint(intersect(ellipse(ix, iy, ir * 0.45, ir * 0.45), eye), bb, [10, 10, 12], eyePart);
     cv.paint(intersect(ring(eye, 0.012), upper((x) => ey + (x - cx) * Math.tan(tilt))), bb, [30, 22, 20], IMAGE_ONLY);
     const bcx = side * (ex + 0.02);
-    cv.paint(bentEllipse(bcx, by, brx, bry, bend, side * btilt), [bcx - brx - 0.05, by - 0.15, bcx + brx + 0.05, by + 0.15], scaleRgb(hairC, 0.85), browPart);
+    cv.paint(bentEllipse(bcx, by, brx, bry, bend, side * btilt), [bcx - brx - 0.05, by - 0.15, bcx + brx + 0.05, by + 0.15], mixRgb(hairC, [25, 20, 18], 0.5), browPart);
   }
 
   // ---- lips and inner mouth
@@ -437,7 +437,7 @@ function paintFace(cv: Canvas, r: Rand, accessories: boolean): [number, number][
 /** Lighting gradient and pixel noise, then quantise to RGB bytes. */
 function finish(cv: Canvas, r: Rand): Uint8Array {
   const res = cv.res, img = cv.img;
-  const ang = uni(r, 0, 2 * Math.PI), light = uni(r, 0, 0.5), noise = uni(r, 0, 8);
+  const ang = uni(r, 0, 2 * Math.PI), light = uni(r, 0, 0.3), noise = uni(r, 0, 4);
   const lx = (Math.cos(ang) * light) / res, ly = (Math.sin(ang) * light) / res;
   const out = new Uint8ClampedArray(res * res * 3); // clamps and rounds on store
   let s = ((r() * 4294967296) >>> 0) || 1; // xorshift32 for the per-pixel noise

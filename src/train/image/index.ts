@@ -3,5 +3,5 @@
 export { crc32, decodeImage, decodeLabelMap, encodePng, readImage, readLabelMap, writePng, type LabelMap, type PngImage, type RgbImage } from './decode.js';
 export { decodeJpeg, JPEG_WASM_SPECIFIER, loadJpegDecoder, useJpegWasm } from './jpeg.js';
 export { IMAGENET_MEAN, IMAGENET_STD, resizeBicubicPIL, resizeNearestPIL, toNormalizedCHW } from './resize.js';
-export { legendLayout, maskToColor, overlay, PALETTES, paletteFor, withLegend, type LegendLayout, type Rgb } from './overlay.js';
+export { comparisonPanel, legendLayout, maskToColor, overlay, PALETTES, paletteFor, upscaleNearest, withLegend, type LegendLayout, type Rgb } from './overlay.js';
 export { decodeNpy, encodeNpy, readNpy, writeNpy, type NpyArray } from '../../runtime/formats/npy.js';

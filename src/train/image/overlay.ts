@@ -134,3 +134,38 @@ export function withLegend(rgb: Uint8Array, w: number, h: number, classNames: re
   });
   return { width: W, height: H, rgb: out };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Comparison panels
+
+/** Nearest-neighbour enlargement of an (h, w, 3) image by an integer factor k (label edges stay sharp). */
+export function upscaleNearest(rgb: Uint8Array, w: number, h: number, k: number): Uint8Array {
+  if (rgb.length !== w * h * 3) throw new Error(`upscaleNearest: ${rgb.length} bytes is not ${w}×${h}×3`);
+  if (!(Number.isInteger(k) && k >= 1)) throw new Error(`upscaleNearest: factor ${k} must be an integer >= 1`);
+  const W = w * k;
+  const out = new Uint8Array(W * h * k * 3);
+  for (let y = 0; y < h * k; y++) {
+    const src = Math.floor(y / k) * w;
+    for (let x = 0; x < W; x++) {
+      const i = 3 * (src + Math.floor(x / k)), o = 3 * (y * W + x);
+      out[o] = rgb[i]!; out[o + 1] = rgb[i + 1]!; out[o + 2] = rgb[i + 2]!;
+    }
+  }
+  return out;
+}
+
+/**
+ * Image | ground truth | prediction of one (res × res) sample, each enlarged k times with a
+ * 4-pixel gap, and the class legend on the right: what a user looks at after each validation.
+ */
+export function comparisonPanel(image: Uint8Array, truth: Uint8Array, pred: Uint8Array, res: number, k: number,
+  classNames: readonly string[], palette: readonly Rgb[], alpha = 0.6): RgbImage {
+  const side = res * k, gap = 4, W = 3 * side + 2 * gap;
+  const strip = new Uint8Array(W * side * 3);
+  fillRect(strip, W, side, 0, 0, W, side, LEGEND_BACKGROUND);
+  [image, overlay(image, truth, alpha, palette), overlay(image, pred, alpha, palette)].forEach((panel, p) => {
+    const big = upscaleNearest(panel, res, res, k);
+    for (let y = 0; y < side; y++) strip.set(big.subarray(y * side * 3, (y + 1) * side * 3), (y * W + p * (side + gap)) * 3);
+  });
+  return withLegend(strip, W, side, classNames, palette);
+}
