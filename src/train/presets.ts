@@ -12,7 +12,7 @@
 import type { TrainRecipe } from './defaults.js';
 
 const DEFAULT: TrainRecipe = {
-  summary: '960 steps at 64 px: about 4.5 min on 2 idle CPU cores (lavapipe)',
+  summary: '960 steps at 64 px: 7.2 min measured on 2 idle CPU cores (lavapipe)',
   dataset: 'celeb',
   model: 'mini',
   res: 64,
@@ -40,7 +40,7 @@ export const PRESETS: Readonly<Record<string, TrainRecipe>> = {
   default: DEFAULT,
   long: {
     ...DEFAULT,
-    summary: 'twice the default: 1920 steps at 64 px, about 9 min on 2 idle CPU cores (70.9 % mean F1)',
+    summary: 'twice the default: 1920 steps at 64 px, about 14 min on 2 idle CPU cores (70.9 % mean F1)',
     epochs: 10, warmupSteps: 80,
   },
 };
