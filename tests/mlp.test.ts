@@ -2,12 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { mlp } from '../src/runtime/ops/mlp.js';
 import { matmul } from '../src/runtime/ops/matmul.js';
 import { activation } from '../src/runtime/ops/activation.js';
-import { checkOp, checkRefGradient, expectClose, randn, useRuntime } from './harness.js';
+import { checkOp, checkRefGradient, expectClose, PRECISIONS, randn, useRuntime } from './harness.js';
 import { abs, GELU_ABS, GELU_CURVE, GELU_REL, GELU_SLOPE, maxOf, tolFor, U } from './checks/matmul.js';
 import { geluRefBackward } from '../src/runtime/reference/activation.js';
 import { matmulRef, matmulRefBackward, type MatmulShape } from '../src/runtime/reference/matmul.js';
 import { mlpRef, mlpRefBackward, mlpRefParts, type MlpShape } from '../src/runtime/reference/mlp.js';
-import type { Tol } from '../src/runtime/reference/check.js';
+import { f16Tol, type Precision, type Tol } from '../src/runtime/reference/check.js';
+import { roundHalf } from '../src/runtime/half.js';
 
 const rt = useRuntime();
 
@@ -20,19 +21,24 @@ const ones = (n: number): Float64Array => new Float64Array(n).fill(1);
  * Forward: e_z, then e_h = 1.13·e_z + 3e-7 + 1e-6·|h|, then y. Backward (dY exact): e_dH from
  * dY·W₂, e_dZ = 1.13·e_dH + |dH|·(0.8·e_z + 3e-7 + 1.13e-6) + u·|dZ|, then dX, dW₁, db₁ carry
  * e_dZ, dW₂ carries e_h. The tolerance is the largest of them.
+ * In f16 storage (u16 = 2^-11; inputs and dY rounded to f16 first, as the harness does) three
+ * stored intermediates add their rounding: H (u16·|h|, into y and dW₂), the saved Z that the
+ * backward's gelu' reads (u16·|z|, into e_dZ through gelu''), and dZ (u16·|dZ|); the outputs' own
+ * rounding is f16Tol's.
  */
-function mlpTols(s: MlpShape, x: Float64Array, w1: Float64Array, b1: Float64Array, w2: Float64Array, b2: Float64Array, dY: Float64Array): { fwdTol: Tol; gradTol: Tol } {
+function mlpTols(s: MlpShape, x: Float64Array, w1: Float64Array, b1: Float64Array, w2: Float64Array, b2: Float64Array, dY: Float64Array, u16 = 0): { fwdTol: Tol; gradTol: Tol } {
   const { R, C, H, O } = s;
   const { z, h } = mlpRefParts(s, x, w1, b1, w2, b2);
-  const ez = tolFor(C + 1, maxOf(matmulRef(lin(R, H, C), abs(x), abs(w1), abs(b1)))).atol;
-  const eh = GELU_SLOPE * ez + GELU_ABS + GELU_REL * maxOf(abs(h));
+  const ezOwn = tolFor(C + 1, maxOf(matmulRef(lin(R, H, C), abs(x), abs(w1), abs(b1)))).atol;
+  const eh = GELU_SLOPE * ezOwn + GELU_ABS + GELU_REL * maxOf(abs(h)) + u16 * maxOf(abs(h));
+  const ez = ezOwn + u16 * maxOf(abs(z));   // the Z the backward reads
   const sumW2 = maxOf(matmulRef(lin(1, O, H), ones(H), abs(w2)));   // max_o Σ_j |W₂(o, j)|
   const ey = tolFor(H + 1, maxOf(matmulRef(lin(R, O, H), abs(h), abs(w2), abs(b2)))).atol + eh * sumW2;
   const [dH] = matmulRefBackward(lin(R, O, H), h, w2, dY, false);
   const [, dW2own, db2own] = matmulRefBackward(lin(R, O, H), abs(h), abs(w2), abs(dY), true).map(maxOf);
   const eDh = tolFor(O, maxOf(matmulRefBackward(lin(R, O, H), abs(h), abs(w2), abs(dY), false)[0]!)).atol;
   const dZ = geluRefBackward(z, dH!);
-  const eDz = GELU_SLOPE * eDh + maxOf(abs(dH!)) * (GELU_CURVE * ez + GELU_ABS + GELU_REL * GELU_SLOPE) + U * maxOf(abs(dZ));
+  const eDz = GELU_SLOPE * eDh + maxOf(abs(dH!)) * (GELU_CURVE * ez + GELU_ABS + GELU_REL * GELU_SLOPE) + (U + u16) * maxOf(abs(dZ));
   const own1 = matmulRefBackward(lin(R, H, C), abs(x), abs(w1), abs(dZ), true).map(maxOf);
   const carried1 = matmulRefBackward(lin(R, H, C), abs(x), abs(w1), ones(R * H), true).map(maxOf);
   const dW2carried = eh * maxOf(matmulRefBackward(lin(R, O, H), ones(R * H), abs(w2), abs(dY), false)[1]!);   // e_h·Σ_r |dY(r, o)|
@@ -52,7 +58,9 @@ const CASES: [number[], number, number, number][] = [[[2, 7], 13, 18, 7], [[2, 3
 
 // The kernels' epilogues are checked for every family and candidate in tests/matmul.test.ts; here
 // the composition runs on the oracle kernel and on this adapter's default.
-describe('mlp (linear → GELU → linear, fused) against float64', () => {
+const half = (a: Float64Array): Float64Array => a.map(roundHalf);
+
+describe.each(PRECISIONS)('mlp (linear → GELU → linear, fused) against float64 (%s)', (precision: Precision) => {
   for (const variant of ['naive', undefined]) {
     it(variant ?? 'default kernel', async () => {
       for (const [i, [lead, C, H, O]] of CASES.entries()) {
@@ -74,10 +82,16 @@ describe('mlp (linear → GELU → linear, fused) against float64', () => {
           ref: ([xr, w1r, b1r, w2r, b2r]) => mlpRef(s, xr!, w1r!, b1r!, w2r!, b2r!),
           refBackward: ([xr, w1r, b1r, w2r, b2r], g) => mlpRefBackward(s, xr!, w1r!, b1r!, w2r!, b2r!, g),
           ...mlpTols(s, x, w1, b1, w2, b2, randn(R * O, 1001)),
-        });
+          f16: f16Tols(mlpTols(s, half(x), half(w1), half(b1), half(w2), half(b2), half(randn(R * O, 1001)), 2 ** -11)),
+        }, precision);
       }
     });
   }
+});
+
+const f16Tols = (t: { fwdTol: Tol; gradTol: Tol }): { fwdTol: Tol; gradTol: Tol } => ({ fwdTol: f16Tol(t.fwdTol), gradTol: f16Tol(t.gradTol) });
+
+describe('mlp: reference and dispatches', () => {
 
   it('reference backward matches finite differences', () => {
     const s: MlpShape = { R: 3, C: 4, H: 5, O: 2 };
