@@ -37,6 +37,14 @@ function trainRef(mode: 'optim' | 'train', inputs: string, out: string, config: 
   }
 }
 
+// float32 and torch.optim.AdamW's defaults, for both parts below
+const U32 = 2 ** -24;                 // float32 unit roundoff
+/** Half the spacing of float32's subnormals: the absolute error of one rounding below 2^-126. */
+const SUBNORMAL_HALF_SPACING = 2 ** -150;
+const BETA1 = 0.9;
+const BETA2 = 0.999;
+const EPS = 1e-8;
+
 // ---- (a) the optimizer alone
 
 // Both sides run AdamW in float32 from the same float32 inputs, with different operation orders
@@ -52,13 +60,12 @@ function trainRef(mode: 'optim' | 'train', inputs: string, out: string, config: 
 // and carries the previous differences forward (×β1, ×β2, ×(1 − lr·wd)). Clipping: torch's norm is
 // a float32 sum of n squares, relative error ≤ n·u/2 (γ_n of positive terms, halved by the √),
 // then the coefficient's division and the in-place product: ρ = (n/2 + 2)·u relative on g.
-const U32_OPTIM = 2 ** -24;
 
 interface OptimState { p: Float64Array; m: Float64Array; v: Float64Array; dp: Float64Array; dm: Float64Array; dv: Float64Array; t: number }
 
 /** One AdamW step in float64 on `st` with the float32 gradient `g` scaled by `clip`; the bounds grow as above. */
 function optimBound(st: OptimState, g: Float64Array, h: { lr: number; wd: number; clip: number; rho: number }): void {
-  const [b1, b2, eps, u] = [0.9, 0.999, 1e-8, U32_OPTIM];
+  const [b1, b2, eps, u] = [BETA1, BETA2, EPS, U32];
   st.t++;
   const bc1 = 1 - b1 ** st.t;
   const bc2 = 1 - b2 ** st.t;
@@ -144,11 +151,11 @@ describe('AdamW + MultiStepLR against torch.optim', () => {
         const n = g32.reduce((a, g) => a + (g?.length ?? 0), 0);
         const norm = Math.sqrt(g32.reduce((a, g) => a + (g ? g.reduce((b, x) => b + x * x, 0) : 0), 0));
         const clip = maxNorm ? Math.min(1, maxNorm / (norm + 1e-6)) : 1;
-        const rho = clip < 1 ? (n / 2 + 2) * U32_OPTIM : 0;
+        const rho = clip < 1 ? (n / 2 + 2) * U32 : 0;
         for (const [i, p] of params.entries()) {
           const g = g32[i];
           if (g) optimBound(exact[i]!, g, { lr: schedule.lrAt(s), wd: config.weight_decay, clip, rho });
-          worst = Math.max(worst, expectWithin(`step ${s} param ${i}`, await p.read(), ref.get(`step${s}.param.${i}`)!.data, exact[i]!.dp.map((d, k) => d + U32_OPTIM * Math.abs(exact[i]!.p[k]!))));
+          worst = Math.max(worst, expectWithin(`step ${s} param ${i}`, await p.read(), ref.get(`step${s}.param.${i}`)!.data, exact[i]!.dp.map((d, k) => d + U32 * Math.abs(exact[i]!.p[k]!))));
         }
       }
       expect(lrs).toEqual(JSON.parse(meta.lrs!));                 // torch's scheduler: the same lr at every step (float64)
@@ -174,12 +181,6 @@ describe('AdamW + MultiStepLR against torch.optim', () => {
 // reference's state (weights and moments, rounded to float32 by train_ref.py so both sides start
 // from the same numbers). Each comparison is then one step's float32 rounding on our side, and
 // every bound below follows from it.
-const U32 = 2 ** -24;                 // float32 unit roundoff
-/** Half the spacing of float32's subnormals: the absolute error of one rounding below 2^-126. */
-const SUBNORMAL_HALF_SPACING = 2 ** -150;
-const BETA1 = 0.9;
-const BETA2 = 0.999;
-const EPS = 1e-8;
 // Our gradient against the exact (float64) one, per tensor, RMS over its elements, against the
 // RMS error of PyTorch's float32 evaluation of the same step at the same weights (rounding32,
 // computed by train_ref.py on this machine's OpenBLAS kernels). Both are float32 evaluations of the

@@ -66,9 +66,10 @@ export class SparseBytes {
 /** Smallest read on a miss: headers and directories arrive in one request, not one per record. */
 const MIN_FETCH = 64 * 1024;
 
-/** The range [offset, offset + length) to load for a miss: at least MIN_FETCH bytes, inside the file. */
-function rangeFor(miss: RangeMissing, size: number): [number, number] {
-  return [miss.begin, Math.min(size - miss.begin, Math.max(miss.end - miss.begin, MIN_FETCH))];
+/** The range [offset, offset + length) to load for a miss: at least MIN_FETCH bytes, inside the file; any other error is rethrown. */
+function rangeFor(e: unknown, size: number): [number, number] {
+  if (!(e instanceof RangeMissing)) throw e;
+  return [e.begin, Math.min(size - e.begin, Math.max(e.end - e.begin, MIN_FETCH))];
 }
 
 /** Runs `fn` over `sparse`, loading each range it misses from `source`, until it returns. */
@@ -77,7 +78,6 @@ export async function faultIn<T>(source: ByteSource, sparse: SparseBytes, fn: ()
     try {
       return fn();
     } catch (e) {
-      if (!(e instanceof RangeMissing)) throw e;
       const [at, length] = rangeFor(e, source.size);
       sparse.add(at, await source.read(at, length));
     }
@@ -90,7 +90,6 @@ export function faultInSync<T>(source: SyncByteSource, sparse: SparseBytes, fn: 
     try {
       return fn();
     } catch (e) {
-      if (!(e instanceof RangeMissing)) throw e;
       const [at, length] = rangeFor(e, source.size);
       sparse.add(at, source.readSync(at, length));
     }
