@@ -1,5 +1,6 @@
 // The runtime's own contracts: devices, pool, batching counts, autograd bookkeeping, errors.
 import { describe, expect, it } from 'vitest';
+import { AUTO_FLUSH_DISPATCHES, PatientWait, SLEEP_SHARE } from '../src/runtime/batch.js';
 import { listAdapters } from '../src/runtime/device.js';
 import type { KernelDecl } from '../src/runtime/kernel.js';
 import { add, affine, mul, scale } from '../src/runtime/ops/elementwise.js';
@@ -123,6 +124,27 @@ describe('batched execution', () => {
     for (const t of [w1, w2]) { t.grad?.release(); t.release(); }
     x.release();
   });
+  it('submits a long graph in chunks before anything is read, so the GPU starts while the host encodes', async () => {
+    const r = rt();
+    await r.sync();
+    const x = r.tensor(randn(64, 11), [64]);
+    const c0 = { ...r.counters };
+    let y = x;
+    for (let i = 0; i < 300; i++) { const next = affine(y, 0.5, 1); if (y !== x) y.release(); y = next; }
+    const c1 = { ...r.counters };
+    const dispatches = c1.dispatches - c0.dispatches;   // 300, or 600 with the harness's output poisoning
+    expect(dispatches).toBeGreaterThanOrEqual(300);
+    expect(c1.readbacks - c0.readbacks).toBe(0);
+    expect(c1.submits - c0.submits).toBe(Math.floor(dispatches / AUTO_FLUSH_DISPATCHES));
+    // y_{k+1} = y_k / 2 + 1 converges to 2 whatever x is: 300 halvings leave 2 exactly in float32
+    expect([...((await y.read()) as Float32Array)].every((v) => v === 2)).toBe(true);
+    y.release();
+    x.release();
+  });
+  it('waits on lavapipe without spinning the JS thread (dawn-node polls while a promise is pending)', () => {
+    const r = rt();
+    expect(r.device.spinsWhileWaiting).toBe(r.device.facts.software);
+  });
   it('splits a dispatch over maxComputeWorkgroupsPerDimension into a 2-D grid', async () => {
     const r = rt();
     // 256 per workgroup: 65,536 workgroups > 65,535 forces the fold; every element must be written.
@@ -135,6 +157,43 @@ describe('batched execution', () => {
     expect(bad).toBe(-1);
     x.release();
     y.release();
+  });
+});
+
+describe('patient waits (runtime/batch.ts PatientWait)', () => {
+  const fake = (): { wait: PatientWait; slept: number[] } => {
+    const slept: number[] = [];
+    return { wait: new PatientWait(true, async (ms) => { slept.push(ms); }), slept };
+  };
+  it('does not sleep before it has seen a wait, then sleeps the share of the learned rate', async () => {
+    const { wait, slept } = fake();
+    wait.submitted(100);
+    await wait.sleep();
+    expect(slept).toEqual([]);
+    wait.done(200);                        // 2 ms per dispatch
+    wait.submitted(50);
+    expect(wait.plannedMs).toBeCloseTo(SLEEP_SHARE * 2 * 50, 12);
+    await wait.sleep();
+    expect(slept).toEqual([wait.plannedMs]);
+  });
+  it('an estimate that oversleeps decays: a wait that finds the GPU done measures only the sleep', () => {
+    const { wait } = fake();
+    wait.submitted(100); wait.done(1000);  // learned 10 ms per dispatch; the GPU really needs 1
+    let planned = 0;
+    for (let i = 0; i < 80; i++) {
+      wait.submitted(100);
+      planned = wait.plannedMs;
+      wait.done(Math.max(planned, 100));   // waited the sleep, or the GPU's 100 ms if longer
+    }
+    expect(planned).toBeLessThan(100);     // now sleeps less than the GPU needs, polls for the rest
+    expect(planned).toBeGreaterThan(0.8 * SLEEP_SHARE * 100);
+  });
+  it('never sleeps when disabled (a GPU, or a page whose browser waits for it)', async () => {
+    const slept: number[] = [];
+    const wait = new PatientWait(false, async (ms) => { slept.push(ms); });
+    wait.submitted(100); wait.done(500); wait.submitted(100);
+    await wait.sleep();
+    expect(slept).toEqual([]);
   });
 });
 

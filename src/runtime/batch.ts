@@ -11,8 +11,10 @@ import { DeviceLostError, GpuError } from './device.js';
 import type { KernelCache, ReflectedKernel } from './kernel.js';
 
 const ARENA_CHUNK = 64 * 1024;
-/** Submit automatically after this many dispatches so a long graph keeps the GPU busy. */
-const AUTO_FLUSH_DISPATCHES = 2048;
+/** Submit automatically after this many dispatches, so the GPU starts on a step while the host is
+ *  still encoding the rest of it. Encoding a step takes the host about a third of the GPU's time for
+ *  it on lavapipe (a default step: 1,137 dispatches); submitted at once, all of it was GPU idle time. */
+export const AUTO_FLUSH_DISPATCHES = Number((globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.SEGFACE_FLUSH_DISPATCHES ?? 128);
 
 export interface Counters { submits: number; dispatches: number; readbacks: number; uploads: number; copies: number }
 
@@ -75,6 +77,49 @@ const LOSE_DEVICE_AT_DISPATCH = Number(env.SEGFACE_FAULT_LOSE_DEVICE_AT_DISPATCH
 // ... and the batch holding this dispatch reports an out-of-memory error from its error scope, as
 // a driver that cannot back an allocation does (lavapipe on a shared machine cannot be made to).
 const OUT_OF_MEMORY_AT_DISPATCH = Number(env.SEGFACE_FAULT_OOM_AT_DISPATCH ?? 0);
+const DISABLE_PATIENCE = env.SEGFACE_SPIN === '1';
+
+/**
+ * Waiting without spinning. dawn-node settles its promises (mapAsync, onSubmittedWorkDone) by
+ * polling Dawn's events from setImmediate for as long as one is pending, so the JS thread runs at
+ * 100 % while it waits. On a GPU that costs an idle core; on a software adapter (lavapipe) the
+ * "GPU" is the CPU's cores, and the polling thread takes one from the kernels (on 2 cores, a third
+ * of them). So on such a device a wait first sleeps on a timer (no polling) for most of the time the
+ * GPU is expected to need, and polls only for the rest. The expectation is learned: milliseconds
+ * per dispatch submitted since the GPU was last seen idle, from the waits so far (exponential
+ * average). A wait that finds the GPU already done lowers the estimate (it measured at most the
+ * sleep), so oversleeping decays away; the share slept, 85 %, bounds how much of a wait a steady
+ * estimate can add.
+ */
+export class PatientWait {
+  private msPerDispatch = 0;
+  private outstanding = 0;
+
+  constructor(private readonly enabled: boolean,
+    private readonly sleepFor: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))) {}
+
+  /** Milliseconds the next wait sleeps before it polls. */
+  get plannedMs(): number { return this.enabled ? SLEEP_SHARE * this.msPerDispatch * this.outstanding : 0; }
+
+  /** `n` more dispatches went to the GPU. */
+  submitted(n: number): void { this.outstanding += n; }
+
+  /** Sleeps for the share of the expected wait (nothing while nothing is learned, or when disabled). */
+  async sleep(): Promise<void> {
+    const ms = this.plannedMs;
+    if (ms >= 1) await this.sleepFor(ms);
+  }
+
+  /** The GPU went idle `waitedMs` after the flush that preceded the wait. */
+  done(waitedMs: number): void {
+    if (this.outstanding > 0) {
+      const rate = waitedMs / this.outstanding;
+      this.msPerDispatch = this.msPerDispatch === 0 ? rate : 0.7 * this.msPerDispatch + 0.3 * rate;
+    }
+    this.outstanding = 0;
+  }
+}
+export const SLEEP_SHARE = 0.85;
 
 export class CommandBatch {
   readonly counters: Counters = { submits: 0, dispatches: 0, readbacks: 0, uploads: 0, copies: 0 };
@@ -90,8 +135,11 @@ export class CommandBatch {
   private readonly uniformAlign: number;
   private profile: ProfileState | null = null;
 
+  private readonly patience: PatientWait;
+
   constructor(private device: Device, private kernels: KernelCache) {
     this.uniformAlign = Math.max(16, device.limits.minUniformBufferOffsetAlignment);
+    this.patience = new PatientWait(device.spinsWhileWaiting && !DISABLE_PATIENCE);
   }
 
   private get gpu(): GPUDevice { return this.device.gpu; }
@@ -230,6 +278,7 @@ export class CommandBatch {
     for (const chunk of this.chunks) this.gpu.queue.writeBuffer(chunk.buffer, 0, chunk.host, 0, Math.ceil(chunk.used / 4) * 4);
     this.gpu.queue.submit([commands]);
     this.counters.submits++;
+    this.patience.submitted(this.dispatchesInBatch);
     const validation = this.gpu.popErrorScope();
     let oom = this.gpu.popErrorScope();
     if (this.injectOutOfMemory) {
@@ -348,7 +397,10 @@ export class CommandBatch {
   /** Flushes and waits for the GPU; throws the first WebGPU error of any batch since the last sync. */
   async sync(context = 'waiting for the GPU'): Promise<void> {
     this.flush();
+    const flushed = performance.now();
+    await this.patience.sleep();
     await this.gpu.queue.onSubmittedWorkDone();
+    this.patience.done(performance.now() - flushed);
     await this.checkErrors(context);
   }
 
@@ -384,6 +436,8 @@ export class CommandBatch {
     ranges.forEach((r, i) => { if (r.bytes > 0) this.copy(r.src, r.offset, staging, at[i]!, Math.ceil(r.bytes / 4) * 4); });
     this.counters.readbacks++;
     this.flush();
+    const flushed = performance.now();
+    await this.patience.sleep();
     try {
       await staging.mapAsync(GPUMapMode.READ);
     } catch (e) {
@@ -392,6 +446,7 @@ export class CommandBatch {
       await this.checkErrors('reading back');
       throw e;
     }
+    this.patience.done(performance.now() - flushed);
     const mapped = staging.getMappedRange();
     const out = ranges.map((r, i) => mapped.slice(at[i]!, at[i]! + r.bytes));
     staging.destroy();

@@ -123,6 +123,10 @@ export class DeviceLostError extends GpuError {
 }
 
 /** A WebGPU device with the engine's error handling: uncaptured errors and loss become exceptions. */
+/** In Node the GPU is dawn-node, whose promises settle by polling from setImmediate; a page's
+ *  browser settles them without the page's thread. */
+const DAWN_NODE = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+
 export class Device {
   readonly features: ReadonlySet<string>;
   /** Software or not, fixed subgroup size, limits, identity (runtime/adapter.ts). */
@@ -132,9 +136,14 @@ export class Device {
   /** Set by destroy(): the loss that follows is ours, not a fault. */
   private destroying = false;
 
+  /** Awaiting a GPU promise busy-polls the JS thread (dawn-node) on an adapter that runs on the same
+   *  CPU cores (software): waits should sleep first (runtime/batch.ts, PatientWait). */
+  readonly spinsWhileWaiting: boolean;
+
   constructor(readonly gpu: GPUDevice, readonly adapter: AdapterSummary) {
     this.features = new Set([...gpu.features]);
     this.facts = adapterFacts({ ...adapter, features: this.features, limits: adapter.limits });
+    this.spinsWhileWaiting = DAWN_NODE && this.facts.software;
     gpu.addEventListener('uncapturederror', (ev) => {
       const error = (ev as GPUUncapturedErrorEvent).error;
       this.pendingErrors.push(new GpuError(`WebGPU ${error.constructor.name}: ${error.message}`, error.constructor.name, undefined));

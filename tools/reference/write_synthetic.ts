@@ -16,13 +16,14 @@ import { presetNamed } from '../../src/train/presets.js';
 
 const { values: v } = parseArgs({ options: {
   preset: { type: 'string', default: 'default' }, seed: { type: 'string', default: '1' }, out: { type: 'string' },
-  epochs: { type: 'string' }, 'train-size': { type: 'string' },
+  epochs: { type: 'string' }, 'train-size': { type: 'string' }, batch: { type: 'string' },
 } });
-if (!v.out) { console.error('usage: npx tsx tools/reference/write_synthetic.ts --preset NAME --seed N [--epochs N] [--train-size N] --out FILE.safetensors'); process.exit(2); }
+if (!v.out) { console.error('usage: npx tsx tools/reference/write_synthetic.ts --preset NAME --seed N [--epochs N] [--train-size N] [--batch N] --out FILE.safetensors'); process.exit(2); }
 const seed = Number(v.seed);
-// The run's settings exactly as `segface train --preset NAME --seed N [--epochs N --train-size N]` makes them on synthetic faces.
+// The run's settings exactly as `segface train --preset NAME --seed N [--epochs N --train-size N --batch N]` makes them on synthetic faces.
 const preset = withDefaults({
   seed, ...(v.epochs ? { epochs: Number(v.epochs) } : {}), ...(v['train-size'] ? { trainSize: Number(v['train-size']) } : {}),
+  ...(v.batch ? { batch: Number(v.batch) } : {}),
 }, presetNamed(v.preset!));
 const split = (name: 'train' | 'val', n: number): { images: Float32Array; labels: Int32Array } => {
   const ds = new SyntheticDataset(name, n, preset.res, 'celeb', seed);
