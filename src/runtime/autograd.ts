@@ -88,6 +88,8 @@ export class Tape {
       throw new Error(`autograd: gradient ${d.describe()} does not match ${input.describe()} (op ${input.node?.op ?? 'leaf'})`);
     }
     if (input.node === null) {
+      // A parameter of a flat group keeps its gradient in the group's gradient buffer (runtime/flat.ts).
+      if (input.flat?.role === 'param') { input.flat.group.acceptGrad(input, d); return; }
       // A leaf's gradient is summed in place, so it must own its buffer exclusively.
       if (!input.grad) input.grad = d.exclusive ? d : this.rt.copy(d);
       else this.rt.accumulate(input.grad, d);

@@ -1,0 +1,214 @@
+// Flat groups: many small tensors as views into a few large buffers, so that an op over all of
+// them (an optimizer step, a gradient norm, an all-reduce, a dtype cast) is one dispatch or one
+// copy instead of one per tensor (PyTorch's "foreach"/flat optimizers and apex's flat buffers).
+//
+// Layout (FlatLayout): tensor i occupies elements [offset_i, offset_i + size_i) of every buffer of
+// the group; offsets are multiples of `align` elements, chosen so that an f32 view (4·offset
+// bytes) and an f16 view (2·offset bytes) both start on the device's minStorageBufferOffsetAlignment
+// (a storage binding's offset must). Between one tensor's end and the next offset lies padding:
+// never read as data (kernels over the whole buffer mask it per tensor; its contents are
+// whatever was there, NaN when the runtime poisons outputs). A view binds its slot up to the
+// next offset (its `span`), so a vec4 kernel reading ceil(n/4) vec4s stays inside it.
+//
+// Buffers of a group (FlatGroup):
+//   params   f32, the parameters themselves: `adopt` moves existing parameter tensors into it
+//            (they keep their identity; the model holds them by name);
+//   grads    f32, where backward leaves each parameter's gradient (autograd.ts copies a leaf's
+//            first gradient into its slot and accumulates later ones there);
+//   shadows  the parameters in another dtype (f16 for mixed precision), cast in one dispatch when
+//            first asked for or after the parameters were written from the host, and kept in
+//            step by whoever updates the parameters in place (the optimizer writes them in the
+//            same dispatch);
+//   alloc()  any further buffer with the same layout (an optimizer's moments).
+import { encodeHalf } from './half.js';
+import { cast, castInto } from './ops/elementwise.js';
+import type { FloatDType } from './ops/util.js';
+import type { Runtime } from './runtime.js';
+import { itemBytes, storageBytes, type DType, type Storage, type Tensor } from './tensor.js';
+
+/** Slot offsets of tensors of `sizes` elements, each a multiple of `align` elements. */
+export class FlatLayout {
+  readonly offsets: number[] = [];
+  /** Elements of a buffer of the group: the last slot also ends on a multiple of `align`. */
+  readonly total: number;
+
+  constructor(readonly sizes: readonly number[], readonly align: number) {
+    if (!Number.isInteger(align) || align < 4 || align % 4 !== 0) throw new Error(`FlatLayout: alignment ${align} must be a positive multiple of 4 elements`);
+    let at = 0;
+    for (const n of sizes) {
+      this.offsets.push(at);
+      at += Math.ceil(Math.max(1, n) / align) * align;
+    }
+    this.total = Math.max(at, align);
+  }
+
+  /** Elements from slot i's offset to the next slot's (its data and its padding). */
+  spanOf(i: number): number { return (this.offsets[i + 1] ?? this.total) - this.offsets[i]!; }
+
+  /** Padding ranges [start, end) in elements, in order. */
+  pads(): [number, number][] {
+    return this.sizes.map((n, i): [number, number] => [this.offsets[i]! + n, this.offsets[i]! + this.spanOf(i)]).filter(([a, b]) => b > a);
+  }
+}
+
+/** Slot alignment in elements on this device: f32 and f16 views both on minStorageBufferOffsetAlignment. */
+export function flatAlign(rt: Runtime): number {
+  return Math.max(8, rt.device.limits.minStorageBufferOffsetAlignment / 2);
+}
+
+/** One buffer laid out by a group's layout, in one dtype. */
+export class FlatBuffer {
+  constructor(readonly group: FlatGroup, readonly dtype: DType, readonly storage: Storage, readonly role: 'param' | 'grad' | 'shadow' | 'state') {}
+
+  get buffer(): GPUBuffer { return this.storage.buffer; }
+
+  /** The whole buffer as a storage binding (kernels over every slot). */
+  get binding(): { buffer: GPUBuffer; offset: number; size: number } {
+    return { buffer: this.buffer, offset: 0, size: storageBytes(this.dtype, this.group.layout.total) };
+  }
+
+  /** Slot i as a tensor of `shape` (owned by the caller; it shares this buffer). */
+  view(i: number, shape: readonly number[]): Tensor {
+    const L = this.group.layout;
+    const item = itemBytes(this.dtype);
+    return this.group.rt.view(this.storage, shape, this.dtype, L.offsets[i]! * item, L.spanOf(i) * item, { group: this.group, index: i, role: this.role });
+  }
+
+  /** Drops the group's reference (views still alive keep the buffer). */
+  release(): void { this.storage.release(); }
+}
+
+export class FlatGroup {
+  readonly layout: FlatLayout;
+  readonly params: FlatBuffer;
+  private grads: FlatBuffer | null = null;
+  private readonly shadows = new Map<FloatDType, { buf: FlatBuffer; fresh: boolean }>();
+
+  /**
+   * Moves `tensors` (f32 parameters, each with no views of its buffer alive) into one flat
+   * buffer, in order: their values are copied to their slots (recorded, in order with other
+   * work) and each tensor is relocated there.
+   */
+  static adopt(rt: Runtime, tensors: readonly Tensor[], label: string): FlatGroup {
+    for (const t of tensors) {
+      if (t.dtype !== 'f32') throw new Error(`${label}: ${t.describe()} is not f32; a flat group holds f32 parameters`);
+      if (t.flat) throw new Error(`${label}: ${t.describe()} already lives in a flat group`);
+      if (t.rt !== rt) throw new Error(`${label}: tensors live on different devices`);
+    }
+    const g = new FlatGroup(rt, tensors, label);
+    tensors.forEach((t, i) => {
+      const at = g.layout.offsets[i]! * 4;
+      rt.batch.copy(t.buffer, t.byteOffset, g.params.buffer, at, t.bytes);
+      t.relocate(g.params.storage, at, g.layout.spanOf(i) * 4, { group: g, index: i, role: 'param' });
+    });
+    g.params.release();   // the tensors hold the buffer now
+    return g;
+  }
+
+  private constructor(readonly rt: Runtime, readonly members: readonly Tensor[], readonly label: string) {
+    this.layout = new FlatLayout(members.map((t) => t.size), flatAlign(rt));
+    this.params = this.alloc('f32', `${label} params`, 'param');
+  }
+
+  /** A new buffer with this group's layout (uninitialised: NaN when the runtime poisons outputs). */
+  alloc(dtype: DType, label: string, role: 'param' | 'grad' | 'shadow' | 'state' = 'state'): FlatBuffer {
+    const t = this.rt.untracked(() => this.rt.empty([this.layout.total], dtype, label));
+    const buf = new FlatBuffer(this, dtype, t.storage, role);
+    t.storage.refs++;
+    t.release();
+    return buf;
+  }
+
+  /** The buffer backward leaves the gradients in (allocated at first use). */
+  gradBuffer(): FlatBuffer {
+    this.grads ??= this.alloc('f32', `${this.label} grads`, 'grad');
+    return this.grads;
+  }
+
+  /**
+   * Autograd's hook for a leaf of this group (autograd.ts): the first gradient of a backward is
+   * copied into the leaf's slot and becomes its `.grad`; later ones are added there in place.
+   * A `.grad` set from elsewhere (not a slot) is accumulated into as before.
+   */
+  acceptGrad(leaf: Tensor, d: Tensor): void {
+    const i = leaf.flat!.index;
+    if (!leaf.grad) {
+      const slot = this.rt.untracked(() => this.gradBuffer().view(i, leaf.shape));
+      this.rt.batch.copy(d.buffer, d.byteOffset, slot.buffer, slot.byteOffset, d.bytes);
+      leaf.grad = slot;
+      d.release();
+      return;
+    }
+    this.rt.accumulate(leaf.grad, d);
+    d.release();
+  }
+
+  /** The parameters in `dtype`, cast in one dispatch if missing or stale; kept fresh by in-place updaters. */
+  shadow(dtype: FloatDType): FlatBuffer {
+    let s = this.shadows.get(dtype);
+    if (!s) {
+      s = { buf: this.alloc(dtype, `${this.label} ${dtype} copy`, 'shadow'), fresh: false };
+      this.shadows.set(dtype, s);
+    }
+    if (!s.fresh) {
+      this.castParams(s.buf);
+      s.fresh = true;
+    }
+    return s.buf;
+  }
+
+  /** The shadow of `dtype` if one is kept, for an in-place updater to write alongside the parameters. */
+  shadowIfKept(dtype: FloatDType): FlatBuffer | undefined { return this.shadows.get(dtype)?.buf; }
+
+  /** The host wrote parameters (Runtime.write): shadows are recast at their next use. */
+  paramsWritten(): void { for (const s of this.shadows.values()) s.fresh = false; }
+
+  private castParams(to: FlatBuffer): void {
+    const rt = this.rt;
+    const total = this.layout.total;
+    rt.untracked(() => {
+      const from = rt.view(this.params.storage, [total], 'f32', 0, total * 4);
+      const into = rt.view(to.storage, [total], to.dtype, 0, storageBytes(to.dtype, total));
+      castInto(into, from);
+      from.release();
+      into.release();
+    });
+  }
+
+  /**
+   * Overwrites the padding of `buf` with `value` (tests: padding must never be read as data). An
+   * f16 pad starting at an odd element keeps its first element (uploads move 4-byte words).
+   */
+  poisonPadding(buf: FlatBuffer, value: number): void {
+    const item = itemBytes(buf.dtype);
+    for (const [a, b] of this.layout.pads()) {
+      const start = Math.ceil((a * item) / 4) * 4;
+      const words = (b * item - start) / 4;
+      if (words <= 0) continue;
+      const data = buf.dtype === 'f16' ? new Uint16Array(2 * words).fill(encodeHalf([value])[0]!) : new Float32Array(words).fill(value);
+      this.rt.batch.upload(buf.buffer, start, data);
+    }
+  }
+
+  /** Drops the group's gradient and shadow buffers (views alive keep theirs). */
+  release(): void {
+    this.grads?.release();
+    this.grads = null;
+    for (const s of this.shadows.values()) s.buf.release();
+    this.shadows.clear();
+  }
+}
+
+/**
+ * `t` in `dtype` for reading (a parameter used by an f16 model): the same tensor when it already
+ * is; the slot of its group's shadow when `t` is a parameter of a flat group (no cast per use;
+ * recorded as a cast, so its gradient reaches `t` in f32); otherwise a cast.
+ */
+export function asDtype(t: Tensor, dtype: FloatDType): Tensor {
+  if (t.dtype === dtype) return t;
+  const slot = t.flat;
+  if (slot?.role !== 'param') return cast(t, dtype);
+  const view = slot.group.shadow(dtype).view(slot.index, t.shape);
+  t.rt.tape.record('cast', [t], view, [], (g) => [cast(g, t.dtype as FloatDType)]);
+  return view;
+}
