@@ -13,8 +13,8 @@
 // Buffers of a group (FlatGroup):
 //   params   f32, the parameters themselves: `adopt` moves existing parameter tensors into it
 //            (they keep their identity; the model holds them by name);
-//   grads    f32, where backward leaves each parameter's gradient (autograd.ts copies a leaf's
-//            first gradient into its slot and accumulates later ones there);
+//   grads    f32, where backward leaves each parameter's gradient (autograd.ts: the gradients are
+//            copied into their slots together when backward ends; see acceptGrad);
 //   shadows  the parameters in another dtype (f16 for mixed precision), cast in one dispatch when
 //            first asked for or after the parameters were written from the host, and kept in
 //            step by whoever updates the parameters in place (the optimizer writes them in the
@@ -126,21 +126,35 @@ export class FlatGroup {
   }
 
   /**
-   * Autograd's hook for a leaf of this group (autograd.ts): the first gradient of a backward is
-   * copied into the leaf's slot and becomes its `.grad`; later ones are added there in place.
-   * A `.grad` set from elsewhere (not a slot) is accumulated into as before.
+   * Autograd's hook for a leaf of this group (autograd.ts): the leaf's first gradient of a
+   * backward is kept as it is (summed in place by later ones) and moved into the leaf's slot by
+   * `settleGrads` when backward ends, all copies together (one break in the compute pass rather
+   * than one per parameter); a gradient already in its slot (a second backward before zeroGrad)
+   * is summed there.
    */
   acceptGrad(leaf: Tensor, d: Tensor): void {
-    const i = leaf.flat!.index;
     if (!leaf.grad) {
-      const slot = this.rt.untracked(() => this.gradBuffer().view(i, leaf.shape));
-      this.rt.batch.copy(d.buffer, d.byteOffset, slot.buffer, slot.byteOffset, d.bytes);
-      leaf.grad = slot;
-      d.release();
+      leaf.grad = d.exclusive ? d : this.rt.copy(d);
+      if (leaf.grad !== d) d.release();
+      this.unsettled.push(leaf);
       return;
     }
     this.rt.accumulate(leaf.grad, d);
     d.release();
+  }
+
+  private unsettled: Tensor[] = [];
+
+  /** Moves the gradients of this backward into their slots (autograd.ts calls it when backward ends). */
+  settleGrads(): void {
+    for (const leaf of this.unsettled) {
+      const g = leaf.grad!;
+      const slot = this.rt.untracked(() => this.gradBuffer().view(leaf.flat!.index, leaf.shape));
+      this.rt.batch.copy(g.buffer, g.byteOffset, slot.buffer, slot.byteOffset, g.bytes);
+      g.release();
+      leaf.grad = slot;
+    }
+    this.unsettled = [];
   }
 
   /** The parameters in `dtype`, cast in one dispatch if missing or stale; kept fresh by in-place updaters. */
