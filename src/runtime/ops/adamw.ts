@@ -22,6 +22,7 @@ import { FlatGroup, type FlatBuffer } from '../flat.js';
 import type { KernelDecl } from '../kernel.js';
 import type { Runtime } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
+import { fill } from './elementwise.js';
 import { assertDtype } from './util.js';
 
 const PARTIAL: KernelDecl = { file: 'adamw.wgsl', entry: 'grad_stats_partial', storage: { stats_rows: 'read_write', grad4: 'read', table: 'read' }, uniform: 'pp' };
@@ -180,7 +181,7 @@ export class AdamW {
     rt.untracked(() => {
       for (const m of this.moments) {
         const whole = rt.view(m.storage, [this.group.layout.total], 'f32', 0, 4 * this.group.layout.total);
-        rt.write(whole, new Float32Array(whole.size));
+        fill(whole, 0);
         whole.release();
       }
     });
