@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { asDtype, FlatGroup, FlatLayout, flatAlign } from '../src/runtime/flat.js';
 import { decodeHalf, encodeHalf } from '../src/runtime/half.js';
 import { AdamW } from '../src/runtime/ops/adamw.js';
+import { add } from '../src/runtime/ops/elementwise.js';
 import { matmul } from '../src/runtime/ops/matmul.js';
 import { adamwRefInit, adamwRefStep, type AdamWRefHyper } from '../src/runtime/reference/adamw.js';
 import type { Tensor } from '../src/runtime/tensor.js';
@@ -177,7 +178,7 @@ describe('a flat group under ops, backward and AdamW', () => {
 });
 
 describe('the f16 copy of a flat group', () => {
-  it('is the parameters rounded to f16, kept in step by AdamW, recast after a host write; its gradient reaches the f32 parameter', async () => {
+  it('is the parameters rounded to f16, kept in step by AdamW, recast after a host write; its gradients reach the f32 slots exactly', async () => {
     const r = rt();
     if (!r.device.hasF16) throw new Error(`adapter ${r.device.adapter.name} has no shader-f16; this suite needs it`);
     const init = SHAPES.map((s, i) => randn(numel(s), 110 + i));
@@ -192,16 +193,30 @@ describe('the f16 copy of a flat group', () => {
     };
     const rounded = (d: ArrayLike<number>): number[] => Array.from(decodeHalf(encodeHalf(d), d.length));
     for (const [i, p] of params.entries()) expect(Array.from(await halfOf(p)), `${p.name} first cast`).toEqual(rounded(init[i]!));
-    // a step through the f16 copy: the gradient arrives at the f32 parameter's slot
-    const x = r.tensor(randn(R * IN, 120), [R, IN], 'f16');
-    const loss = r.scope(() => {
-      const y = matmul(x, asDtype(params[0]!, 'f16'), { transB: true, bias: asDtype(params[1]!, 'f16') });
-      return matmul(r.tensor(new Float64Array(R).fill(1), [1, R], 'f16'), matmul(y, asDtype(params[2]!, 'f16')));
-    });
-    r.backward(loss);
-    loss.release();
-    x.release();
-    for (const [i, p] of params.entries()) expect(p.grad?.flat, `${p.name}: f32 gradient in its slot`).toEqual({ group: opt.group, index: i, role: 'grad' });
+    // a backward through the f16 copy: W and b get one f16 gradient each (widened together at the
+    // end of backward), v two (widened and summed in f32 as they come); the f32 gradients in the
+    // slots equal, bit for bit, those of loose parameters cast per use
+    const x64 = randn(R * IN, 120);
+    const backwardOf = (ps: Tensor[]): void => {
+      const x = r.tensor(x64, [R, IN], 'f16');
+      const loss = r.scope(() => {
+        const y = matmul(x, asDtype(ps[0]!, 'f16'), { transB: true, bias: asDtype(ps[1]!, 'f16') });
+        const yv = add(matmul(y, asDtype(ps[2]!, 'f16')), matmul(y, asDtype(ps[2]!, 'f16')));
+        return matmul(r.tensor(new Float64Array(R).fill(1), [1, R], 'f16'), yv);
+      });
+      r.backward(loss);
+      loss.release();
+      x.release();
+    };
+    const loose = init.map((d, i) => r.parameter(d, SHAPES[i]!, `loose${i}`));
+    backwardOf(loose);
+    backwardOf(params);
+    for (const [i, p] of params.entries()) {
+      expect(p.grad?.flat, `${p.name}: f32 gradient in its slot`).toEqual({ group: opt.group, index: i, role: 'grad' });
+      expect(Array.from(await p.grad!.read()), `${p.name}: gradient`).toEqual(Array.from(await loose[i]!.grad!.read()));
+    }
+    r.zeroGrad(loose);
+    for (const p of loose) p.release();
     const res = countDispatches(() => opt.step(), 'the f16 copy is written by the update itself');
     expect(await opt.checkStep(res)).toBe(true);
     for (const t of [res.norm, res.nonFinite, res.clipScale]) t.release();

@@ -89,7 +89,9 @@ export class Tape {
   }
 
   private accumulate(grads: Map<Tensor, Tensor>, input: Tensor, d: Tensor): void {
-    if (d.rank !== input.rank || d.shape.some((n, i) => n !== input.shape[i]) || d.dtype !== input.dtype) {
+    // a parameter of a flat group may receive f16 gradients through the group's f16 copy (runtime/flat.ts)
+    const dtypeOk = d.dtype === input.dtype || (input.node === null && input.flat?.role === 'param' && d.dtype === 'f16');
+    if (d.rank !== input.rank || d.shape.some((n, i) => n !== input.shape[i]) || !dtypeOk) {
       throw new Error(`autograd: gradient ${d.describe()} does not match ${input.describe()} (op ${input.node?.op ?? 'leaf'})`);
     }
     if (input.node === null) {

@@ -14,17 +14,23 @@
 //   params   f32, the parameters themselves: `adopt` moves existing parameter tensors into it
 //            (they keep their identity; the model holds them by name);
 //   grads    f32, where backward leaves each parameter's gradient (autograd.ts: the gradients are
-//            copied into their slots together when backward ends; see acceptGrad);
+//            copied into their slots together when backward ends; f16 gradients of the f16 copy
+//            are widened into theirs in one dispatch; see acceptGrad);
 //   shadows  the parameters in another dtype (f16 for mixed precision), cast in one dispatch when
 //            first asked for or after the parameters were written from the host, and kept in
 //            step by whoever updates the parameters in place (the optimizer writes them in the
 //            same dispatch);
 //   alloc()  any further buffer with the same layout (an optimizer's moments).
 import { encodeHalf } from './half.js';
+import type { KernelDecl } from './kernel.js';
 import { cast, castInto } from './ops/elementwise.js';
 import type { FloatDType } from './ops/util.js';
 import type { Runtime } from './runtime.js';
 import { itemBytes, storageBytes, type DType, type Storage, type Tensor } from './tensor.js';
+
+const WIDEN: KernelDecl = { file: 'flat.wgsl', entry: 'widen_slots', storage: { wide4: 'read_write', half4: 'read', table: 'read' }, uniform: 'wp', f16: true };
+const WIDEN_WG = 64;
+const WIDEN_PER = 32;
 
 /** Slot offsets of tensors of `sizes` elements, each a multiple of `align` elements. */
 export class FlatLayout {
@@ -130,31 +136,83 @@ export class FlatGroup {
    * backward is kept as it is (summed in place by later ones) and moved into the leaf's slot by
    * `settleGrads` when backward ends, all copies together (one break in the compute pass rather
    * than one per parameter); a gradient already in its slot (a second backward before zeroGrad)
-   * is summed there.
+   * is summed there. An f16 gradient (from the group's f16 copy) that is the leaf's only one is
+   * widened at settle time together with the others in one dispatch; when more arrive, it is
+   * widened at once and summed in f32 like any other, in the order they came.
    */
   acceptGrad(leaf: Tensor, d: Tensor): void {
+    const rt = this.rt;
+    if (d.dtype !== leaf.dtype) {
+      if (!leaf.grad && !this.halfGrads.has(leaf)) {
+        this.halfGrads.set(leaf, d.exclusive ? d : rt.copy(d));
+        if (!d.exclusive) d.release();
+        return;
+      }
+      const wide = cast(d, leaf.dtype as FloatDType);
+      d.release();
+      d = wide;
+    }
+    const half = this.halfGrads.get(leaf);
+    if (half) {
+      this.halfGrads.delete(leaf);
+      leaf.grad = cast(half, leaf.dtype as FloatDType);
+      half.release();
+      this.unsettled.push(leaf);
+    }
     if (!leaf.grad) {
-      leaf.grad = d.exclusive ? d : this.rt.copy(d);
+      leaf.grad = d.exclusive ? d : rt.copy(d);
       if (leaf.grad !== d) d.release();
       this.unsettled.push(leaf);
       return;
     }
-    this.rt.accumulate(leaf.grad, d);
+    rt.accumulate(leaf.grad, d);
     d.release();
   }
 
   private unsettled: Tensor[] = [];
+  /** Leaves whose only gradient so far is f16 (from the f16 copy), not yet widened. */
+  private halfGrads = new Map<Tensor, Tensor>();
+  private halfGradBuffer: FlatBuffer | null = null;
+  private widenTable: { key: string; table: Tensor; chunks: number } | null = null;
 
   /** Moves the gradients of this backward into their slots (autograd.ts calls it when backward ends). */
   settleGrads(): void {
+    const rt = this.rt;
     for (const leaf of this.unsettled) {
       const g = leaf.grad!;
-      const slot = this.rt.untracked(() => this.gradBuffer().view(leaf.flat!.index, leaf.shape));
-      this.rt.batch.copy(g.buffer, g.byteOffset, slot.buffer, slot.byteOffset, g.bytes);
+      const slot = rt.untracked(() => this.gradBuffer().view(leaf.flat!.index, leaf.shape));
+      rt.batch.copy(g.buffer, g.byteOffset, slot.buffer, slot.byteOffset, g.bytes);
       g.release();
       leaf.grad = slot;
     }
     this.unsettled = [];
+    if (this.halfGrads.size > 0) this.widenHalfGrads();
+  }
+
+  /** The f16 gradients into their slots of an f16 buffer (copies), then widened into the f32 slots in one dispatch. */
+  private widenHalfGrads(): void {
+    const rt = this.rt;
+    const L = this.layout;
+    this.halfGradBuffer ??= this.alloc('f16', `${this.label} f16 grads`);
+    const half = this.halfGradBuffer;
+    const slots = [...this.halfGrads.keys()].map((leaf) => leaf.flat!.index).sort((a, b) => a - b);
+    for (const [leaf, g] of this.halfGrads) {
+      rt.batch.copy(g.buffer, g.byteOffset, half.buffer, 2 * L.offsets[leaf.flat!.index]!, g.bytes);
+      g.release();
+    }
+    const key = slots.join();
+    if (this.widenTable?.key !== key) {
+      this.widenTable?.table.release();
+      const rows = chunkTable(this, slots, WIDEN_WG * WIDEN_PER);
+      this.widenTable = { key, table: rt.untracked(() => rt.tensor(rows, [rows.length], 'i32')), chunks: rows.length / 4 };
+    }
+    const grads = this.gradBuffer();
+    rt.dispatch(WIDEN, {
+      op: 'widen_slots', storage: { wide4: grads.binding, half4: half.binding, table: this.widenTable.table.binding },
+      params: { chunks: this.widenTable.chunks }, constants: { WG: WIDEN_WG, PER: WIDEN_PER }, workgroups: [this.widenTable.chunks],
+    });
+    for (const leaf of this.halfGrads.keys()) leaf.grad = rt.untracked(() => grads.view(leaf.flat!.index, leaf.shape));
+    this.halfGrads.clear();
   }
 
   /** The parameters in `dtype`, cast in one dispatch if missing or stale; kept fresh by in-place updaters. */
@@ -208,6 +266,10 @@ export class FlatGroup {
   release(): void {
     this.grads?.release();
     this.grads = null;
+    this.halfGradBuffer?.release();
+    this.halfGradBuffer = null;
+    this.widenTable?.table.release();
+    this.widenTable = null;
     for (const s of this.shadows.values()) s.buf.release();
     this.shadows.clear();
   }
@@ -223,6 +285,22 @@ export function asDtype(t: Tensor, dtype: FloatDType): Tensor {
   const slot = t.flat;
   if (slot?.role !== 'param') return cast(t, dtype);
   const view = slot.group.shadow(dtype).view(slot.index, t.shape);
-  t.rt.tape.record('cast', [t], view, [], (g) => [cast(g, t.dtype as FloatDType)]);
+  // the f16 gradient goes to the group as it is (acceptGrad widens all of a backward's at once)
+  t.rt.tape.record('cast', [t], view, [], (g) => [g.retain()]);
   return view;
+}
+
+/**
+ * Chunk rows (begin4, end4, limit, hyper) over slots `slots` of `group`'s layout, each slot cut
+ * into chunks of at most `chunk4` vec4s; `hyperOf(slot)` is the row of its step scalars.
+ */
+export function chunkTable(group: FlatGroup, slots: readonly number[], chunk4: number, hyperOf: (slot: number) => number = () => 0): Uint32Array {
+  const L = group.layout;
+  const rows: number[] = [];
+  for (const i of slots) {
+    const begin = L.offsets[i]! / 4;
+    const n4 = Math.ceil(L.sizes[i]! / 4);
+    for (let c = 0; c < n4; c += chunk4) rows.push(begin + c, begin + Math.min(n4, c + chunk4), L.offsets[i]! + L.sizes[i]!, hyperOf(i));
+  }
+  return Uint32Array.from(rows);
 }

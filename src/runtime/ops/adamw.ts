@@ -18,7 +18,7 @@
 // steps is exactly torch's sequence without the bad one (as with GradScaler skipping a step).
 // Gradients themselves are never modified (torch's clip_grad_norm_ scales them in place; here the
 // scale is applied inside adamw_step).
-import { FlatGroup, type FlatBuffer } from '../flat.js';
+import { chunkTable, FlatGroup, type FlatBuffer } from '../flat.js';
 import type { KernelDecl } from '../kernel.js';
 import type { Runtime } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
@@ -61,21 +61,6 @@ export interface GradStats {
   nonFinite: Tensor;
   /** [1] f32 min(1, maxNorm / (norm + 1e-6)), or 1 without clipping; times 1/gradScale. */
   clipScale: Tensor;
-}
-
-/**
- * Chunk rows (begin4, end4, limit, hyper) over slots `slots` of `group`'s layout, each slot cut
- * into chunks of at most `chunk4` vec4s; `hyperOf(slot)` is the row of its step scalars.
- */
-export function chunkTable(group: FlatGroup, slots: readonly number[], chunk4: number, hyperOf: (slot: number) => number = () => 0): Uint32Array {
-  const L = group.layout;
-  const rows: number[] = [];
-  for (const i of slots) {
-    const begin = L.offsets[i]! / 4;
-    const n4 = Math.ceil(L.sizes[i]! / 4);
-    for (let c = 0; c < n4; c += chunk4) rows.push(begin + c, begin + Math.min(n4, c + chunk4), L.offsets[i]! + L.sizes[i]!, hyperOf(i));
-  }
-  return Uint32Array.from(rows);
 }
 
 /**
