@@ -16,6 +16,7 @@ import { layerNorm } from '../runtime/ops/layernorm.js';
 import { concat } from '../runtime/ops/layout.js';
 import { matmul } from '../runtime/ops/matmul.js';
 import { broadcastTo } from '../runtime/ops/reduce.js';
+import { floatDtype } from '../runtime/ops/util.js';
 import { positionalEncoding, resizeBilinear } from '../runtime/ops/resample.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { tokenNames } from './config.js';
@@ -39,7 +40,7 @@ export function neck(p: ParamStore, stages: Tensor[], opts: RunOptions = {}): Te
     return resized;
   });
   const cat = concat([...maps].reverse(), 3);
-  const fused = conv1x1(cat, castLike(p.get('linear_fuse.weight'), cat));
+  const fused = conv1x1(cat, p.get('linear_fuse.weight', floatDtype('conv1x1', cat)));
   opts.record?.('neck.fused', fused);
   return fused;
 }
@@ -59,7 +60,7 @@ export interface DecoderOut { hs: Tensor; keys: Tensor }
 export function twoWayTransformer(p: ParamStore, fused: Tensor, opts: RunOptions = {}): DecoderOut {
   const rt = p.rt;
   const [B, h, w, d] = fused.shape as [number, number, number, number];
-  const T = castLike(concat(tokenNames(p.cfg).map((t) => p.get(`face_decoder.${t}_token.weight`)), 0), fused);  // (K, d)
+  const T = concat(tokenNames(p.cfg).map((t) => p.get(`face_decoder.${t}_token.weight`, floatDtype('tokens', fused))), 0);  // (K, d)
   const kpe = rt.withoutGrad(() => castLike(positionalEncoding(p.get('pe_layer.positional_encoding_gaussian_matrix'), h, w, 'tokens'), fused));
   opts.record?.('pe', kpe);
   let keys = fused.reshape([B, h * w, d]);
@@ -92,9 +93,9 @@ export function maskHead(p: ParamStore, dec: DecoderOut, h: number, w: number, o
   const [B, , d] = dec.keys.shape as [number, number, number];
   const up = 'face_decoder.output_upscaling';
   const map = dec.keys.reshape([B, h, w, d]);
-  let x = convTranspose2x2(map, castLike(p.get(`${up}.0.weight`), map), castLike(p.get(`${up}.0.bias`), map), { inLayout: 'NHWC', outLayout: 'NHWC' });
+  let x = convTranspose2x2(map, p.get(`${up}.0.weight`, floatDtype(up, map)), p.get(`${up}.0.bias`, floatDtype(up, map)), { inLayout: 'NHWC', outLayout: 'NHWC' });
   x = activation('gelu', ln(p, `${up}.1`, x, LN2D_EPS));
-  x = convTranspose2x2(x, castLike(p.get(`${up}.3.weight`), x), castLike(p.get(`${up}.3.bias`), x), { inLayout: 'NHWC', outLayout: 'NCHW' });
+  x = convTranspose2x2(x, p.get(`${up}.3.weight`, floatDtype(up, x)), p.get(`${up}.3.bias`, floatDtype(up, x)), { inLayout: 'NHWC', outLayout: 'NCHW' });
   const upscaled = activation('gelu', x);                                  // (B, d/8, 4h, 4w)
   opts.record?.('decoder.upscaled', upscaled);
   const m = 'face_decoder.output_hypernetwork_mlps.layers';

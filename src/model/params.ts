@@ -1,5 +1,7 @@
 // The model's tensors by official state_dict name: loading (with strict checks), synthetic
 // initialisation, and the buffers Swin derives from its window size.
+import { asDtype } from '../runtime/flat.js';
+import type { FloatDType } from '../runtime/ops/util.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { BACKBONES, CELEB_TOKENS, LAPA_TOKENS, makeConfig, stateDictSpec, type Dataset, type SegFaceConfig, type TensorSpec } from './config.js';
@@ -98,10 +100,14 @@ export class ParamStore {
     }
   }
 
-  get(name: string): Tensor {
+  /**
+   * The tensor `name`; with `dtype` (an f16 model), a float tensor in that dtype: the f16 copy the
+   * runtime keeps of a parameter in a flat group (kept in step by whatever updates it), or a cast.
+   */
+  get(name: string, dtype?: FloatDType): Tensor {
     const t = this.tensors.get(name);
     if (!t) throw new Error(`model has no tensor ${name}`);
-    return t;
+    return dtype === undefined ? t : asDtype(t, dtype);
   }
 
   /** Trainable parameters in state_dict order. */

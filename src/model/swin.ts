@@ -10,7 +10,9 @@
 import { activation } from '../runtime/ops/activation.js';
 import { patchEmbed } from '../runtime/ops/conv.js';
 import { dropPath } from '../runtime/ops/droppath.js';
-import { add, castLike } from '../runtime/ops/elementwise.js';
+import { add } from '../runtime/ops/elementwise.js';
+import { asDtype } from '../runtime/flat.js';
+import { floatDtype } from '../runtime/ops/util.js';
 import { layerNorm } from '../runtime/ops/layernorm.js';
 import { concat, slice } from '../runtime/ops/layout.js';
 import { matmul } from '../runtime/ops/matmul.js';
@@ -43,12 +45,13 @@ export interface RunOptions {
 
 /** x (..., in) @ W(out, in)^T + b: PyTorch's Linear on the last dim (W, b cast to x's precision). */
 export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
-  return matmul(x, castLike(w, x), b ? { transB: true, bias: castLike(b, x) } : { transB: true });
+  const dt = floatDtype('linear', x);
+  return matmul(x, asDtype(w, dt), b ? { transB: true, bias: asDtype(b, dt) } : { transB: true });
 }
 
 /** A Linear's weight and bias, cast to x's precision as linear() does. */
 const linearOf = (p: ParamStore, prefix: string, x: Tensor): Linear =>
-  ({ weight: castLike(p.get(`${prefix}.weight`), x), bias: castLike(p.get(`${prefix}.bias`), x) });
+  ({ weight: p.get(`${prefix}.weight`, floatDtype('linear', x)), bias: p.get(`${prefix}.bias`, floatDtype('linear', x)) });
 
 function ln(p: ParamStore, prefix: string, x: Tensor, eps = LN_EPS): Tensor {
   return layerNorm(x, p.get(`${prefix}.weight`), p.get(`${prefix}.bias`), eps);
@@ -125,7 +128,7 @@ export function swinForward(p: ParamStore, image: Tensor, opts: RunOptions = {})
   const cfg = p.cfg;
   const rt = p.rt;
   const record = opts.record ?? ((): void => {});
-  let x = rt.scope(() => ln(p, 'backbone.0.0.2', patchEmbed(image, castLike(p.get('backbone.0.0.0.weight'), image), castLike(p.get('backbone.0.0.0.bias'), image))));
+  let x = rt.scope(() => ln(p, 'backbone.0.0.2', patchEmbed(image, p.get('backbone.0.0.0.weight', floatDtype('patchEmbed', image)), p.get('backbone.0.0.0.bias', floatDtype('patchEmbed', image)))));
   record('backbone.0.0', x);
   const totalBlocks = cfg.depths.reduce((a, b) => a + b, 0);
   const stages: Tensor[] = [];

@@ -7,6 +7,7 @@
 // accumulate into `param.grad`, which persists until `zeroGrad`. Backward kernels run with
 // recording off, so the tape never grows during backward.
 import type { Runtime } from './runtime.js';
+import type { FlatGroup } from './flat.js';
 import type { Tensor } from './tensor.js';
 
 export interface GradNode {
@@ -21,6 +22,8 @@ export interface GradNode {
 
 export class Tape {
   private nodes: GradNode[] = [];
+  /** Flat groups whose parameters got gradients in this backward (runtime/flat.ts settles them at its end). */
+  private groups = new Set<FlatGroup>();
 
   constructor(private rt: Runtime) {}
 
@@ -78,16 +81,22 @@ export class Tape {
         });
       }
       announce(0);
+      for (const g of this.groups) g.settleGrads();
+      this.groups.clear();
     }));
     for (const g of grads.values()) g.release();
     this.clear();
   }
 
   private accumulate(grads: Map<Tensor, Tensor>, input: Tensor, d: Tensor): void {
-    if (d.rank !== input.rank || d.shape.some((n, i) => n !== input.shape[i]) || d.dtype !== input.dtype) {
+    // a parameter of a flat group may receive f16 gradients through the group's f16 copy (runtime/flat.ts)
+    const dtypeOk = d.dtype === input.dtype || (input.node === null && input.flat?.role === 'param' && d.dtype === 'f16');
+    if (d.rank !== input.rank || d.shape.some((n, i) => n !== input.shape[i]) || !dtypeOk) {
       throw new Error(`autograd: gradient ${d.describe()} does not match ${input.describe()} (op ${input.node?.op ?? 'leaf'})`);
     }
     if (input.node === null) {
+      // A parameter of a flat group keeps its gradient in the group's gradient buffer (runtime/flat.ts).
+      if (input.flat?.role === 'param') { input.flat.group.acceptGrad(input, d); this.groups.add(input.flat.group); return; }
       // A leaf's gradient is summed in place, so it must own its buffer exclusively.
       if (!input.grad) input.grad = d.exclusive ? d : this.rt.copy(d);
       else this.rt.accumulate(input.grad, d);

@@ -32,7 +32,7 @@ export function fmaProbe(rt: Runtime): { record(): void; flops: number; release(
   const invocations = GROUPS * WG;
   const out = rt.untracked(() => rt.empty([invocations]));
   return {
-    record: () => rt.dispatch(FMA, { op: 'fma_peak', storage: { peak_out: { buffer: out.buffer } }, params: { n: invocations, seed: 0.5 }, constants: { ITERS }, workgroups: [GROUPS] }),
+    record: () => rt.dispatch(FMA, { op: 'fma_peak', storage: { peak_out: out.binding }, params: { n: invocations, seed: 0.5 }, constants: { ITERS }, workgroups: [GROUPS] }),
     flops: invocations * ITERS * 24 * 8 * 2,
     release: () => out.release(),
   };
@@ -50,8 +50,8 @@ export async function measureRoofline<T extends { medianMs: number }>(rt: Runtim
   const src = rt.full([vec4s * 4], 1);
   const dst = rt.empty([vec4s * 4]);
   const red = rt.empty([GROUPS * WG * 4]);
-  const copy = await time(() => rt.dispatch(COPY, { op: 'copy_bw', storage: { copy_dst: { buffer: dst.buffer }, copy_src: { buffer: src.buffer } }, params: { n: vec4s, seed: 0 }, workgroups: [GROUPS] }));
-  const read = await time(() => rt.dispatch(READ, { op: 'read_reduce', storage: { red_out: { buffer: red.buffer }, red_src: { buffer: src.buffer } }, params: { n: vec4s, seed: 0 }, workgroups: [GROUPS] }));
+  const copy = await time(() => rt.dispatch(COPY, { op: 'copy_bw', storage: { copy_dst: dst.binding, copy_src: src.binding }, params: { n: vec4s, seed: 0 }, workgroups: [GROUPS] }));
+  const read = await time(() => rt.dispatch(READ, { op: 'read_reduce', storage: { red_out: red.binding, red_src: src.binding }, params: { n: vec4s, seed: 0 }, workgroups: [GROUPS] }));
   for (const t of [src, dst, red]) t.release();
   return {
     peak: { gflops: flops / (fma.medianMs * 1e6), copyGBps: (2 * vec4s * 16) / (copy.medianMs * 1e6), readGBps: (vec4s * 16) / (read.medianMs * 1e6) },

@@ -11,7 +11,7 @@ import { Tuner, type TuneProgress, type TuneRecord, type TuneStore } from './tun
 import { KernelCache, type KernelDecl } from './kernel.js';
 import { BufferPool, type PoolStats } from './pool.js';
 import { encodeHalf } from './half.js';
-import { checkShape, hostValues, itemBytes, shapeStr, sizeOf, storageBytes, Storage, Tensor, type DType } from './tensor.js';
+import { checkShape, hostValues, itemBytes, shapeStr, sizeOf, storageBytes, Storage, Tensor, type DType, type FlatSlot } from './tensor.js';
 import { accumulateInPlace, binary, fill } from './ops/elementwise.js';
 
 export interface RuntimeOptions extends OpenOptions {
@@ -125,7 +125,7 @@ export class Runtime {
 
   copy(t: Tensor): Tensor {
     const out = this.empty(t.shape, t.dtype, 'copy');
-    this.batch.copy(t.buffer, 0, out.buffer, 0, t.bytes);
+    this.batch.copy(t.buffer, t.byteOffset, out.buffer, 0, t.bytes);
     return out;
   }
 
@@ -133,7 +133,8 @@ export class Runtime {
   write(t: Tensor, data: Float32Array | Int32Array): void {
     if (data.length !== t.size) throw new Error(`write: ${data.length} values for ${t.describe()}`);
     if (t.isFloat !== (data instanceof Float32Array)) throw new Error(`write: ${data.constructor.name} into ${t.describe()}`);
-    this.batch.upload(t.buffer, 0, t.dtype === 'f16' ? encodeHalf(data) : data);
+    this.batch.upload(t.buffer, t.byteOffset, t.dtype === 'f16' ? encodeHalf(data) : data);
+    if (t.flat?.role === 'param') t.flat.group.paramsWritten();
   }
 
   /** Copies consecutive slices of `flat` into `parts`, in order (e.g. a bucket of gradients back into each gradient). */
@@ -144,7 +145,7 @@ export class Runtime {
     for (const t of parts) {
       if (t.dtype !== flat.dtype) throw new Error(`unpackInto: ${t.describe()} has another dtype than ${flat.describe()}`);
       if ((at * itemBytes(t.dtype)) % 4 !== 0) throw new Error(`unpackInto: ${t.describe()} starts at element ${at} of ${flat.describe()}, not on a 4-byte boundary`);
-      this.batch.copy(flat.buffer, at * itemBytes(t.dtype), t.buffer, 0, t.bytes);
+      this.batch.copy(flat.buffer, flat.byteOffset + at * itemBytes(t.dtype), t.buffer, t.byteOffset, t.bytes);
       at += t.size;
     }
   }
@@ -157,17 +158,27 @@ export class Runtime {
     checkShape('reshape', resolved);
     if (sizeOf(resolved) !== t.size) throw new Error(`reshape: cannot view ${t.describe()} as ${shapeStr(shape)}`);
     t.storage.refs++;
-    const view = new Tensor(this, resolved, t.dtype, t.storage);
+    const view = new Tensor(this, resolved, t.dtype, t.storage, t.byteOffset, t.span);
     this.track(view);
     this.tape.record('reshape', [t], view, [], (dOut) => [this.reshape(dOut, t.shape)]);
     return view;
+  }
+
+  /** A tensor over `storage` from `byteOffset` on, binding `span` bytes (a slot of a flat buffer; runtime/flat.ts). */
+  view(storage: Storage, shape: readonly number[], dtype: DType, byteOffset: number, span: number, flat?: FlatSlot): Tensor {
+    if (byteOffset + storageBytes(dtype, sizeOf(shape)) > storage.buffer.size) throw new Error(`view: [${shape.join(', ')}] ${dtype} at byte ${byteOffset} overruns its ${storage.buffer.size}-byte buffer`);
+    storage.refs++;
+    const t = new Tensor(this, [...shape], dtype, storage, byteOffset, span, flat);
+    this.track(t);
+    return t;
   }
 
   freeBuffer(buffer: GPUBuffer): void { this.pool.release(buffer); }
 
   /** `dst += src` in place (gradient accumulation); `dst` must own its buffer. */
   accumulate(dst: Tensor, src: Tensor): void {
-    if (!dst.exclusive) throw new Error(`accumulate: ${dst.describe()} shares its buffer; cannot add in place`);
+    // a gradient slot of a flat group shares the group's buffer by design and is written only here
+    if (!dst.exclusive && dst.flat?.role !== 'grad') throw new Error(`accumulate: ${dst.describe()} shares its buffer; cannot add in place`);
     accumulateInPlace(dst, src);
   }
 
@@ -232,7 +243,7 @@ export class Runtime {
   /** The values of several tensors with one flush and one readback (e.g. a step's numbers, a checkpoint's tensors). */
   async readMany(tensors: readonly Tensor[]): Promise<(Float32Array | Int32Array)[]> {
     for (const t of tensors) if (!t.usable) throw new Error(`readMany: tensor ${t.describe()} was released`);
-    const data = await this.batch.readMany(tensors.map((t) => ({ src: t.buffer, offset: 0, bytes: t.bytes })));
+    const data = await this.batch.readMany(tensors.map((t) => ({ src: t.buffer, offset: t.byteOffset, bytes: t.bytes })));
     return data.map((d, i) => hostValues(tensors[i]!.dtype, tensors[i]!.size, d));
   }
 

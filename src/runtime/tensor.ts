@@ -10,6 +10,7 @@
 // they die while training keeps exactly what the tape pinned.
 import type { Runtime } from './runtime.js';
 import type { GradNode } from './autograd.js';
+import type { FlatGroup } from './flat.js';
 
 import { decodeHalf } from './half.js';
 
@@ -27,6 +28,9 @@ export function hostValues(dtype: DType, size: number, data: ArrayBuffer): Float
   if (dtype === 'f16') return decodeHalf(new Uint16Array(data), size);
   return dtype === 'f32' ? new Float32Array(data, 0, size) : new Int32Array(data, 0, size);
 }
+
+/** Where a view of a flat group lives: the group (runtime/flat.ts), its slot, and which of the group's buffers. */
+export interface FlatSlot { readonly group: FlatGroup; readonly index: number; readonly role: 'param' | 'grad' | 'shadow' | 'state' }
 
 let nextId = 1;
 
@@ -64,11 +68,57 @@ export class Tensor {
   node: GradNode | null = null;
   name: string | undefined;
 
-  constructor(readonly rt: Runtime, readonly shape: readonly number[], readonly dtype: DType, readonly storage: Storage) {
+  /**
+   * A tensor's data starts `byteOffset` bytes into its buffer: 0 for a tensor of its own; a view
+   * into a flat buffer (runtime/flat.ts: parameters, gradients, optimizer moments) starts at its
+   * slot, aligned to the device's minStorageBufferOffsetAlignment, and binds `span` bytes (its
+   * slot with the padding to the next one: at least its data rounded up to 16 bytes, so vec4
+   * kernels stay inside it). `flat` names the flat group and slot it lives in.
+   */
+  constructor(
+    readonly rt: Runtime, readonly shape: readonly number[], readonly dtype: DType, storage: Storage,
+    byteOffset = 0, span?: number, flat?: FlatSlot,
+  ) {
     this.size = sizeOf(shape);
+    this._storage = storage;
+    this._byteOffset = byteOffset;
+    this._span = span;
+    this._flat = flat;
+  }
+
+  private _storage: Storage;
+  private _byteOffset: number;
+  private _span: number | undefined;
+  private _flat: FlatSlot | undefined;
+  get storage(): Storage { return this._storage; }
+  get byteOffset(): number { return this._byteOffset; }
+  get span(): number | undefined { return this._span; }
+  get flat(): FlatSlot | undefined { return this._flat; }
+
+  /**
+   * Moves this tensor onto a slot of a flat buffer (FlatGroup.adopt, runtime/flat.ts, which has
+   * copied the values there): the tensor keeps its identity (the model and the tape refer to it)
+   * and its old buffer goes back to the pool. It must have no views of its own buffer alive.
+   */
+  relocate(storage: Storage, byteOffset: number, span: number, flat: FlatSlot): void {
+    if (this._storage.refs !== 1 || this._span !== undefined) throw new Error(`relocate: ${this.describe()} has views of its buffer alive or is a view itself`);
+    storage.refs++;
+    this._storage.release();
+    this._storage = storage;
+    this._byteOffset = byteOffset;
+    this._span = span;
+    this._flat = flat;
   }
 
   get buffer(): GPUBuffer { return this.storage.buffer; }
+
+  /** The storage binding of its data: the whole buffer for a tensor of its own, the slot for a view. */
+  get binding(): { buffer: GPUBuffer; offset: number; size?: number } {
+    return this.span === undefined ? { buffer: this.buffer, offset: 0 } : { buffer: this.buffer, offset: this.byteOffset, size: this.span };
+  }
+
+  /** Bytes a kernel may touch from `byteOffset` on (the binding's size). */
+  get boundBytes(): number { return this.span ?? this.buffer.size; }
 
   get rank(): number { return this.shape.length; }
   /** Bytes of its data, rounded up to 4 (what copies and reads move). */
@@ -119,7 +169,7 @@ export class Tensor {
    */
   async read(): Promise<Float32Array | Int32Array> {
     if (!this.usable) throw new Error(`read of released tensor ${this.describe()}`);
-    const data = await this.rt.batch.read(this.buffer, 0, this.bytes);
+    const data = await this.rt.batch.read(this.buffer, this.byteOffset, this.bytes);
     if (this.rt.tuner.pendingCount > 0) await this.rt.tunePending();
     return hostValues(this.dtype, this.size, data);
   }

@@ -32,8 +32,8 @@ export function buildModel(rt: Runtime, backbone: string, seed = 1): ModelUnderT
   return {
     cfg, params, optim, trainer, classes: 19,
     release() {
+      optim.destroy();
       params.release();
-      for (const t of [...optim.expAvg, ...optim.expAvgSq]) t.release();
     },
   };
 }

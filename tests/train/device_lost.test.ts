@@ -55,9 +55,9 @@ describe('a lost GPU device', () => {
 
   it('segface train: one line and exit 1; the last checkpoint loads and --resume finishes', async () => {
     const runDir = join(dir, 'run');
-    // 4,000 kernel dispatches: inside the second epoch's first step (an epoch is 2 steps and a
-    // validation of about 1,800 dispatches each), after the first epoch's checkpoint
-    const lost = await run([...TINY, '--out', runDir], { SEGFACE_FAULT_LOSE_DEVICE_AT_DISPATCH: '4000' });
+    // 1,700 kernel dispatches: inside the second epoch's first step (an epoch is 2 steps of about
+    // 610 dispatches and a validation of about 180: dispatches 1,407-2,018), after the first epoch's checkpoint
+    const lost = await run([...TINY, '--out', runDir], { SEGFACE_FAULT_LOSE_DEVICE_AT_DISPATCH: '1700' });
     expect(lost.code, lost.stderr).toBe(1);
     const lines = lost.stderr.trim().split('\n');
     expect(lines[lines.length - 1]).toMatch(/^error: WebGPU device lost \(destroyed while in use.*continue with segface train --resume /);
@@ -73,7 +73,7 @@ describe('a lost GPU device', () => {
   it('segface train out of GPU memory (the batch\'s out-of-memory error scope): one line naming it and exit 1; --resume finishes', async () => {
     const runDir = join(dir, 'oom');
     // the same moment: the second epoch's first step, after the first epoch's checkpoint
-    const oom = await run([...TINY, '--out', runDir], { SEGFACE_FAULT_OOM_AT_DISPATCH: '4000' });
+    const oom = await run([...TINY, '--out', runDir], { SEGFACE_FAULT_OOM_AT_DISPATCH: '1700' });
     expect(oom.code, oom.stderr).toBe(1);
     const lines = oom.stderr.trim().split('\n');
     expect(lines[lines.length - 1]).toMatch(/^error: WebGPU GPUOutOfMemoryError in .*Out of memory.*continue with segface train --resume /);

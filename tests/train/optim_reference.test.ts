@@ -304,9 +304,9 @@ describe('tiny SegFace training steps against PyTorch (float64, teacher-forced)'
       const lr = schedule.lrAt(s);
       // load the reference state
       for (const [i, p] of trainable.entries()) {
-        rt().batch.upload(p.buffer, 0, at(`step${s}.param.${p.name}`));
-        rt().batch.upload(optim.expAvg[i]!.buffer, 0, at(`step${s}.exp_avg.${p.name}`));
-        rt().batch.upload(optim.expAvgSq[i]!.buffer, 0, at(`step${s}.exp_avg_sq.${p.name}`));
+        rt().write(p, at(`step${s}.param.${p.name}`));
+        rt().write(optim.expAvg[i]!, at(`step${s}.exp_avg.${p.name}`));
+        rt().write(optim.expAvgSq[i]!, at(`step${s}.exp_avg_sq.${p.name}`));
         optim.steps[i] = ref.has(`step${s}.grad.${p.name}`) ? s : 0;
       }
       // forward, loss and backward as Trainer.step records them (stochastic depth off)

@@ -19,7 +19,7 @@ function vec4Count(op: string, ...ts: Tensor[]): number {
   const n4 = Math.ceil(ts[0]!.size / 4);
   for (const t of ts) {
     const touched = n4 * 4 * itemBytes(t.dtype);
-    if (t.buffer.size < touched) throw new Error(`${op}: buffer of ${t.describe()} is ${t.buffer.size} bytes, under the ${touched} its vec4 kernel touches`);
+    if (t.boundBytes < touched) throw new Error(`${op}: binding of ${t.describe()} is ${t.boundBytes} bytes, under the ${touched} its vec4 kernel touches`);
   }
   return n4;
 }
@@ -37,7 +37,7 @@ export function activation(kind: ActivationKind, x: Tensor, opts: ActivationOpti
   const n4 = vec4Count(kind, y, x);
   const wg = opts.workgroupSize ?? WG;
   rt.dispatch(ACT_FWD[dtype], {
-    op: `${kind}_fwd`, storage: { y: { buffer: y.buffer }, x: { buffer: x.buffer } },
+    op: `${kind}_fwd`, storage: { y: y.binding, x: x.binding },
     params: { n4 }, constants: { KIND: KIND_CODE[kind], WG: wg }, workgroups: [groups(n4, wg)],
   });
   rt.tape.record(kind, [x], y, [x], (dy) => [activationBackward(kind, x, dy, opts)]);
@@ -54,7 +54,7 @@ export function activationBackward(kind: ActivationKind, x: Tensor, dy: Tensor, 
   const n4 = vec4Count(op, dx, x, dy);
   const wg = opts.workgroupSize ?? WG;
   rt.dispatch(ACT_BWD[dtype], {
-    op, storage: { dx: { buffer: dx.buffer }, x: { buffer: x.buffer }, dy: { buffer: dy.buffer } },
+    op, storage: { dx: dx.binding, x: x.binding, dy: dy.binding },
     params: { n4 }, constants: { KIND: KIND_CODE[kind], WG: wg }, workgroups: [groups(n4, wg)],
   });
   return dx;

@@ -21,7 +21,7 @@ export function argmaxChannels(x: Tensor): Tensor {
   const total = B * pixels;
   const words = Math.ceil(total / 4);
   const out = x.rt.empty([words], 'i32', 'argmaxChannels');
-  x.rt.dispatch(ARGMAX, { op: 'argmax_classes', storage: { out: { buffer: out.buffer }, x: { buffer: x.buffer } }, params: { pixels, classes: K, total }, workgroups: [groups(words, WG)] });
+  x.rt.dispatch(ARGMAX, { op: 'argmax_classes', storage: { out: out.binding, x: x.binding }, params: { pixels, classes: K, total }, workgroups: [groups(words, WG)] });
   return out;
 }
 

@@ -92,14 +92,14 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, heads: number,
   const out = g.splits === 1 ? rt.empty([d.B, d.nq, d.D], 'f32', 'attention') : rt.empty([g.splits, d.B, d.nq, d.D], 'f32', 'attention.spans');
   const lse = g.splits === 1 ? rt.untracked(() => rt.empty([d.B, heads, d.nq], 'f32', 'attention.lse')) : rt.empty([g.splits, d.B, heads, d.nq], 'f32', 'attention.spans_lse');
   rt.dispatch(FWD(sg), {
-    op: 'attn_fwd', storage: { q: { buffer: q.buffer }, k: { buffer: k.buffer }, v: { buffer: v.buffer }, out: { buffer: out.buffer }, lse: { buffer: lse.buffer } },
+    op: 'attn_fwd', storage: { q: q.binding, k: k.binding, v: v.binding, out: out.binding, lse: lse.binding },
     params, constants, workgroups: [g.blocks * g.splits * bh],
   });
   if (g.splits === 1) return { out, lse };
   const merged = rt.empty([d.B, d.nq, d.D], 'f32', 'attention');
   const mergedLse = rt.untracked(() => rt.empty([d.B, heads, d.nq], 'f32', 'attention.lse'));
   rt.dispatch(COMBINE, {
-    op: 'attn_fwd_combine', storage: { part_out: { buffer: out.buffer }, part_lse: { buffer: lse.buffer }, out: { buffer: merged.buffer }, lse: { buffer: mergedLse.buffer } },
+    op: 'attn_fwd_combine', storage: { part_out: out.binding, part_lse: lse.binding, out: merged.binding, lse: mergedLse.binding },
     params, constants: { HD: d.hd, WG: MAX_WG }, workgroups: [groups(bh * d.nq, MAX_WG)],
   });
   out.release();
@@ -128,8 +128,8 @@ export function attentionBackward(q: Tensor, k: Tensor, v: Tensor, heads: number
   rt.dispatch(DQ(sg), {
     op: 'attn_bwd_dq',
     storage: {
-      q: { buffer: q.buffer }, k: { buffer: k.buffer }, v: { buffer: v.buffer }, fwd_out: { buffer: out.buffer }, d_out: { buffer: dOut.buffer },
-      saved_lse: { buffer: lse.buffer }, dq: { buffer: dqParts.buffer }, stats: { buffer: stats.buffer },
+      q: q.binding, k: k.binding, v: v.binding, fwd_out: out.binding, d_out: dOut.binding,
+      saved_lse: lse.binding, dq: dqParts.binding, stats: stats.binding,
     },
     params: { rows: d.nq, cols: d.nk, blocks: gq.blocks, splits: gq.splits, span: gq.span, bh, heads, scale },
     constants: { HD: d.hd, WG: gq.wg }, workgroups: [gq.blocks * gq.splits * bh],
@@ -140,8 +140,8 @@ export function attentionBackward(q: Tensor, k: Tensor, v: Tensor, heads: number
   rt.dispatch(DKV(sg), {
     op: 'attn_bwd_dkv',
     storage: {
-      q: { buffer: q.buffer }, k: { buffer: k.buffer }, v: { buffer: v.buffer }, d_out: { buffer: dOut.buffer },
-      saved_stats: { buffer: stats.buffer }, dk: { buffer: dkParts.buffer }, dv: { buffer: dvParts.buffer },
+      q: q.binding, k: k.binding, v: v.binding, d_out: dOut.binding,
+      saved_stats: stats.binding, dk: dkParts.binding, dv: dvParts.binding,
     },
     params: { rows: d.nk, cols: d.nq, blocks: gk.blocks, splits: gk.splits, span: gk.span, bh, heads, scale },
     constants: { HD: d.hd, WG: gk.wg }, workgroups: [gk.blocks * gk.splits * bh],

@@ -41,7 +41,7 @@ function apply(op: string, x: Tensor, p: number, seed: number, opts: DropPathOpt
   const wg = opts.workgroupSize ?? WG;
   rt.dispatch(vec4 ? VEC4 : SCALAR, {
     op,
-    storage: vec4 ? { y4: { buffer: y.buffer }, x4: { buffer: x.buffer } } : { y: { buffer: y.buffer }, x: { buffer: x.buffer } },
+    storage: vec4 ? { y4: y.binding, x4: x.binding } : { y: y.binding, x: x.binding },
     params: { n, per_sample: perSample, seed, p, scale: dropPathScale(p), first_sample: opts.firstSample ?? 0 },
     constants: { WG: wg }, workgroups: [groups(n, wg)],
   });

@@ -40,7 +40,7 @@ export function fill(t: Tensor, value: number): void {
   const window = Math.floor(t.rt.device.limits.maxStorageBufferBindingSize / 256) * 64; // words, 256-byte aligned
   for (let start = 0; start < words; start += window) {
     const n = Math.min(window, words - start);
-    t.rt.dispatch(FILL, { op: 'fill', storage: { fill_out: { buffer: t.buffer, offset: start * 4, size: n * 4 } }, params: { n, bits }, workgroups: [groups(n, WG)] });
+    t.rt.dispatch(FILL, { op: 'fill', storage: { fill_out: { buffer: t.buffer, offset: t.byteOffset + start * 4, size: n * 4 } }, params: { n, bits }, workgroups: [groups(n, WG)] });
   }
 }
 
@@ -50,7 +50,7 @@ const OP_CODE: Record<BinaryKind, number> = { add: 0, sub: 1, mul: 2 };
 function dispatchBinary(kind: BinaryKind, out: Tensor, a: Tensor, b: Tensor, dtype: FloatDType): void {
   if (out.size % 4 === 0 && a.size % 4 === 0 && b.size % 4 === 0) {
     out.rt.dispatch(BINARY4[dtype], {
-      op: kind, storage: { out4: { buffer: out.buffer }, a4: { buffer: a.buffer }, b4: { buffer: b.buffer } },
+      op: kind, storage: { out4: out.binding, a4: a.binding, b4: b.binding },
       params: { n: out.size, na: a.size, nb: b.size },
       constants: { OP: OP_CODE[kind], BCAST_A: Number(a.size !== out.size), BCAST_B: Number(b.size !== out.size), PER },
       workgroups: [vec4Groups(out.size)],
@@ -58,7 +58,7 @@ function dispatchBinary(kind: BinaryKind, out: Tensor, a: Tensor, b: Tensor, dty
     return;
   }
   out.rt.dispatch(BINARY[dtype], {
-    op: kind, storage: { out: { buffer: out.buffer }, a: { buffer: a.buffer }, b: { buffer: b.buffer } },
+    op: kind, storage: { out: out.binding, a: a.binding, b: b.binding },
     params: { n: out.size, na: a.size, nb: b.size }, constants: { OP: OP_CODE[kind] }, workgroups: [groups(out.size, WG)],
   });
 }
@@ -108,7 +108,7 @@ export function affine(x: Tensor, alpha: number, beta: number): Tensor {
   const dtype = floatDtype('affine', x);
   const rt = x.rt;
   const out = rt.empty(x.shape, dtype, 'affine');
-  rt.dispatch(AFFINE[dtype], { op: 'affine', storage: { aff_out: { buffer: out.buffer }, aff_x: { buffer: x.buffer } }, params: { n: x.size, alpha, beta }, workgroups: [groups(x.size, WG)] });
+  rt.dispatch(AFFINE[dtype], { op: 'affine', storage: { aff_out: out.binding, aff_x: x.binding }, params: { n: x.size, alpha, beta }, workgroups: [groups(x.size, WG)] });
   rt.tape.record('affine', [x], out, [], (g) => [affine(g, alpha, 0)]);
   return out;
 }
@@ -120,10 +120,10 @@ export function accumulateInPlace(dst: Tensor, src: Tensor): void {
   sameShape('accumulate', dst, src);
   const dtype = floatDtype('accumulate', dst, src);
   if (dst.size % 4 === 0) {
-    dst.rt.dispatch(ACCUMULATE4[dtype], { op: 'accumulate', storage: { acc4: { buffer: dst.buffer }, acc_x4: { buffer: src.buffer } }, params: { n: dst.size }, constants: { PER }, workgroups: [vec4Groups(dst.size)] });
+    dst.rt.dispatch(ACCUMULATE4[dtype], { op: 'accumulate', storage: { acc4: dst.binding, acc_x4: src.binding }, params: { n: dst.size }, constants: { PER }, workgroups: [vec4Groups(dst.size)] });
     return;
   }
-  dst.rt.dispatch(ACCUMULATE[dtype], { op: 'accumulate', storage: { acc: { buffer: dst.buffer }, acc_x: { buffer: src.buffer } }, params: { n: dst.size }, workgroups: [groups(dst.size, WG)] });
+  dst.rt.dispatch(ACCUMULATE[dtype], { op: 'accumulate', storage: { acc: dst.binding, acc_x: src.binding }, params: { n: dst.size }, workgroups: [groups(dst.size, WG)] });
 }
 
 /**
@@ -139,14 +139,22 @@ export function cast(x: Tensor, dtype: FloatDType): Tensor {
     rt.tape.record('cast', [x], out, [], (g) => [rt.copy(g)]);
     return out;
   }
-  if (!rt.device.hasF16) throw new Error(`cast to ${dtype}: adapter ${rt.device.adapter.name} has no shader-f16`);
   const out = rt.empty(x.shape, dtype, 'cast');
-  const storage: Record<string, { buffer: GPUBuffer }> = dtype === 'f16'
-    ? { to_act: { buffer: out.buffer }, from_f32: { buffer: x.buffer } }
-    : { to_f32: { buffer: out.buffer }, from_act: { buffer: x.buffer } };
-  rt.dispatch(dtype === 'f16' ? CAST_TO_F16 : CAST_TO_F32, { op: 'cast', storage, params: { n: x.size }, workgroups: [groups(x.size, WG)] });
+  castInto(out, x);
   rt.tape.record('cast', [x], out, [], (g) => [cast(g, from)]);
   return out;
+}
+
+/** Writes `x` converted to `out`'s dtype (f32 <-> f16, same size) into `out`; not recorded on the tape. */
+export function castInto(out: Tensor, x: Tensor): void {
+  const rt = x.rt;
+  const to = floatDtype('cast', out);
+  if (out.size !== x.size || to === floatDtype('cast', x)) throw new Error(`cast: ${x.describe()} into ${out.describe()}`);
+  if (!rt.device.hasF16) throw new Error(`cast to ${to}: adapter ${rt.device.adapter.name} has no shader-f16`);
+  const storage: Record<string, { buffer: GPUBuffer }> = to === 'f16'
+    ? { to_act: out.binding, from_f32: x.binding }
+    : { to_f32: out.binding, from_act: x.binding };
+  rt.dispatch(to === 'f16' ? CAST_TO_F16 : CAST_TO_F32, { op: 'cast', storage, params: { n: x.size }, workgroups: [groups(x.size, WG)] });
 }
 
 /**

@@ -66,7 +66,7 @@ export function layerNormForward(x: Tensor, w: Tensor, b: Tensor, eps: number, o
   const { tpr, wg } = rowThreads(cols, opts.threadsPerRow);
   rt.dispatch(LN_FWD[dtype], {
     op: 'layernorm_fwd',
-    storage: { y: { buffer: y.buffer }, mean: { buffer: mean.buffer }, rstd: { buffer: rstd.buffer }, x: { buffer: x.buffer }, w: { buffer: w.buffer }, b: { buffer: b.buffer } },
+    storage: { y: y.binding, mean: mean.binding, rstd: rstd.binding, x: x.binding, w: w.binding, b: b.binding },
     params: { rows, cols, eps }, constants: { TPR: tpr, WG: wg }, workgroups: [groups(rows, wg / tpr)],
   });
   return { y, mean, rstd };
@@ -103,13 +103,13 @@ export function layerNormBackward(
   if (dy.size !== x.size) throw new Error(`${op}: gradient ${shapeStr(dy.shape)} does not match input ${shapeStr(x.shape)}`);
   if (mean.size !== rows || rstd.size !== rows) throw new Error(`${op}: saved statistics ${mean.describe()}, ${rstd.describe()} must have ${rows} rows`);
   const rt = x.rt;
-  const saved = { dy: { buffer: dy.buffer }, x: { buffer: x.buffer }, mean_saved: { buffer: mean.buffer }, rstd_saved: { buffer: rstd.buffer } };
+  const saved = { dy: dy.binding, x: x.binding, mean_saved: mean.binding, rstd_saved: rstd.binding };
   let dx: Tensor | null = null;
   if (opts.needInput ?? true) {
     dx = rt.empty(x.shape, dtype, op);
     const { tpr, wg } = rowThreads(cols, opts.threadsPerRow);
     rt.dispatch(LN_BWD_DX[dtype], {
-      op: 'layernorm_bwd_dx', storage: { dx: { buffer: dx.buffer }, w: { buffer: w.buffer }, ...saved },
+      op: 'layernorm_bwd_dx', storage: { dx: dx.binding, w: w.binding, ...saved },
       params: { rows, cols }, constants: { TPR: tpr, WG: wg }, workgroups: [groups(rows, wg / tpr)],
     });
   }
@@ -123,7 +123,7 @@ export function layerNormBackward(
   const dwPart = rt.empty(partShape, 'f32', `${op}.dw`);
   const dbPart = rt.empty(partShape, 'f32', `${op}.db`);
   rt.dispatch(LN_BWD_PARAMS[dtype], {
-    op: 'layernorm_bwd_params', storage: { dw_part: { buffer: dwPart.buffer }, db_part: { buffer: dbPart.buffer }, ...saved },
+    op: 'layernorm_bwd_params', storage: { dw_part: dwPart.binding, db_part: dbPart.binding, ...saved },
     params: { rows, cols }, constants: { CHUNK: chunk, WG: wg }, workgroups: [groups(chunks * cols, wg)],
   });
   if (chunks === 1) return { dx, dw: dwPart, db: dbPart };

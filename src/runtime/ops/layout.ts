@@ -43,8 +43,8 @@ const WINDOW = builds({ file: 'layout.wgsl', entry: 'window_copy', storage: { wi
 const build = (t: Tensor): 'f32' | 'f16' => (t.dtype === 'f16' ? 'f16' : 'f32');
 
 /** A tensor's own bytes, not its pooled buffer's slack: robust access then confines stray writes. */
-function binding(t: Tensor): { buffer: GPUBuffer; size: number } {
-  return { buffer: t.buffer, size: Math.max(4, t.bytes) };
+function binding(t: Tensor): { buffer: GPUBuffer; offset: number; size: number } {
+  return { buffer: t.buffer, offset: t.byteOffset, size: Math.max(4, t.bytes) };
 }
 
 // ---- permute ------------------------------------------------------------------------------------
@@ -95,7 +95,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   const rt = x.rt;
   const out = rt.empty(perm.map((d) => x.shape[d]!), x.dtype, 'permute');
   const { outShape, xStrides } = collapsePermutation(x.shape, perm);
-  if (outShape.length <= 1) rt.batch.copy(x.buffer, 0, out.buffer, 0, x.bytes);
+  if (outShape.length <= 1) rt.batch.copy(x.buffer, x.byteOffset, out.buffer, out.byteOffset, x.bytes);
   else {
     const pad = 4 - outShape.length;
     const k = elementsPerInvocation(rt);
@@ -136,7 +136,7 @@ function windowCopy(op: string, dst: Tensor, src: Tensor, w: Window): void {
   const aligned = [w.srcStart, w.dstStart, w.len].every((n) => (n * w.inner * item) % 4 === 0);
   if (w.outer === 1 && w.winStart === w.dstStart && w.winLen === w.len && aligned) {
     // One contiguous run in both tensors (buffer copies move whole 4-byte words).
-    rt.batch.copy(src.buffer, w.srcStart * w.inner * item, dst.buffer, w.dstStart * w.inner * item, w.len * w.inner * item);
+    rt.batch.copy(src.buffer, src.byteOffset + w.srcStart * w.inner * item, dst.buffer, dst.byteOffset + w.dstStart * w.inner * item, w.len * w.inner * item);
     return;
   }
   const blkLo = (w.dstStart - w.winStart) * w.inner;

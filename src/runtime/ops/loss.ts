@@ -97,7 +97,7 @@ export function segLossPartials(logits: Tensor, labels: Tensor, opts: LossKernel
   const wgs = Math.max(1, groups(d.pixels, wg * per));
   const partials = rt.empty([wgs, nq], 'f32', 'seg_loss partials');
   rt.dispatch(FWD, {
-    op: 'seg_loss_fwd', storage: { partials: { buffer: partials.buffer }, logits: { buffer: logits.buffer }, labels: { buffer: labels.buffer } },
+    op: 'seg_loss_fwd', storage: { partials: partials.binding, logits: logits.binding, labels: labels.binding },
     params: { classes: d.classes, hw: d.hw, pixels: d.pixels, groups: wgs }, constants: { WG: wg, PER: per }, workgroups: [wgs],
   });
   const ceSum = rt.empty([1], 'f32', 'seg_loss ceSum');
@@ -105,7 +105,7 @@ export function segLossPartials(logits: Tensor, labels: Tensor, opts: LossKernel
   const dicePartials = rt.empty([3, d.classes], 'f32', 'seg_loss dicePartials');
   rt.dispatch(REDUCE, {
     op: 'seg_loss_reduce',
-    storage: { ce_sum: { buffer: ceSum.buffer }, bad_labels: { buffer: badLabels.buffer }, dice_sums: { buffer: dicePartials.buffer }, partials_in: { buffer: partials.buffer } },
+    storage: { ce_sum: ceSum.binding, bad_labels: badLabels.binding, dice_sums: dicePartials.binding, partials_in: partials.binding },
     params: { classes: d.classes, groups: wgs }, constants: { WG: REDUCE_WG }, workgroups: [nq],
   });
   partials.release();
@@ -132,8 +132,8 @@ export function segLossFinish(
   rt.dispatch(FINISH, {
     op: 'seg_loss_finish',
     storage: {
-      loss_total: { buffer: total.buffer }, loss_ce: { buffer: ce.buffer }, loss_dice: { buffer: dice.buffer },
-      ce_in: { buffer: sums.ceSum.buffer }, dice_in: { buffer: sums.dicePartials.buffer },
+      loss_total: total.binding, loss_ce: ce.binding, loss_dice: dice.binding,
+      ce_in: sums.ceSum.binding, dice_in: sums.dicePartials.binding,
     },
     params: { classes: d.classes, count: sums.pixels, w_ce: weights.ceWeight, w_dice: weights.diceWeight }, workgroups: [1],
   });
@@ -159,8 +159,8 @@ export function segLossBackward(
   rt.dispatch(BWD, {
     op: 'seg_loss_bwd',
     storage: {
-      dlogits: { buffer: dlogits.buffer }, logits: { buffer: logits.buffer }, labels: { buffer: labels.buffer },
-      dice_in: { buffer: dicePartials.buffer }, d_total: { buffer: dTotal.buffer },
+      dlogits: dlogits.binding, logits: logits.binding, labels: labels.binding,
+      dice_in: dicePartials.binding, d_total: dTotal.binding,
     },
     params: { classes: d.classes, hw: d.hw, pixels: d.pixels, groups: wgs, count: pixels, w_ce: weights.ceWeight, w_dice: weights.diceWeight },
     constants: { WG: wg, PER: per }, workgroups: [wgs],
@@ -199,7 +199,7 @@ export interface SegLossNumbers { total: number; ce: number; dice: number; badLa
 export async function readSegLoss(r: SegLossResult, check = true): Promise<SegLossNumbers> {
   const rt = r.total.rt;
   const staging = rt.empty([4], 'f32', 'seg_loss readback');
-  [r.total, r.ce, r.dice, r.badLabels].forEach((t, i) => rt.batch.copy(t.buffer, 0, staging.buffer, 4 * i, 4));
+  [r.total, r.ce, r.dice, r.badLabels].forEach((t, i) => rt.batch.copy(t.buffer, t.byteOffset, staging.buffer, 4 * i, 4));
   const bytes = await rt.batch.read(staging.buffer, 0, 16);
   staging.release();
   const f = new Float32Array(bytes);

@@ -200,8 +200,8 @@ function dispatchGemm(g: Gemm, k: MatmulKernel, op: string): void {
   const tilesN = Math.ceil(N / k.tileN);
   const tiles = Math.ceil(M / k.tileM) * tilesN;
   const storage: Record<string, { buffer: GPUBuffer }> = {
-    c: { buffer: g.out.buffer }, a: { buffer: g.a.buffer }, b: { buffer: g.b.buffer }, bias: { buffer: (g.bias ?? g.a).buffer },
-    res: { buffer: (g.residual ?? g.a).buffer }, side: { buffer: epi?.side?.buffer ?? spareSideBuffer(rt) },
+    c: g.out.binding, a: g.a.binding, b: g.b.binding, bias: (g.bias ?? g.a).binding,
+    res: (g.residual ?? g.a).binding, side: epi?.side?.binding ?? { buffer: spareSideBuffer(rt) },
   };
   if (k.variant !== 'naive') { storage.a4 = storage.a!; storage.b4 = storage.b!; }
   rt.dispatch(DECLS[k.variant][floatDtype(op, g.out, g.a, g.b)], {

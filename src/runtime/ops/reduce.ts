@@ -18,7 +18,7 @@ export function sumLastDim(x: Tensor): Tensor {
   const cols = x.shape[x.rank - 1]!;
   const rows = x.size / Math.max(1, cols);
   const out = rt.empty(x.shape.slice(0, -1), dtype, 'sumLastDim');
-  rt.dispatch(SUM_ROWS[dtype], { op: 'sum_rows', storage: { out: { buffer: out.buffer }, x: { buffer: x.buffer } }, params: { rows, cols }, workgroups: [rows] });
+  rt.dispatch(SUM_ROWS[dtype], { op: 'sum_rows', storage: { out: out.binding, x: x.binding }, params: { rows, cols }, workgroups: [rows] });
   rt.tape.record('sumLastDim', [x], out, [], (dOut) => [expandLast(dOut, cols)]);
   return out;
 }
@@ -29,7 +29,7 @@ export function expandLast(t: Tensor, n: number): Tensor {
   const rt = t.rt;
   const rows = t.size;
   const out = rt.empty([...t.shape, n], dtype, 'expandLast');
-  rt.dispatch(EXPAND_LAST[dtype], { op: 'expand_last', storage: { out: { buffer: out.buffer }, x: { buffer: t.buffer } }, params: { rows, cols: n }, workgroups: [groups(rows * n, WG)] });
+  rt.dispatch(EXPAND_LAST[dtype], { op: 'expand_last', storage: { out: out.binding, x: t.binding }, params: { rows, cols: n }, workgroups: [groups(rows * n, WG)] });
   rt.tape.record('expandLast', [t], out, [], (dOut) => [sumLastDim(dOut)]);
   return out;
 }
@@ -61,7 +61,7 @@ export function sumLeading(x: Tensor, keep = 1): Tensor {
     const chunks = Math.max(1, groups(rows, CHUNK));
     const next = rt.empty(chunks === 1 ? outShape : [chunks, cols], dtype, 'sumLeading');
     rt.dispatch(SUM_COLS[dtype], {
-      op: 'sum_cols', storage: { out: { buffer: next.buffer }, x: { buffer: cur.buffer } },
+      op: 'sum_cols', storage: { out: next.binding, x: cur.binding },
       params: { rows, cols }, constants: { CHUNK }, workgroups: [groups(cols, WG), chunks],
     });
     if (cur !== x) cur.release();

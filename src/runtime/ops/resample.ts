@@ -86,7 +86,7 @@ function dispatchResize(decl: KernelDecl, op: string, dst: Tensor, src: Tensor, 
   const count = layout === 'NHWC' ? (dst.size / c) * groups(c, wg) : groups(dst.size, wg);
   const taps = rt.tensor(resizeTapTable(inDims.h, inDims.w, out.h, out.w), [2 * (out.h + out.w) + inDims.h + inDims.w], 'i32');
   rt.dispatch(decl, {
-    op, storage: { rs_dst: { buffer: dst.buffer }, rs_src: { buffer: src.buffer }, rs_taps: { buffer: taps.buffer } },
+    op, storage: { rs_dst: dst.binding, rs_src: src.binding, rs_taps: taps.binding },
     params: { n: dst.size, c, in_h: inDims.h, in_w: inDims.w, out_h: out.h, out_w: out.w },
     constants: { NHWC: layout === 'NHWC' ? 1 : 0, WG: wg }, workgroups: [count],
   });
@@ -107,7 +107,7 @@ export function resizeBilinear(x: Tensor, size: readonly [number, number], layou
   const [oh, ow] = size;
   const rt = x.rt;
   const out = rt.empty(shapeOf(layout, d.b, d.c, oh, ow), 'f32', op);
-  if (oh === d.h && ow === d.w) rt.batch.copy(x.buffer, 0, out.buffer, 0, x.bytes);
+  if (oh === d.h && ow === d.w) rt.batch.copy(x.buffer, x.byteOffset, out.buffer, out.byteOffset, x.bytes);
   else dispatchResize(RESIZE_FWD, op, out, x, layout, d, { h: oh, w: ow }, opts);
   rt.tape.record(op, [x], out, [], (dOut) => [resizeBilinearBackward(dOut, [d.h, d.w], layout, opts)]);
   return out;
@@ -122,7 +122,7 @@ export function resizeBilinearBackward(dOut: Tensor, inSize: readonly [number, n
   const [ih, iw] = inSize;
   const rt = dOut.rt;
   const dx = rt.empty(shapeOf(layout, d.b, d.c, ih, iw), 'f32', op);
-  if (ih === d.h && iw === d.w) rt.batch.copy(dOut.buffer, 0, dx.buffer, 0, dOut.bytes);
+  if (ih === d.h && iw === d.w) rt.batch.copy(dOut.buffer, dOut.byteOffset, dx.buffer, dx.byteOffset, dOut.bytes);
   else dispatchResize(RESIZE_BWD, op, dx, dOut, layout, { c: d.c, h: ih, w: iw }, { h: d.h, w: d.w }, opts);
   rt.tape.record(op, [dOut], dx, [], (g) => [resizeBilinear(g, [d.h, d.w], layout, opts)]);
   return dx;
@@ -161,7 +161,7 @@ export function gridSample(x: Tensor, grid: Tensor): Tensor {
   const out = rt.empty([b, c, grid.shape[1]!, grid.shape[2]!], 'f32', op);
   const params = gridParams(c, inH, inW, grid);
   rt.dispatch(GRID_FWD, {
-    op, storage: { gs_out: { buffer: out.buffer }, gs_x: { buffer: x.buffer }, gs_grid: { buffer: grid.buffer } },
+    op, storage: { gs_out: out.binding, gs_x: x.binding, gs_grid: grid.binding },
     params, workgroups: [groups(params.n!, WG)],
   });
   rt.tape.record(op, [x, grid], out, [grid], (dOut) => [gridSampleBackward(dOut, grid, [inH, inW]), null]);
@@ -180,7 +180,7 @@ export function gridSampleBackward(dOut: Tensor, grid: Tensor, inSize: readonly 
   const dx = rt.zeros([b, c, inSize[0], inSize[1]]);
   const params = gridParams(c, inSize[0], inSize[1], grid);
   rt.dispatch(GRID_BWD, {
-    op, storage: { gs_dx: { buffer: dx.buffer }, gs_dout: { buffer: dOut.buffer }, gs_grid: { buffer: grid.buffer } },
+    op, storage: { gs_dx: dx.binding, gs_dout: dOut.binding, gs_grid: grid.binding },
     params, workgroups: [groups(params.n!, WG)],
   });
   return dx;
@@ -213,7 +213,7 @@ export function positionalEncoding(g: Tensor, h: number, w: number, layout: PeLa
   const out = rt.empty(layout === 'tokens' ? [h * w, 2 * f] : [1, 2 * f, h, w], 'f32', op);
   const n = h * w * f;
   rt.dispatch(POS_ENC, {
-    op, storage: { pe_out: { buffer: out.buffer }, pe_coords: { buffer: table.buffer }, pe_g: { buffer: g.buffer } },
+    op, storage: { pe_out: out.binding, pe_coords: table.binding, pe_g: g.binding },
     params: { n, h, w, f }, constants: { TOKENS: layout === 'tokens' ? 1 : 0 }, workgroups: [groups(n, WG)],
   });
   table.release();

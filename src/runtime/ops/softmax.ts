@@ -57,7 +57,7 @@ export function softmax(x: Tensor, opts: RowOpOptions = {}): Tensor {
   const cols = x.shape[x.rank - 1]!;
   const rows = cols === 0 ? 0 : x.size / cols;
   const y = rt.empty(x.shape, dtype, 'softmax');
-  rt.dispatch(SOFTMAX_FWD[dtype], { ...launch('softmax_fwd', rows, cols, opts), storage: { y: { buffer: y.buffer }, x: { buffer: x.buffer } } });
+  rt.dispatch(SOFTMAX_FWD[dtype], { ...launch('softmax_fwd', rows, cols, opts), storage: { y: y.binding, x: x.binding } });
   rt.tape.record('softmax', [x], y, [y], (dy) => [softmaxBackward(y, dy, opts)]);
   return y;
 }
@@ -72,7 +72,7 @@ export function softmaxBackward(y: Tensor, dy: Tensor, opts: RowOpOptions = {}):
   const dx = rt.empty(y.shape, dtype, 'softmax_bwd');
   rt.dispatch(SOFTMAX_BWD[dtype], {
     ...launch('softmax_bwd', rows, cols, opts),
-    storage: { dx: { buffer: dx.buffer }, y_saved: { buffer: y.buffer }, dy: { buffer: dy.buffer } },
+    storage: { dx: dx.binding, y_saved: y.binding, dy: dy.binding },
   });
   return dx;
 }

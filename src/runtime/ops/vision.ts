@@ -85,7 +85,7 @@ function dispatchDepth(decls: Record<FloatDType, KernelDecl>, op: string, out: T
   const wg = opts.workgroupSize ?? WG;
   const blocks = out.size / (dims.p * dims.p);   // one invocation per P×P block of one channel
   out.rt.dispatch(decls[out.dtype === 'f16' ? 'f16' : 'f32'], {
-    op, storage: { dst: { buffer: out.buffer }, src: { buffer: src.buffer } },
+    op, storage: { dst: out.binding, src: src.binding },
     params: { blocks, h: dims.h, w: dims.w, c: dims.c }, constants: { NHWC: layout === 'NHWC' ? 1 : 0, P: dims.p, WG: wg }, workgroups: [groups(blocks, wg)],
   });
 }
@@ -130,7 +130,7 @@ export function patchMergeBackward(dOut: Tensor, h: number, w: number): Tensor {
 
 function dispatchMerge(decls: Record<FloatDType, KernelDecl>, op: string, out: Tensor, src: Tensor, h: number, w: number, c: number): void {
   out.rt.dispatch(decls[out.dtype === 'f16' ? 'f16' : 'f32'], {
-    op, storage: { merge_dst: { buffer: out.buffer }, merge_src: { buffer: src.buffer } },
+    op, storage: { merge_dst: out.binding, merge_src: src.binding },
     params: { n: out.size, h, w, c, ho: Math.ceil(h / 2), wo: Math.ceil(w / 2) }, workgroups: [groups(out.size, WG)],
   });
 }

@@ -155,9 +155,9 @@ function plan(qkv: Tensor, biasTable: Tensor, o: WindowAttentionOptions): Plan {
 /** [qkv bias (3C) | table (T, heads) | logit_scale (heads)]: the kernel's small read-only inputs. */
 function packParams(rt: Runtime, pl: Plan, o: WindowAttentionOptions, biasTable: Tensor): Tensor {
   const prm = rt.untracked(() => rt.empty([3 * pl.C + (pl.T + 1) * pl.heads], 'f32', 'windowAttention.prm'));
-  rt.batch.copy(o.qkvBias.buffer, 0, prm.buffer, 0, o.qkvBias.bytes);
-  rt.batch.copy(biasTable.buffer, 0, prm.buffer, 3 * pl.C * 4, biasTable.bytes);
-  if (o.logitScale) rt.batch.copy(o.logitScale.buffer, 0, prm.buffer, (3 * pl.C + pl.T * pl.heads) * 4, o.logitScale.bytes);
+  rt.batch.copy(o.qkvBias.buffer, o.qkvBias.byteOffset, prm.buffer, 0, o.qkvBias.bytes);
+  rt.batch.copy(biasTable.buffer, biasTable.byteOffset, prm.buffer, 3 * pl.C * 4, biasTable.bytes);
+  if (o.logitScale) rt.batch.copy(o.logitScale.buffer, o.logitScale.byteOffset, prm.buffer, (3 * pl.C + pl.T * pl.heads) * 4, o.logitScale.bytes);
   return prm;
 }
 
@@ -175,7 +175,7 @@ function slab(op: string, t: Tensor, perImage: number, b0: number, n: number): {
   const offset = b0 * perImage * 4;
   const align = t.rt.device.limits.minStorageBufferOffsetAlignment;
   if (offset % align !== 0) throw new Error(`${op}: batch chunk offset ${offset} of ${t.describe()} is not a multiple of ${align}; use a batch that fits one dispatch`);
-  return { buffer: t.buffer, offset, size: n * perImage * 4 };
+  return { buffer: t.buffer, offset: t.byteOffset + offset, size: n * perImage * 4 };
 }
 
 const roundUp = (x: number, m: number): number => Math.ceil(x / m) * m;
@@ -199,7 +199,7 @@ export function windowAttention(qkv: Tensor, biasTable: Tensor, opts: WindowAtte
     rt.dispatch(KERNELS[pl.path].fwd, {
       op: 'window_attention_fwd',
       storage: {
-        qkv: slab('windowAttention', qkv, tokens * 3 * C, b0, n), prm: { buffer: prm.buffer },
+        qkv: slab('windowAttention', qkv, tokens * 3 * C, b0, n), prm: prm.binding,
         out: slab('windowAttention', out, tokens * C, b0, n), lse: slab('windowAttention', lse, pl.lseImg, b0, n),
       },
       params: uniform(pl, n), constants: constants(pl), workgroups: [n * geo.windows * heads],
@@ -231,7 +231,7 @@ function windowAttentionBackward(pl: Plan, qkv: Tensor, prm: Tensor, out: Tensor
     rt.dispatch(KERNELS[pl.path].bwd, {
       op: 'window_attention_bwd',
       storage: {
-        qkv: slab(op, qkv, tokens * 3 * C, b0, n), prm: { buffer: prm.buffer },
+        qkv: slab(op, qkv, tokens * 3 * C, b0, n), prm: prm.binding,
         o_saved: slab(op, out, tokens * C, b0, n), lse_saved: slab(op, lse, pl.lseImg, b0, n),
         d_out: slab(op, dOut, tokens * C, b0, n), d_qkv: slab(op, dqkv, tokens * 3 * C, b0, n),
         d_part: slab(op, dPart, geo.windows * pt, b0, n),
@@ -243,7 +243,7 @@ function windowAttentionBackward(pl: Plan, qkv: Tensor, prm: Tensor, out: Tensor
   dPart.release();
   const take = (shape: readonly number[], at: number, count: number): Tensor => {
     const t = rt.empty(shape, 'f32', 'windowAttention.grad');
-    rt.batch.copy(summed.buffer, at * 4, t.buffer, 0, count * 4);
+    rt.batch.copy(summed.buffer, summed.byteOffset + at * 4, t.buffer, t.byteOffset, count * 4);
     return t;
   };
   const dTable = take(tableShape, 0, T * heads);

@@ -1,6 +1,8 @@
 // Gradient all-reduce for data parallelism: parameters' gradients travel in buckets, each copied
 // into one GPU buffer, read back into host memory and summed over ranks (Collectives.sumInPlace,
-// an async MPI call on a koffi worker thread), then uploaded back into the gradients.
+// an async MPI call on a koffi worker thread), then uploaded back into the gradients. Without
+// overlap, gradients that live in one flat buffer (runtime/flat.ts: the optimizer's flat group)
+// travel as that one buffer: one readback, one all-reduce, one upload.
 //
 // Overlap: backward is recorded with a hook on "this leaf's gradient is final" (Tape.backward's
 // onLeafFinal). When every gradient of a bucket is final, its copy and readback are recorded and
@@ -12,6 +14,7 @@
 // Scaling: the loss's backward already divides by the GLOBAL pixel count and uses the GLOBAL Dice
 // sums (see src/runtime/ops/loss.ts), so each rank's gradient is its share of the global
 // gradient and the reduction is a plain sum.
+import type { FlatBuffer } from '../../runtime/flat.js';
 import type { Runtime } from '../../runtime/runtime.js';
 import type { Tensor } from '../../runtime/tensor.js';
 import { paddedLength } from './mpi.js';
@@ -87,13 +90,45 @@ export class GradSync {
       if (plan) this.rt.backward(root);
       else this.rt.tape.backward(root, undefined, (leaf) => { const i = index.get(leaf); if (i !== undefined) order.push(i); });
       const use = plan ?? await this.makePlan(order);
-      use.forEach((b) => { const read = this.readBucket(b); chain = chain.then(() => this.reduceBucket(b, read)); });
-      started.push(chain);
+      const flat = this.flatGrads();
+      if (flat) started.push(this.reduceFlat(flat));
+      else {
+        use.forEach((b) => { const read = this.readBucket(b); chain = chain.then(() => this.reduceBucket(b, read)); });
+        started.push(chain);
+      }
     }
     const t1 = performance.now();
     await Promise.all(started);
     const p = this.plan!;
-    this.last = { record: (t1 - t0) / 1000, tail: (performance.now() - t1) / 1000, buckets: p.length, bytes: 4 * p.reduce((a, b) => a + b.padded, 0) };
+    this.last = { record: (t1 - t0) / 1000, tail: (performance.now() - t1) / 1000, buckets: p.length, bytes: 4 * p.reduce((a, b) => a + b.padded, 0), ...this.lastFlat };
+    this.lastFlat = {};
+  }
+
+  private lastFlat: Partial<SyncTimes> = {};
+
+  /**
+   * The flat gradient buffer holding every parameter's gradient in its slot (runtime/flat.ts;
+   * AdamW puts the parameters in one flat group), or null when the gradients are scattered.
+   */
+  private flatGrads(): FlatBuffer | null {
+    const group = this.params[0]?.flat?.group;
+    if (!group) return null;
+    const inSlots = this.params.every((p) => p.flat?.role === 'param' && p.flat.group === group && p.grad?.flat?.role === 'grad' && p.grad.flat.group === group);
+    return inSlots ? group.gradBuffer() : null;
+  }
+
+  /**
+   * After backward (no overlap): the whole flat gradient buffer in one readback, one all-reduce
+   * and one upload. Padding between slots travels along and is summed too; it is never read as data.
+   */
+  private async reduceFlat(grads: FlatBuffer): Promise<void> {
+    const floats = grads.group.layout.total;
+    const bytes = await this.rt.batch.read(grads.buffer, 0, 4 * floats);
+    const host = new Float32Array(paddedLength(floats, this.comm.size));
+    host.set(new Float32Array(bytes, 0, floats));
+    await this.comm.sumInPlace(host);
+    this.rt.batch.upload(grads.buffer, 0, host.subarray(0, floats));
+    this.lastFlat = { buckets: 1, bytes: 4 * host.length };
   }
 
   /** Buckets from the finishing order of step 1, checked identical on every rank. */
