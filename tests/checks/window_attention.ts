@@ -32,7 +32,7 @@ export const V2_GRAD_TOL: Tol = { atol: 2e-4, rtol: 1e-3 };
 // each input's atol gains that bound's largest element. d(qkv) is stored in f16 (f16Tol); d(bias),
 // d(table) and d(logit_scale) are f32 sums of f32 partials (their f32 tolerance plus the D term).
 export function f16GradTols(c: Case, d: ReturnType<typeof caseData>, f32Grad: Tol, fwd: Tol, dOut: Float64Array): Tol[] {
-  const b = windowAttentionRefRowDotBound(d.qkv.map(roundHalf), d.bias, d.table, d.ls, d.cfg, dOut, 2 ** -11 * (1 + fwd.rtol), 2 ** -11 * fwd.atol);
+  const b = windowAttentionRefRowDotBound(d.qkv.map(roundHalf), d.bias, d.table, d.ls, d.cfg, dOut, 2 ** -11 * (1 + fwd.rtol), fwd.atol);
   const maxOf = (a: Float64Array): number => a.reduce((m, x) => Math.max(m, x), 0);
   const plus = (t: Tol, bound: Float64Array): Tol => ({ atol: t.atol + maxOf(bound), rtol: t.rtol });
   return [plus(f16Tol(f32Grad), b.dqkv), plus(f32Grad, b.dBias), plus(f32Grad, b.dTable), ...(c.v2 ? [plus(f32Grad, b.dLogitScale)] : [])];
