@@ -3,12 +3,20 @@
 // so the host reads back B·P bytes instead of B·K·P floats. Ties go to the lowest class, and a NaN
 // score never wins (the comparison is false), as in a host loop with `v > best`.
 // No backward: class ids are not differentiable.
+// Precision: the scores are act_t (f16 in the `#if f16` build), compared as loaded (exact in f32).
+
+// #if f16
+enable f16;
+alias act_t = f16;
+// #else
+alias act_t = f32;
+// #endif
 
 override WG: u32 = 64;
 
 struct Params { pixels: u32, classes: u32, total: u32 }   // P, K, B·P
 @group(0) @binding(0) var<storage, read_write> out: array<u32>;   // (ceil(B·P / 4)) packed u8
-@group(0) @binding(1) var<storage, read> x: array<f32>;           // (B, K, P)
+@group(0) @binding(1) var<storage, read> x: array<act_t>;          // (B, K, P)
 @group(0) @binding(2) var<uniform> p: Params;
 
 @compute @workgroup_size(WG) fn argmax_classes(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -21,9 +29,9 @@ struct Params { pixels: u32, classes: u32, total: u32 }   // P, K, B·P
     let b = i / p.pixels;
     let base = b * p.classes * p.pixels + (i - b * p.pixels);
     var best = 0u;
-    var bestV = x[base];
+    var bestV = f32(x[base]);
     for (var k = 1u; k < p.classes; k++) {
-      let v = x[base + k * p.pixels];
+      let v = f32(x[base + k * p.pixels]);
       if (v > bestV) { bestV = v; best = k; }
     }
     word |= best << (8u * j);

@@ -1,6 +1,12 @@
 // #if subgroups
 enable subgroups;
 // #endif
+// #if f16
+enable f16;
+alias act_t = f16;
+// #else
+alias act_t = f32;
+// #endif
 
 // Multi-head attention core: per head h, out_h = softmax(Q_h K_hᵀ · scale) V_h, scale = 1/sqrt(hd),
 // heads concatenated (channel = h·hd + d). No masks. q (B, Nq, D), k and v (B, Nk, D),
@@ -25,6 +31,11 @@ enable subgroups;
 // Backward, with P_ij = exp(scale q_i·k_j − lse_i) recomputed and Δ_i = Σ_d dO_id O_id per head:
 //   dV_j = Σ_i P_ij dO_i,  dP_ij = dO_i·V_j,  dS_ij = P_ij (dP_ij − Δ_i),
 //   dQ_i = scale Σ_j dS_ij K_j,  dK_j = scale Σ_i dS_ij Q_i.
+//
+// Precision: q, k, v, out (and the span outputs), dO, dq, dk, dv are stored as act_t (f16 in the
+// `#if f16` build) and widened to vec4f at each load (vec4 indices are the same in both builds);
+// logits, the online softmax, lse, Δ and every accumulator are f32. With spans, each span's output
+// or gradient partial is rounded to act_t before it is merged (in f32).
 
 override HD: u32 = 32;   // head dim
 override WG: u32 = 64;   // rows per workgroup (a multiple of 8)
@@ -43,22 +54,22 @@ struct Params {
   scale: f32,   // 1 / sqrt(HD)
 }
 
-@group(0) @binding(0) var<storage, read> q: array<vec4f>;               // (B, Nq, D)
-@group(0) @binding(1) var<storage, read> k: array<vec4f>;               // (B, Nk, D)
-@group(0) @binding(2) var<storage, read> v: array<vec4f>;               // (B, Nk, D)
-@group(0) @binding(3) var<storage, read_write> out: array<vec4f>;       // (splits, B, Nq, D)
+@group(0) @binding(0) var<storage, read> q: array<vec4<act_t>>;               // (B, Nq, D)
+@group(0) @binding(1) var<storage, read> k: array<vec4<act_t>>;               // (B, Nk, D)
+@group(0) @binding(2) var<storage, read> v: array<vec4<act_t>>;               // (B, Nk, D)
+@group(0) @binding(3) var<storage, read_write> out: array<vec4<act_t>>;       // (splits, B, Nq, D)
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;         // (splits, B, heads, Nq)
 @group(0) @binding(5) var<uniform> p: Params;
-@group(0) @binding(6) var<storage, read> part_out: array<vec4f>;        // (splits, B, Nq, D)
+@group(0) @binding(6) var<storage, read> part_out: array<vec4<act_t>>;        // (splits, B, Nq, D)
 @group(0) @binding(7) var<storage, read> part_lse: array<f32>;          // (splits, B, heads, Nq)
-@group(0) @binding(8) var<storage, read> fwd_out: array<vec4f>;         // (B, Nq, D)   forward output O
-@group(0) @binding(9) var<storage, read> d_out: array<vec4f>;           // (B, Nq, D)   dO
+@group(0) @binding(8) var<storage, read> fwd_out: array<vec4<act_t>>;         // (B, Nq, D)   forward output O
+@group(0) @binding(9) var<storage, read> d_out: array<vec4<act_t>>;           // (B, Nq, D)   dO
 @group(0) @binding(10) var<storage, read> saved_lse: array<f32>;        // (B, heads, Nq)
-@group(0) @binding(11) var<storage, read_write> dq: array<vec4f>;       // (splits, B, Nq, D)
+@group(0) @binding(11) var<storage, read_write> dq: array<vec4<act_t>>;       // (splits, B, Nq, D)
 @group(0) @binding(12) var<storage, read_write> stats: array<vec2f>;    // (B, heads, Nq): (lse·log2 e, Δ)
 @group(0) @binding(13) var<storage, read> saved_stats: array<vec2f>;    // (B, heads, Nq): (lse·log2 e, Δ)
-@group(0) @binding(14) var<storage, read_write> dk: array<vec4f>;       // (splits, B, Nk, D)
-@group(0) @binding(15) var<storage, read_write> dv: array<vec4f>;       // (splits, B, Nk, D)
+@group(0) @binding(14) var<storage, read_write> dk: array<vec4<act_t>>;       // (splits, B, Nk, D)
+@group(0) @binding(15) var<storage, read_write> dv: array<vec4<act_t>>;       // (splits, B, Nk, D)
 
 // ---- streaming a chunk of rows -----------------------------------------------------------------
 
@@ -88,13 +99,13 @@ fn chunk_kv(base: u32, d4: u32, j0: u32, last: u32, lane: u32) -> Chunk {
   let hd4 = HD / 4u;
 // #if subgroups
   let at = base + min(j0 + lane / hd4, last) * d4 + lane % hd4;
-  c.a = share8(k[at]);
-  c.b = share8(v[at]);
+  c.a = share8(vec4f(k[at]));
+  c.b = share8(vec4f(v[at]));
 // #else
   for (var e = 0u; e < 8u; e++) {
     let at = base + min(j0 + e / hd4, last) * d4 + e % hd4;
-    c.a[e] = k[at];
-    c.b[e] = v[at];
+    c.a[e] = vec4f(k[at]);
+    c.b[e] = vec4f(v[at]);
   }
 // #endif
   return c;
@@ -106,14 +117,14 @@ fn chunk_qdo(base: u32, sbase: u32, d4: u32, i0: u32, last: u32, lane: u32) -> C
   let hd4 = HD / 4u;
 // #if subgroups
   let at = base + min(i0 + lane / hd4, last) * d4 + lane % hd4;
-  c.a = share8(q[at]);
-  c.b = share8(d_out[at]);
+  c.a = share8(vec4f(q[at]));
+  c.b = share8(vec4f(d_out[at]));
   c.st = share8_2(saved_stats[sbase + min(i0 + lane, last)]);
 // #else
   for (var e = 0u; e < 8u; e++) {
     let at = base + min(i0 + e / hd4, last) * d4 + e % hd4;
-    c.a[e] = q[at];
-    c.b[e] = d_out[at];
+    c.a[e] = vec4f(q[at]);
+    c.b[e] = vec4f(d_out[at]);
   }
   for (var r = 0u; r < 32u / HD; r++) { c.st[r] = saved_stats[sbase + min(i0 + r, last)]; }
 // #endif
@@ -165,7 +176,7 @@ fn row_of(w: Work, lid: u32) -> Row {
   let c2 = p.scale * LOG2E;
   var qr: array<vec4f, 8>;
   var acc: array<vec4f, 8>;
-  for (var c = 0u; c < hd4; c++) { qr[c] = q[row.at + c] * c2; acc[c] = vec4f(0.0); }
+  for (var c = 0u; c < hd4; c++) { qr[c] = vec4f(q[row.at + c]) * c2; acc[c] = vec4f(0.0); }
   var m = NEG;
   var l = 0.0;
   let kbase = w.b * p.cols * w.d4 + w.h * hd4;
@@ -192,7 +203,7 @@ fn row_of(w: Work, lid: u32) -> Row {
   if (row.own < p.rows) {
     let inv = 1.0 / l;
     let oat = ((w.split * w.nb + w.b) * p.rows + row.own) * w.d4 + w.h * hd4;
-    for (var c = 0u; c < hd4; c++) { out[oat + c] = acc[c] * inv; }
+    for (var c = 0u; c < hd4; c++) { out[oat + c] = vec4<act_t>(acc[c] * inv); }
     lse[((w.split * w.nb + w.b) * p.heads + w.h) * p.rows + row.own] = (m + log2(l)) * LN2;
   }
 }
@@ -221,9 +232,9 @@ fn row_of(w: Work, lid: u32) -> Row {
   for (var c = 0u; c < hd4; c++) { acc[c] = vec4f(0.0); }
   for (var s = 0u; s < p.splits; s++) {
     let wt = exp(part_lse[s * lstride + la] - total);
-    for (var c = 0u; c < hd4; c++) { acc[c] = fma(vec4f(wt), part_out[s * ostride + oa + c], acc[c]); }
+    for (var c = 0u; c < hd4; c++) { acc[c] = fma(vec4f(wt), vec4f(part_out[s * ostride + oa + c]), acc[c]); }
   }
-  for (var c = 0u; c < hd4; c++) { out[oa + c] = acc[c]; }
+  for (var c = 0u; c < hd4; c++) { out[oa + c] = vec4<act_t>(acc[c]); }
   lse[la] = total;
 }
 
@@ -244,9 +255,9 @@ fn row_of(w: Work, lid: u32) -> Row {
   var acc: array<vec4f, 8>;  // dQ / scale
   var delta = 0.0;
   for (var c = 0u; c < hd4; c++) {
-    qr[c] = q[row.at + c] * c2;
-    gr[c] = d_out[row.at + c];
-    delta += dot(gr[c], fwd_out[row.at + c]);
+    qr[c] = vec4f(q[row.at + c]) * c2;
+    gr[c] = vec4f(d_out[row.at + c]);
+    delta += dot(gr[c], vec4f(fwd_out[row.at + c]));
     acc[c] = vec4f(0.0);
   }
   let sat = (w.b * p.heads + w.h) * p.rows + row.own_c;
@@ -269,7 +280,7 @@ fn row_of(w: Work, lid: u32) -> Row {
   }
   if (row.own < p.rows) {
     let at = ((w.split * w.nb + w.b) * p.rows + row.own) * w.d4 + w.h * hd4;
-    for (var c = 0u; c < hd4; c++) { dq[at + c] = acc[c] * p.scale; }
+    for (var c = 0u; c < hd4; c++) { dq[at + c] = vec4<act_t>(acc[c] * p.scale); }
   }
 }
 
@@ -287,8 +298,8 @@ fn row_of(w: Work, lid: u32) -> Row {
   var gk: array<vec4f, 8>;   // dK / scale
   var gv: array<vec4f, 8>;   // dV
   for (var c = 0u; c < hd4; c++) {
-    kr[c] = k[row.at + c] * c2;
-    vr[c] = v[row.at + c];
+    kr[c] = vec4f(k[row.at + c]) * c2;
+    vr[c] = vec4f(v[row.at + c]);
     gk[c] = vec4f(0.0);
     gv[c] = vec4f(0.0);
   }
@@ -315,8 +326,8 @@ fn row_of(w: Work, lid: u32) -> Row {
   if (row.own < p.rows) {
     let at = ((w.split * w.nb + w.b) * p.rows + row.own) * w.d4 + w.h * hd4;
     for (var c = 0u; c < hd4; c++) {
-      dk[at + c] = gk[c] * p.scale;
-      dv[at + c] = gv[c];
+      dk[at + c] = vec4<act_t>(gk[c] * p.scale);
+      dv[at + c] = vec4<act_t>(gv[c]);
     }
   }
 }

@@ -6,6 +6,15 @@
 // these entry points. pcg = the PCG-RXS-M-XS 32-bit hash (Jarzynski & Olano, "Hash Functions for
 // GPU Rendering", 2020).
 // Workgroups may be folded into a 2-D grid (> 65535): wg = wid.x + wid.y * nwg.x.
+// Precision: x and y are act_t (f16 in the `#if f16` build; vec4<act_t> in the vec4 kernel), the
+// product is formed in f32 and rounded once.
+
+// #if f16
+enable f16;
+alias act_t = f16;
+// #else
+alias act_t = f32;
+// #endif
 
 override WG: u32 = 256;
 
@@ -27,23 +36,23 @@ fn sample_scale(b: u32) -> f32 {
 }
 
 // ---- drop_path: any M ------------------------------------------------------------------------------
-@group(0) @binding(0) var<storage, read_write> y: array<f32>;     // (B, M)
-@group(0) @binding(1) var<storage, read> x: array<f32>;           // (B, M)
+@group(0) @binding(0) var<storage, read_write> y: array<act_t>;    // (B, M)
+@group(0) @binding(1) var<storage, read> x: array<act_t>;          // (B, M)
 
 @compute @workgroup_size(WG) fn drop_path(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                                           @builtin(local_invocation_index) lid: u32) {
   let i = (wid.x + wid.y * nwg.x) * WG + lid;
   if (i >= dp.n) { return; }
-  y[i] = x[i] * sample_scale(i / dp.per_sample);
+  y[i] = act_t(f32(x[i]) * sample_scale(i / dp.per_sample));
 }
 
 // ---- drop_path_vec4: M % 4 == 0, so a vec4 never straddles two samples -----------------------------
-@group(0) @binding(0) var<storage, read_write> y4: array<vec4f>;  // (B, M/4)
-@group(0) @binding(1) var<storage, read> x4: array<vec4f>;        // (B, M/4)
+@group(0) @binding(0) var<storage, read_write> y4: array<vec4<act_t>>; // (B, M/4)
+@group(0) @binding(1) var<storage, read> x4: array<vec4<act_t>>;       // (B, M/4)
 
 @compute @workgroup_size(WG) fn drop_path_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                                                @builtin(local_invocation_index) lid: u32) {
   let j = (wid.x + wid.y * nwg.x) * WG + lid;
   if (j >= dp.n) { return; }
-  y4[j] = x4[j] * sample_scale(4u * j / dp.per_sample);
+  y4[j] = vec4<act_t>(vec4f(x4[j]) * sample_scale(4u * j / dp.per_sample));
 }

@@ -1,4 +1,4 @@
-// Segmentation losses over logits (B, K, H·W) (NCHW, float32) and labels (B, H·W) (int32):
+// Segmentation losses over logits (B, K, H·W) (NCHW, act_t) and labels (B, H·W) (int32):
 //   CE   = (1/N) Σ_pixels [logsumexp_k x_k − x_label]                      (N = B·H·W)
 //   Dice = (1/K) Σ_k [1 − (2 I_k + ε) / (Z_k + Y_k + ε)],  ε = 1e-5, with p = softmax_k(x),
 //          t = one-hot(label), I_k = Σ p_k t_k, Z_k = Σ p_k², Y_k = Σ t_k over the whole batch.
@@ -16,6 +16,16 @@
 //   [0] Σ CE   [1] out-of-range label count   [2, 2+K) I_k   [2+K, 2+2K) Z_k   [2+2K, 2+3K) Y_k
 // Counts stay exact in a row (at most WG·PER pixels); the reduce sums count columns as u32.
 // Workgroups may be folded into a 2-D grid (> 65535): g = wid.x + wid.y * nwg.x.
+//
+// Precision: logits and d(logits) are stored as act_t (f16 in the `#if f16` build; loads widen to
+// f32 at once); the softmax, every sum, the partials and the loss values are f32 in both builds.
+
+// #if f16
+enable f16;
+alias act_t = f16;
+// #else
+alias act_t = f32;
+// #endif
 
 const MAX_K: u32 = 32u;                  // capacity of the private per-class arrays; K is in the uniform
 const Q_MAX: u32 = 3u * MAX_K + 2u;
@@ -30,7 +40,7 @@ var<workgroup> scratch: array<f32, RED_SIZE>;
 // ---- seg_loss_fwd: per-workgroup partial sums --------------------------------------------------
 struct FwdParams { classes: u32, hw: u32, pixels: u32, groups: u32 }
 @group(0) @binding(0) var<storage, read_write> partials: array<f32>;   // (groups, 3K+2)
-@group(0) @binding(1) var<storage, read> logits: array<f32>;           // (B, K, H·W)
+@group(0) @binding(1) var<storage, read> logits: array<act_t>;          // (B, K, H·W)
 @group(0) @binding(2) var<storage, read> labels: array<i32>;           // (B, H·W)
 @group(0) @binding(3) var<uniform> fp: FwdParams;
 
@@ -50,8 +60,8 @@ struct FwdParams { classes: u32, hw: u32, pixels: u32, groups: u32 }
     if (lab >= K) { acc[1] += 1.0; continue; }
     let b = n / hw;
     let off = b * K * hw + (n - b * hw); // logits[b, 0, s]
-    var m = logits[off];
-    for (var k = 0u; k < K; k++) { let v = logits[off + k * hw]; x[k] = v; m = max(m, v); }
+    var m = f32(logits[off]);
+    for (var k = 0u; k < K; k++) { let v = f32(logits[off + k * hw]); x[k] = v; m = max(m, v); }
     let x_lab = x[lab];
     var s = 0.0;
     for (var k = 0u; k < K; k++) { let e = exp(x[k] - m); x[k] = e; s += e; }
@@ -137,7 +147,7 @@ struct FinishParams { classes: u32, count: f32, w_ce: f32, w_dice: f32 }
 //                (num_k = 2 I_k + ε, den_k = Z_k + Y_k + ε; Dice_k depends on p_k only)
 //   through the softmax: dx_j = p_j (G_j − Σ_k p_k G_k), Σ_k p_k G_k = Σ_k a_k p_k² − c_label p_label
 struct BwdParams { classes: u32, hw: u32, pixels: u32, groups: u32, count: f32, w_ce: f32, w_dice: f32 }
-@group(0) @binding(0) var<storage, read_write> dlogits: array<f32>;     // (B, K, H·W)
+@group(0) @binding(0) var<storage, read_write> dlogits: array<act_t>;    // (B, K, H·W)
 @group(0) @binding(5) var<storage, read> d_total: array<f32>;           // (1)
 @group(0) @binding(6) var<uniform> bp: BwdParams;
 // logits (1), labels (2) as in seg_loss_fwd; dice_in (4) as in seg_loss_finish.
@@ -167,11 +177,11 @@ struct BwdParams { classes: u32, hw: u32, pixels: u32, groups: u32, count: f32, 
     let b = n / hw;
     let off = b * K * hw + (n - b * hw);
     if (lab >= K) {
-      for (var k = 0u; k < K; k++) { dlogits[off + k * hw] = 0.0; }
+      for (var k = 0u; k < K; k++) { dlogits[off + k * hw] = act_t(0.0); }
       continue;
     }
-    var m = logits[off];
-    for (var k = 0u; k < K; k++) { let v = logits[off + k * hw]; x[k] = v; m = max(m, v); }
+    var m = f32(logits[off]);
+    for (var k = 0u; k < K; k++) { let v = f32(logits[off + k * hw]); x[k] = v; m = max(m, v); }
     var s = 0.0;
     for (var k = 0u; k < K; k++) { let e = exp(x[k] - m); x[k] = e; s += e; }
     let inv = 1.0 / s;
@@ -181,7 +191,7 @@ struct BwdParams { classes: u32, hw: u32, pixels: u32, groups: u32, count: f32, 
     for (var k = 0u; k < K; k++) {
       let p = x[k];
       let t = select(0.0, 1.0, k == lab);
-      dlogits[off + k * hw] = ce_scale * (p - t) + p * (a[k] * p - c[k] * t - pg);
+      dlogits[off + k * hw] = act_t(ce_scale * (p - t) + p * (a[k] * p - c[k] * t - pg));
     }
   }
 }

@@ -3,6 +3,15 @@
 // f32 formulas (resize: host-computed tap tables; grid_sample: in the kernel), so results agree
 // with PyTorch to float rounding.
 // Workgroups may be folded into a 2-D grid when there are more than 65535: wg = x + y * nx.
+// Precision: the resize's image and gradient (rs_dst, rs_src) are stored as act_t (f16 in the
+// `#if f16` build), its weights and sums are f32; grid_sample and the positional encoding are f32.
+
+// #if f16
+enable f16;
+alias act_t = f16;
+// #else
+alias act_t = f32;
+// #endif
 
 override WG: u32 = 256;
 
@@ -22,8 +31,8 @@ override WG: u32 = 256;
 override NHWC: bool = false;
 
 struct ResizeParams { n: u32, c: u32, in_h: u32, in_w: u32, out_h: u32, out_w: u32 }
-@group(0) @binding(0) var<storage, read_write> rs_dst: array<f32>;   // fwd: out (B, C, out_h, out_w) / (B, out_h, out_w, C); bwd: dx, input-shaped
-@group(0) @binding(1) var<storage, read> rs_src: array<f32>;         // fwd: x (B, C, in_h, in_w) / (B, in_h, in_w, C); bwd: dOut, output-shaped
+@group(0) @binding(0) var<storage, read_write> rs_dst: array<act_t>;   // fwd: out (B, C, out_h, out_w) / (B, out_h, out_w, C); bwd: dx, input-shaped
+@group(0) @binding(1) var<storage, read> rs_src: array<act_t>;        // fwd: x (B, C, in_h, in_w) / (B, in_h, in_w, C); bwd: dOut, output-shaped
 // Tap tables, u32: lo_y (out_h), l1_y bits (out_h), lo_x (out_w), l1_x bits (out_w),
 // first_y (in_h), first_x (in_w), concatenated in that order.
 @group(0) @binding(2) var<storage, read> rs_taps: array<u32>;
@@ -86,9 +95,9 @@ fn site_of(wid: vec3u, nwg: vec3u, lid: u32, h: u32, w: u32, other_h: u32, other
   let r1 = s.base + ty.hi * s.row_stride;
   let c0 = tx.lo * s.col_stride;
   let c1 = tx.hi * s.col_stride;
-  let top = tx.l0 * rs_src[r0 + c0] + tx.l1 * rs_src[r0 + c1];
-  let bottom = tx.l0 * rs_src[r1 + c0] + tx.l1 * rs_src[r1 + c1];
-  rs_dst[s.t] = ty.l0 * top + ty.l1 * bottom;
+  let top = tx.l0 * f32(rs_src[r0 + c0]) + tx.l1 * f32(rs_src[r0 + c1]);
+  let bottom = tx.l0 * f32(rs_src[r1 + c0]) + tx.l1 * f32(rs_src[r1 + c1]);
+  rs_dst[s.t] = act_t(ty.l0 * top + ty.l1 * bottom);
 }
 
 /** The weight input k gets from output tap `tap` along one axis (0 when it reads neither). */
@@ -109,11 +118,11 @@ fn tap_weight(tap: Tap, k: u32) -> f32 {
     for (var dx = x0; dx < rp.out_w; dx++) {
       let tx = tap_x(dx);
       if (tx.lo > s.x) { break; }
-      row += tap_weight(tx, s.x) * rs_src[s.base + dy * s.row_stride + dx * s.col_stride];
+      row += tap_weight(tx, s.x) * f32(rs_src[s.base + dy * s.row_stride + dx * s.col_stride]);
     }
     acc += tap_weight(ty, s.y) * row;
   }
-  rs_dst[s.t] = acc;
+  rs_dst[s.t] = act_t(acc);
 }
 
 // ---- grid_sample (bilinear, padding zeros, align_corners=False) ------------------------------------

@@ -1,6 +1,12 @@
 // #if subgroups
 enable subgroups;
 // #endif
+// #if f16
+enable f16;
+alias act_t = f16;
+// #else
+alias act_t = f32;
+// #endif
 
 // Fused Swin window attention, V1 (scaled dot product) and V2 (cosine), forward and backward.
 //
@@ -37,6 +43,11 @@ enable subgroups;
 //   portable:  every lane loads the 8 tokens itself (compiles without `enable subgroups`).
 // Chunk loops are uniform (subgroup operations need every lane); tokens >= N in the last chunk
 // get probability 0.
+//
+// Precision: qkv, out (= o_saved), d_out and d_qkv are stored as act_t (f16 in the `#if f16`
+// build), loaded as vec4<act_t> (4 elements, so the vec4 indices are the same in both builds) and
+// widened to vec4f at once; logits, softmax, lse, every sum and the small f32 parameters (prm) and
+// gradient partials (d_part) are f32. The backward's D = dO·o reads o as stored (rounded once).
 
 override WS: u32 = 7;       // window size, WS² <= MAXN
 override HD: u32 = 32;      // head dim, multiple of 4, <= 4 * HD4, <= WS²
@@ -66,14 +77,14 @@ struct Params {
   chunk: u32,                     // 8 (portable kernels' chunk loops read it, see dots8)
 }
 
-@group(0) @binding(0) var<storage, read> qkv: array<vec4f>;          // (B, H, W, 3C)
+@group(0) @binding(0) var<storage, read> qkv: array<vec4<act_t>>;          // (B, H, W, 3C)
 @group(0) @binding(1) var<storage, read> prm: array<f32>;            // [qkv bias (3C) | table (T, heads) | logit_scale (heads)]
-@group(0) @binding(2) var<storage, read_write> out: array<vec4f>;    // fwd: (B, H, W, C)
+@group(0) @binding(2) var<storage, read_write> out: array<vec4<act_t>>;    // fwd: (B, H, W, C)
 @group(0) @binding(3) var<storage, read_write> lse: array<f32>;      // fwd: (B, lse_img) = (B, windows, heads, N) + padding
-@group(0) @binding(2) var<storage, read> o_saved: array<vec4f>;      // bwd: (B, H, W, C) forward output
+@group(0) @binding(2) var<storage, read> o_saved: array<vec4<act_t>>;      // bwd: (B, H, W, C) forward output
 @group(0) @binding(3) var<storage, read> lse_saved: array<f32>;      // bwd: as lse
-@group(0) @binding(4) var<storage, read> d_out: array<vec4f>;        // bwd: (B, H, W, C)
-@group(0) @binding(5) var<storage, read_write> d_qkv: array<vec4f>;  // bwd: (B, H, W, 3C)
+@group(0) @binding(4) var<storage, read> d_out: array<vec4<act_t>>;        // bwd: (B, H, W, C)
+@group(0) @binding(5) var<storage, read_write> d_qkv: array<vec4<act_t>>;  // bwd: (B, H, W, 3C)
 @group(0) @binding(6) var<storage, read_write> d_part: array<f32>;   // bwd: (windows, pt) = [dtable (T, heads) | dls (heads) | dbias (3C) if has_pad]
 @group(0) @binding(7) var<uniform> p: Params;
 
@@ -113,7 +124,7 @@ fn load_head(row: i32, part: u32, h: u32) -> array<vec4f, HD4> {
   var r = array<vec4f, HD4>();
   if (row >= 0) {
     let base = u32(row) * (3u * p.C / 4u) + part * (p.C / 4u) + h * (HD / 4u);
-    for (var d = 0u; d < HD / 4u; d++) { r[d] = qkv[base + d]; }
+    for (var d = 0u; d < HD / 4u; d++) { r[d] = vec4f(qkv[base + d]); }
   } else if (!(V2 && part == 1u)) {
     let base = part * p.C + h * HD;
     for (var d = 0u; d < HD / 4u; d++) { r[d] = vec4f(prm[base + 4u * d], prm[base + 4u * d + 1u], prm[base + 4u * d + 2u], prm[base + 4u * d + 3u]); }
@@ -178,9 +189,9 @@ fn load_o(row: i32, h: u32, which: u32) -> array<vec4f, HD4> {
   if (row >= 0) {
     let base = u32(row) * (p.C / 4u) + h * (HD / 4u);
     if (which == 0u) {
-      for (var d = 0u; d < HD / 4u; d++) { r[d] = o_saved[base + d]; }
+      for (var d = 0u; d < HD / 4u; d++) { r[d] = vec4f(o_saved[base + d]); }
     } else {
-      for (var d = 0u; d < HD / 4u; d++) { r[d] = d_out[base + d]; }
+      for (var d = 0u; d < HD / 4u; d++) { r[d] = vec4f(d_out[base + d]); }
     }
   }
   return r;
@@ -356,7 +367,7 @@ fn tok8(c: u32, sl: u32, what: u32, h: u32) -> array<f32, 8> {
     if (row_i >= 0) {
       let base = u32(row_i) * (p.C / 4u) + h * (HD / 4u);
       let rl = 1.0 / l;
-      for (var d = 0u; d < HD / 4u; d++) { out[base + d] = o[d] * rl; }
+      for (var d = 0u; d < HD / 4u; d++) { out[base + d] = vec4<act_t>(o[d] * rl); }
     }
     lse[lse_at(wh / p.heads, h, i)] = m + log(l);
   }
@@ -422,7 +433,7 @@ fn tok8(c: u32, sl: u32, what: u32, h: u32) -> array<f32, 8> {
   if (is_tok) {
     if (row_t >= 0) {
       let base = u32(row_t) * (3u * p.C / 4u) + h * (HD / 4u);
-      for (var d = 0u; d < HD / 4u; d++) { d_qkv[base + d] = dq[d]; }
+      for (var d = 0u; d < HD / 4u; d++) { d_qkv[base + d] = vec4<act_t>(dq[d]); }
     }
     tok_lse[t] = lse_t;
     tok_d[t] = dtau;
@@ -481,8 +492,8 @@ fn tok8(c: u32, sl: u32, what: u32, h: u32) -> array<f32, 8> {
   if (is_tok && row_t >= 0) {
     let base = u32(row_t) * (3u * p.C / 4u) + h * (HD / 4u);
     for (var d = 0u; d < HD / 4u; d++) {
-      d_qkv[base + p.C / 4u + d] = dk[d];
-      d_qkv[base + p.C / 2u + d] = dv[d];
+      d_qkv[base + p.C / 4u + d] = vec4<act_t>(dk[d]);
+      d_qkv[base + p.C / 2u + d] = vec4<act_t>(dv[d]);
     }
   }
 

@@ -4,16 +4,20 @@
 // backward: class ids are not differentiable, and nothing is recorded on the tape.
 import { describe, expect, it } from 'vitest';
 import { argmaxChannels, readClasses } from '../src/runtime/ops/argmax.js';
-import { numel, randn, useRuntime } from './harness.js';
+import { numel, PRECISIONS, randn, useRuntime } from './harness.js';
+import { roundHalf } from '../src/runtime/half.js';
+import type { Precision } from '../src/runtime/reference/check.js';
 import { argmaxClasses } from '../src/runtime/reference/argmax.js';
 
 const rt = useRuntime();
 
-function check(shape: [number, number, ...number[]], values: Float64Array): Promise<void> {
+/** In f16 the scores are rounded to f16 first (the host argmax sees the same values; NaN stays NaN). */
+function check(shape: [number, number, ...number[]], scores: Float64Array, precision: Precision = 'f32'): Promise<void> {
   return (async () => {
     const [B, K] = shape;
     const P = numel(shape) / (B * K);
-    const x = rt().tensor(values, shape);
+    const values = precision === 'f16' ? scores.map(roundHalf) : scores;
+    const x = rt().tensor(values, shape, precision);
     x.requiresGrad = true;
     const tapeBefore = rt().tape.length;
     const packed = argmaxChannels(x);
@@ -30,18 +34,26 @@ function check(shape: [number, number, ...number[]], values: Float64Array): Prom
   })();
 }
 
-describe('argmaxChannels', () => {
-  it('matches the host argmax on random scores (odd pixel counts, one class, many classes)', async () => {
-    const cases: [number, number, ...number[]][] = [[2, 19, 7, 9], [1, 11, 64, 64], [3, 1, 5, 5], [1, 200, 3], [5, 4, 1, 3]];
-    for (const [i, shape] of cases.entries()) await check(shape, randn(numel(shape), 100 + i, -4, 4));
-  });
+/** check() in `precision`; on an adapter without shader-f16 an f16 run must be refused naming the feature. */
+function checkIn(precision: Precision, shape: [number, number, ...number[]], scores: Float64Array): Promise<void> {
+  if (precision === 'f16' && !rt().device.hasF16) return expect(check(shape, scores, precision)).rejects.toThrow(/shader-f16/);
+  return check(shape, scores, precision);
+}
 
-  it('breaks ties toward the lowest class, and NaN scores never win after class 0', async () => {
-    const shape: [number, number, number] = [2, 6, 37];
-    const v = randn(numel(shape), 7, 0, 3).map(Math.floor);   // integers 0..2: many ties
-    for (let i = 0; i < v.length; i += 5) v[i] = NaN;
-    await check(shape, v);
-  });
+describe('argmaxChannels', () => {
+  for (const precision of PRECISIONS) {
+    it(`matches the host argmax on random scores (odd pixel counts, one class, many classes; ${precision})`, async () => {
+      const cases: [number, number, ...number[]][] = [[2, 19, 7, 9], [1, 11, 64, 64], [3, 1, 5, 5], [1, 200, 3], [5, 4, 1, 3]];
+      for (const [i, shape] of cases.entries()) await checkIn(precision, shape, randn(numel(shape), 100 + i, -4, 4));
+    });
+
+    it(`breaks ties toward the lowest class, and NaN scores never win after class 0 (${precision})`, async () => {
+      const shape: [number, number, number] = [2, 6, 37];
+      const v = randn(numel(shape), 7, 0, 3).map(Math.floor);   // integers 0..2: many ties
+      for (let i = 0; i < v.length; i += 5) v[i] = NaN;
+      await checkIn(precision, shape, v);
+    });
+  }
 
   it('refuses class counts that do not fit a byte', () => {
     const x = rt().tensor(new Float32Array(257), [1, 257, 1]);

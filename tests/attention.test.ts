@@ -3,12 +3,16 @@ import { attention } from '../src/runtime/ops/attention.js';
 import { selectBranches } from '../src/runtime/kernel.js';
 import type { Runtime } from '../src/runtime/runtime.js';
 import { checkRefGradient, randn, testFail, useRuntime } from './harness.js';
+import type { Precision } from '../src/runtime/reference/check.js';
 import { attentionRef, attentionRefBackward } from '../src/runtime/reference/attention.js';
 import { CASES, checkAttention as checkShared, HEADS, LARGE_LOGITS, type Case } from './checks/attention.js';
 
 // Cases, tolerances and the check itself: tests/checks/attention.ts (the web page runs them too).
 const rt = useRuntime();
-const checkAttention = (r: Runtime, c: Case, seed: number): Promise<void> => checkShared(r, c, seed, testFail);
+const checkAttention = (r: Runtime, c: Case, seed: number, precision: Precision = 'f32'): Promise<void> => {
+  if (precision === 'f16' && !r.device.hasF16) return expect(checkShared(r, c, seed, testFail, precision)).rejects.toThrow(/shader-f16/);
+  return checkShared(r, c, seed, testFail, precision);
+};
 
 describe('attention reference', () => {
   it('backward matches finite differences', () => {
@@ -44,6 +48,22 @@ describe('attention spans', () => {
   });
   it('token→image at 512 px: Nq 19, Nk 16,384', async () => {
     await checkAttention(rt(), { B: 1, nq: 19, nk: 16384, heads: HEADS, hd: 16 }, 14);
+  });
+});
+
+// f16 storage (the kernels' f16 build; tolerances derived in tests/checks/attention.ts): every
+// case on this device's default kernels, and spans forced in both directions.
+describe('attention forward and backward in f16', () => {
+  for (const [i, c] of CASES.entries()) {
+    it(`B ${c.B} Nq ${c.nq} Nk ${c.nk} hd ${c.hd}`, () => checkAttention(rt(), c, 100 + 10 * i, 'f16'));
+  }
+  it('large logits (about ±30)', async () => {
+    for (const [c, seed] of LARGE_LOGITS) await checkAttention(rt(), c, seed, 'f16');
+  });
+  it('forced single span and many spans', async () => {
+    await checkAttention(rt(), { B: 1, nq: 19, nk: 3136, heads: HEADS, hd: 16, opts: { splits: 1 } }, 11, 'f16');
+    await checkAttention(rt(), { B: 2, nq: 3136, nk: 19, heads: HEADS, hd: 16, opts: { splits: 7 } }, 12, 'f16');
+    await checkAttention(rt(), { B: 1, nq: 19, nk: 19, heads: HEADS, hd: 32, opts: { splits: 3 } }, 13, 'f16');
   });
 });
 

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { dropPath, type DropPathOptions } from '../src/runtime/ops/droppath.js';
-import { checkOp, checkRefGradient, numel, randn, useRuntime } from './harness.js';
+import { checkOp, checkRefGradient, numel, PRECISIONS, randn, useRuntime } from './harness.js';
 import { dropPathKeepRef, dropPathRef } from '../src/runtime/reference/droppath.js';
 
 const rt = useRuntime();
-// y = x · s in f32 with s the f32 scale: one rounding of the float64 product.
+// y = x · s in f32 with s the f32 scale: one rounding of the float64 product. In f16 (x, dy rounded
+// to f16 for the reference) the f32 product is stored in f16: one more rounding (f16Tol, the default).
 const TOL = { atol: 0, rtol: 1.2e-7 };
 
 const CASES: { shape: number[]; p: number; seed: number; opts?: DropPathOptions }[] = [
@@ -17,7 +18,7 @@ const CASES: { shape: number[]; p: number; seed: number; opts?: DropPathOptions 
   { shape: [16, 6], p: 0.3, seed: 6 },                 // vec4 count not a multiple of the workgroup
 ];
 
-describe('dropPath forward and backward vs reference', () => {
+describe.each(PRECISIONS)('dropPath forward and backward vs reference (%s)', (precision) => {
   for (const c of CASES) {
     it(`[${c.shape}] p=${c.p} seed=${c.seed}${c.opts?.scalar ? ' (scalar kernel)' : ''}`, async () => {
       const B = c.shape[0]!;
@@ -27,7 +28,7 @@ describe('dropPath forward and backward vs reference', () => {
         ref: ([x]) => dropPathRef(x!, B, c.p, c.seed),
         refBackward: (_, g) => [dropPathRef(g, B, c.p, c.seed)],
         fwdTol: TOL,
-      });
+      }, precision);
     });
   }
   it('reference backward matches finite differences', () => {

@@ -2,15 +2,24 @@ import { describe, expect, it } from 'vitest';
 import { add } from '../src/runtime/ops/elementwise.js';
 import { readSegLoss, segLoss, segLossFinish, segLossPartials } from '../src/runtime/ops/loss.js';
 import { checkRefGradient, expectClose, randn, rng, testFail, useRuntime } from './harness.js';
+import type { Precision } from '../src/runtime/reference/check.js';
 import { segLossRef, segLossRefBackward } from '../src/runtime/reference/loss.js';
 import { badLabels, CASES, checkLoss as checkShared, gradTol, SUMS_TOL, TERM_CASES, VALUE_TOL, type Case } from './checks/loss.js';
 
 // Cases, tolerances and the check itself: tests/checks/loss.ts (the web page runs them too).
 const rt = useRuntime();
-const checkLoss = (c: Case, seed: number): Promise<void> => checkShared(rt(), c, seed, testFail);
+const checkLoss = (c: Case, seed: number, precision: Precision = 'f32'): Promise<void> => {
+  if (precision === 'f16' && !rt().device.hasF16) return expect(checkShared(rt(), c, seed, testFail, precision)).rejects.toThrow(/shader-f16/);
+  return checkShared(rt(), c, seed, testFail, precision);
+};
 
 describe('segLoss = w_ce·CE + w_dice·Dice, forward and d(logits)', () => {
   CASES.forEach((c, i) => it(c.name, async () => { await checkLoss(c, 100 + 10 * i); }));
+});
+
+describe('f16 logits (tolerances: tests/checks/loss.ts)', () => {
+  CASES.forEach((c, i) => it(c.name, async () => { await checkLoss(c, 100 + 10 * i, 'f16'); }));
+  for (const [c, seed] of TERM_CASES) it(c.name, async () => { await checkLoss(c, seed, 'f16'); });
 });
 
 describe('single terms', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { gridSample, positionalEncoding, resizeBilinear, resizeBilinearBackward } from '../src/runtime/ops/resample.js';
 import type { ImageLayout } from '../src/runtime/ops/vision.js';
 import type { Tensor } from '../src/runtime/tensor.js';
-import { checkOp, checkRefGradient, expectClose, numel, randn, useRuntime } from './harness.js';
+import { checkOp, checkRefGradient, expectClose, numel, PRECISIONS, randn, useRuntime } from './harness.js';
 import {
   gridSampleBackwardStats, gridSampleRef, gridSampleRefBackward, posEncodingRef, resizeRef, resizeRefBackward, resizeTaps, tokensToNchw,
   unnormalize, type Image,
@@ -68,10 +68,12 @@ function resizeGradTol(c: ResizeCase): { atol: number; rtol: number } {
 const shapeOf = (layout: ImageLayout, b: number, c: number, h: number, w: number): number[] => (layout === 'NCHW' ? [b, c, h, w] : [b, h, w, c]);
 
 describe('resizeBilinear', () => {
-  for (const [ci, c] of RESIZE_CASES.entries()) {
+  // f16 (the resize's f16 build): input and d(output) rounded to f16 for the reference, the same
+  // f32 maths, one rounding of the output / dx (f16Tol); the identity stays an exact copy
+  for (const precision of PRECISIONS) for (const [ci, c] of RESIZE_CASES.entries()) {
     const inp: Image = { b: c.b, c: c.c, h: c.h, w: c.w };
     const identity = c.h === c.oh && c.w === c.ow;
-    it(`${c.layout} ${c.h}×${c.w} -> ${c.oh}×${c.ow} (B ${c.b}, C ${c.c})`, async () => {
+    it(`${c.layout} ${c.h}×${c.w} -> ${c.oh}×${c.ow} (B ${c.b}, C ${c.c}, ${precision})`, async () => {
       const shape = shapeOf(c.layout, c.b, c.c, c.h, c.w);
       await checkOp(rt(), {
         name: `resize ${c.layout} ${c.h}×${c.w}->${c.oh}×${c.ow}`,
@@ -86,8 +88,9 @@ describe('resizeBilinear', () => {
         // Identical sample positions (host tables) and weights; the interpolation is a few f32 roundings.
         fwdTol: identity ? EXACT : { atol: ARITH, rtol: 0 },
         gradTol: identity ? EXACT : resizeGradTol(c),
+        ...(identity ? { f16: { fwdTol: EXACT, gradTol: EXACT } } : {}),
         seed: ci,
-      });
+      }, precision);
     });
   }
   it('more than 65535 workgroups (grid folded into y), forward and backward', async () => {

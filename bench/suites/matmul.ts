@@ -5,7 +5,9 @@
 // `wgmem` and register `tiled` kernels and the `naive` one in this run, so `vs_naive` (and
 // `vs_tiled`) compare figures measured side by side. SegFace rows run as the model does (swin.ts linear):
 // x (tokens, C) · Wᵀ + bias with W stored (out, in), i.e. transB, per image. The transposed
-// products the backward uses (A·Bᵀ for dX, Aᵀ·B for dW) are timed at 1024.
+// products the backward uses (A·Bᵀ for dX, Aᵀ·B for dW) are timed at 1024. Where the adapter has
+// shader-f16, the default kernel runs again on f16 operands (f32 accumulation; dtype f16 rows,
+// ratio vs_f32 against the default's f32 row of the same run).
 //
 // Default (non-full) budget: about 1.5 minutes on an idle lavapipe machine, of which the naive
 // kernel at 2048 (~17 GFLOP at ~1.5 GFLOP/s: a warm-up run and one sample) takes ~25 s.
@@ -94,6 +96,20 @@ export async function matmulSuite(ctx: BenchContext): Promise<BenchRow[]> {
       const tiled = gflops[matmulKernel('tiled', facts).name]!;
       if (!variant.startsWith('tiled') && variant !== 'naive') ratios.vs_tiled = gflops[variant]! / tiled;
       rows.push(row(ctx, { ...r, ratios }));
+    }
+    if (rt.device.hasF16) {
+      // the same values rounded to f16; the default kernel's f16 build (f16 tiles are a tuning class of their own)
+      const [a16, b16, bias16] = await Promise.all([a, b, ...(bias ? [bias] : [])].map(async (t) => rt.tensor(await t.read(), t.shape, 'f16')));
+      const reps = Math.max(1, Math.round(2e8 / flop));
+      const t = await timeGpu(rt, () => {
+        rt.withoutGrad(() => matmul(a16!, b16!, { transA: c.transA, transB: c.transB, bias: bias16, variant: byDefault }));
+      }, { reps, minSamples: ctx.quick ? 2 : (c.samples ?? 5), maxTime: ctx.quick ? 0.1 : 1 });
+      const g16 = flop / (t.medianMs * 1e6);
+      rows.push(row(ctx, {
+        suite: 'matmul', name: `${c.label} ${byDefault} f16`, sizes: `M=${c.M} N=${c.N} K=${c.K}${c.transA ? ' transA' : ''}${c.transB ? ' transB' : ''}${c.bias ? ' +bias' : ''}`,
+        dtype: 'f16', ...t, gflops: g16, ratios: { vs_f32: g16 / gflops[byDefault]! },
+      }));
+      for (const x of [a16, b16, bias16]) x?.release();
     }
     a.release();
     b.release();

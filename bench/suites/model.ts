@@ -11,6 +11,7 @@
 import { segfaceForward } from '../../src/model/segface.js';
 import { fmaProbe } from '../../src/runtime/roofline.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
+import type { Tensor } from '../../src/runtime/tensor.js';
 import { buildModel, syntheticBatch } from '../../src/train/synthetic_step.js';
 import { runTorch } from '../peers/torch.js';
 import { row, timeAsync, timeGpu, unavailableRow, type BenchContext, type BenchRow, type Timing } from '../lib.js';
@@ -79,10 +80,28 @@ async function pairedWithPeak(rt: Runtime, items: { flop: number; run: () => Pro
   return ratios.map((xs) => { const s = [...xs].sort((a, b) => a - b); return s[s.length >> 1]!; });
 }
 
+/** The forward and the training step in f16 (after the f32 ones, same model and batch): times and pool peaks. */
+async function timeF16(rt: Runtime, m: ReturnType<typeof buildModel>, images: Tensor, batch: ReturnType<typeof syntheticBatch>, res: number, samples: number, k0: number):
+  Promise<{ fwd: Timing & { peak: number }; step: Timing & { peak: number } }> {
+  let k = k0 + 1000;
+  m.trainer.precision = 'f16';
+  await m.trainer.step(batch, res, 0, k++);   // compiles the f16 builds
+  rt.pool.resetPeak();
+  const fwd = await timeGpu(rt, () => { rt.withoutGrad(() => segfaceForward(m.params, images, { precision: 'f16' })); }, { minSamples: samples, maxTime: 0 });
+  const fwdPeak = rt.memory().bytesPeak;
+  rt.pool.resetPeak();
+  const step = await timeAsync(async () => { await m.trainer.step(batch, res, 0, k++); }, { minSamples: samples, maxTime: 0 });
+  const stepPeak = rt.memory().bytesPeak;
+  m.trainer.precision = 'f32';
+  return { fwd: { ...fwd, peak: fwdPeak }, step: { ...step, peak: stepPeak } };
+}
+
 export async function modelSuite(ctx: BenchContext): Promise<BenchRow[]> {
   const rt = ctx.rt;
   const configs = MODEL_CONFIGS.filter((c) => ctx.full || !c.full);
   const ours: { fwd: Timing & { peak: number; flop: number; paired: number }; step: Timing & { peak: number; flop: number; paired: number } }[] = [];
+  // f16 mixed precision, where the adapter has shader-f16: the same forward and step (Trainer.precision f16)
+  const half: ({ fwd: Timing & { peak: number }; step: Timing & { peak: number } } | undefined)[] = [];
   for (const c of configs) {
     const m = buildModel(rt, c.backbone);
     const batch = syntheticBatch(c.res, c.batch, m.classes, 7);
@@ -105,6 +124,7 @@ export async function modelSuite(ctx: BenchContext): Promise<BenchRow[]> {
       { flop: stepFlop, run: async () => { await m.trainer.step(batch, c.res, 0, k++); } },
     ], ctx.quick ? 1 : 3);
     ours.push({ fwd: { ...fwd, peak: fwdPeak, flop: fwdFlop, paired: paired[0]! }, step: { ...step, peak: stepPeak, flop: stepFlop, paired: paired[1]! } });
+    half.push(rt.device.hasF16 ? await timeF16(rt, m, images, batch, c.res, samples, k) : undefined);
     images.release();
     m.release();
     await rt.sync();
@@ -126,6 +146,17 @@ export async function modelSuite(ctx: BenchContext): Promise<BenchRow[]> {
         ratios: { ...(th.ok ? { vs_torch: th.medianMs / mine.medianMs } : {}), of_fma_peak_paired: paired },
         ...(mode === 'step' ? { note: 'forward + loss + backward + AdamW, one readback' } : {}),
       }));
+      const h = half[i];
+      if (h) {
+        const f16 = mode === 'forward' ? h.fwd : h.step;
+        const { peak: peak16, ...t16 } = f16;
+        rows.push(row(ctx, {
+          suite: 'model', name: `${c.backbone} ${c.res} ${what} f16`, sizes, dtype: 'f16', ...t16,
+          gflops: flop / (t16.medianMs * 1e6), imagesPerSec: (1000 * c.batch) / t16.medianMs, peakBytes: peak16,
+          ratios: { vs_f32: timing.medianMs / t16.medianMs },
+          note: 'activations stored in f16, f32 maths and master weights (--precision f16)',
+        }));
+      }
       rows.push(th.ok
         ? row(ctx, { suite: 'model', name: `${c.backbone} ${c.res} ${what} torch-cpu`, sizes, dtype: 'f32', ...th, imagesPerSec: (1000 * c.batch) / th.medianMs, peer: 'torch-cpu', ...(i === 0 && j === 0 ? { note: torch.describe } : {}) })
         : unavailableRow(ctx, { suite: 'model', name: `${c.backbone} ${c.res} ${what} torch-cpu`, sizes, why: th.why }));

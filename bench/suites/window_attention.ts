@@ -9,7 +9,9 @@
 // The unfused path gets its relative bias (heads, N, N) and shift mask (windows, heads, N, N)
 // precomputed on the host, outside the timing (a gather op would add to its cost), and pads with
 // zeros where the fused op uses the qkv bias (same cost). It is checked against the fused op on
-// the first shape before anything is timed.
+// the first shape before anything is timed. Where the adapter has shader-f16, the fused op on the
+// default kernels runs again with qkv, out and the gradients stored in f16 (dtype f16 rows, ratio
+// vs_f32 against the f32 row of the same run).
 import { add, scale } from '../../src/runtime/ops/elementwise.js';
 import { concat, padAxis, permute, slice } from '../../src/runtime/ops/layout.js';
 import { matmul } from '../../src/runtime/ops/matmul.js';
@@ -143,6 +145,26 @@ export async function windowAttentionSuite(ctx: BenchContext): Promise<BenchRow[
         suite: 'window_attention', name: `fused fwd+bwd ${v} (${path})`, sizes, dtype: 'f32', ...fb,
         gflops: 3 * fwdFlops / (fb.medianMs * 1e6), ratios: { bwd_over_fwd: (fb.medianMs - f.medianMs) / f.medianMs },
       }));
+    }
+    if (rt.device.hasF16) {
+      // the f32 values rounded to f16: qkv and d(out) in f16, the parameters stay f32
+      const path = paths[0]!;
+      const qkv16 = rt.tensor(await qkv.read(), qkv.shape, 'f16');
+      const dOut16 = rt.tensor(await dOut.read(), dOut.shape, 'f16');
+      const params16 = [qkv16, bias, table, ...(ls ? [ls] : [])];
+      const opts: WindowAttentionOptions = { ws: s.ws, heads: s.heads, shift: s.shift, qkvBias: bias, path, ...(ls ? { logitScale: ls } : {}) };
+      const f = await timeGpu(rt, () => { rt.withoutGrad(() => windowAttention(qkv16, table, opts)); }, { reps });
+      const fb = await timeGpu(rt, () => {
+        for (const p of params16) p.requiresGrad = true;
+        rt.backward(windowAttention(qkv16, table, opts), dOut16);
+        rt.zeroGrad(params16);
+        for (const p of params16) p.requiresGrad = false;
+      }, { reps });
+      const v = s.v2 ? 'V2' : 'V1';
+      rows.push(row(ctx, { suite: 'window_attention', name: `fused fwd ${v} f16 (${path})`, sizes, dtype: 'f16', ...f, gflops: fwdFlops / (f.medianMs * 1e6), ratios: { vs_f32: fused[path]!.fwd / f.medianMs } }));
+      rows.push(row(ctx, { suite: 'window_attention', name: `fused fwd+bwd ${v} f16 (${path})`, sizes, dtype: 'f16', ...fb, gflops: 3 * fwdFlops / (fb.medianMs * 1e6), ratios: { vs_f32: fused[path]!.fb / fb.medianMs } }));
+      qkv16.release();
+      dOut16.release();
     }
     if (!s.v2) {
       const consts = unfusedConstants(rt, tableHost, s);

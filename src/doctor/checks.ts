@@ -8,15 +8,18 @@ import { matmul, matmulDefault } from '../runtime/ops/matmul.js';
 import { softmax } from '../runtime/ops/softmax.js';
 import { defaultWindowAttentionPath, windowAttention } from '../runtime/ops/window_attention.js';
 import { geluRef, geluRefBackward } from '../runtime/reference/activation.js';
-import { runOpCheck, type Comparison, type OpCase, type Tol } from '../runtime/reference/check.js';
+import { f16Tol, runOpCheck, type Comparison, type OpCase, type Precision, type Tol } from '../runtime/reference/check.js';
+import { roundHalf } from '../runtime/half.js';
 import { matmulRef, matmulRefBackward, type MatmulShape } from '../runtime/reference/matmul.js';
 import { softmaxRef, softmaxRefBackward } from '../runtime/reference/softmax.js';
-import { windowAttentionRef, windowAttentionRefBackward, type WaCfg } from '../runtime/reference/window_attention.js';
+import { windowAttentionRef, windowAttentionRefBackward, windowAttentionRefRowDotBound, type WaCfg } from '../runtime/reference/window_attention.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { rng } from '../train/random.js';
 
 export interface CheckResult {
   name: string;
+  /** Storage of the op's activations: f32, or f16 (the kernels' f16 builds, tolerances for f16 storage). */
+  precision: Precision;
   ok: boolean;
   /** Worst |got - want| over the forward and every gradient. */
   maxAbsErr: number;
@@ -33,6 +36,7 @@ function random(n: number, seed: number, lo = -1, hi = 1): Float64Array {
 }
 
 const U = 2 ** -24;
+const U16 = 2 ** -11;
 const maxOf = (x: ArrayLike<number>): number => { let m = 0; for (let i = 0; i < x.length; i++) m = Math.max(m, x[i]!); return m; };
 const abs = (x: Float64Array): Float64Array => x.map(Math.abs);
 /** f32 dot products of L terms: 4·√L·u·Σ|terms| (probabilistic bound, as in tests/matmul.test.ts). */
@@ -64,12 +68,23 @@ function matmulCase(rt: Runtime, s: MatmulShape, seed: number): OpCase {
 
 function windowAttentionCase(rt: Runtime, cfg: WaCfg, seed: number): OpCase {
   const T = (2 * cfg.ws - 1) ** 2;
+  const qkv = random(cfg.B * cfg.H * cfg.W * 3 * cfg.C, seed, -2, 2);
+  const bias = random(3 * cfg.C, seed + 1);
+  const table = random(T * cfg.heads, seed + 2, -1.5, 1.5);
+  const fwdTol = { atol: 5e-6, rtol: 1e-5 };
+  const gradTol = { atol: 2e-5, rtol: 1e-4 };
+  // f16 (tests/checks/window_attention.ts): D = dO·o reads the f16-stored o; its error, carried
+  // through dS in float64, adds to each input's atol; d(qkv) is stored in f16 (f16Tol)
+  const dOut = random(cfg.B * cfg.H * cfg.W * cfg.C, seed + 1000).map(roundHalf);
+  const b = windowAttentionRefRowDotBound(qkv.map(roundHalf), bias, table, null, cfg, dOut, U16 * (1 + fwdTol.rtol), fwdTol.atol);
+  const plus = (t: Tol, x: Float64Array): Tol => ({ atol: t.atol + maxOf(x), rtol: t.rtol });
   return {
     name: `window attention V1 (${defaultWindowAttentionPath(rt)}) B=${cfg.B} ${cfg.H}x${cfg.W} C=${cfg.C} heads ${cfg.heads} shift ${cfg.shift}`,
     inputs: [
-      { data: random(cfg.B * cfg.H * cfg.W * 3 * cfg.C, seed, -2, 2), shape: [cfg.B, cfg.H, cfg.W, 3 * cfg.C] },
-      { data: random(3 * cfg.C, seed + 1), shape: [3 * cfg.C] },
-      { data: random(T * cfg.heads, seed + 2, -1.5, 1.5), shape: [T, cfg.heads] },
+      { data: qkv, shape: [cfg.B, cfg.H, cfg.W, 3 * cfg.C] },
+      // the parameters stay f32 in both precisions
+      { data: bias, shape: [3 * cfg.C], dtype: 'f32' },
+      { data: table, shape: [T, cfg.heads], dtype: 'f32' },
     ],
     run: ([qkv, bias, table]) => windowAttention(qkv!, table!, { ws: cfg.ws, heads: cfg.heads, shift: cfg.shift, qkvBias: bias! }),
     ref: ([qkv, bias, table]) => windowAttentionRef(qkv!, bias!, table!, null, cfg),
@@ -78,8 +93,9 @@ function windowAttentionCase(rt: Runtime, cfg: WaCfg, seed: number): OpCase {
       return [r.dqkv, r.dBias, r.dTable];
     },
     // tests/window_attention.test.ts: 32-term logits, a convex combination of v; d(table) sums windows × N².
-    fwdTol: { atol: 5e-6, rtol: 1e-5 },
-    gradTol: { atol: 2e-5, rtol: 1e-4 },
+    fwdTol,
+    gradTol,
+    f16: { gradTol: [plus(f16Tol(gradTol), b.dqkv), plus(gradTol, b.dBias), plus(gradTol, b.dTable)] },
     seed,
   };
 }
@@ -87,6 +103,7 @@ function windowAttentionCase(rt: Runtime, cfg: WaCfg, seed: number): OpCase {
 function softmaxCase(rows: number, cols: number, seed: number): OpCase {
   const x = random(rows * cols, seed, -4, 4);
   const maxY = maxOf(softmaxRef(x, cols));
+  const maxY16 = maxOf(softmaxRef(x.map(roundHalf), cols));
   return {
     name: `softmax [${rows}, ${cols}]`,
     inputs: [{ data: x, shape: [rows, cols] }],
@@ -95,6 +112,8 @@ function softmaxCase(rows: number, cols: number, seed: number): OpCase {
     refBackward: ([t], g) => [softmaxRefBackward(t!, cols, g)],
     fwdTol: { atol: 1e-10, rtol: 1e-6 },
     gradTol: { atol: 5e-7 * maxY, rtol: 2e-6 },
+    // f16 (tests/checks/softmax.ts): the backward reads y as stored in f16
+    f16: { gradTol: { atol: 5e-7 * maxY16 + U16 * maxY16 + 3 * 2 ** -25 + maxY16 * cols * 2 ** -25, rtol: 2e-6 + 2 * U16 } },
     seed,
   };
 }
@@ -124,17 +143,21 @@ export function doctorCases(rt: Runtime, quick: boolean): OpCase[] {
   ];
 }
 
-/** Runs one case; an exception (a WebGPU error, a lost device) is a failed check, not a crash. */
-export async function runCheck(rt: Runtime, c: OpCase): Promise<CheckResult> {
+/**
+ * Runs one case with its float tensors stored in `precision`; an exception (a WebGPU error, a lost
+ * device) is a failed check, not a crash.
+ */
+export async function runCheck(rt: Runtime, c: OpCase, precision: Precision = 'f32'): Promise<CheckResult> {
   const t0 = performance.now();
+  const name = precision === 'f16' ? `${c.name} (f16)` : c.name;
   try {
-    const comparisons = await runOpCheck(rt, c, (n) => random(n, (c.seed ?? 1) + 1000));
+    const comparisons = await runOpCheck(rt, c, (n) => random(n, (c.seed ?? 1) + 1000), precision);
     const failed = comparisons.find((r) => !r.ok);
     return {
-      name: c.name, ok: !failed, maxAbsErr: Math.max(...comparisons.map((r) => r.maxAbsErr)), comparisons,
+      name, precision, ok: !failed, maxAbsErr: Math.max(...comparisons.map((r) => r.maxAbsErr)), comparisons,
       ms: performance.now() - t0, ...(failed ? { error: failed.message } : {}),
     };
   } catch (e) {
-    return { name: c.name, ok: false, maxAbsErr: Infinity, comparisons: [], ms: performance.now() - t0, error: (e as Error).message };
+    return { name, precision, ok: false, maxAbsErr: Infinity, comparisons: [], ms: performance.now() - t0, error: (e as Error).message };
   }
 }

@@ -18,6 +18,7 @@ import { measureRoofline, type Roofline } from '../runtime/roofline.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Budget } from './budget.js';
 import { doctorCases, runCheck, type CheckResult } from './checks.js';
+import type { Precision } from '../runtime/reference/check.js';
 import {
   buildForSearch, defaultMemoryCap, hostFacts, measureMatmul, measureWindowAttention, searchTrainingStep, timeWork,
   type AttentionRow, type BuiltModel, type MatmulRow, type StepSearch, type Target,
@@ -31,6 +32,8 @@ export interface DoctorOptions {
   maxBatch?: number;
   /** Memory cap of the batch search (default: half the free host memory on software adapters, none on hardware). */
   memoryCapBytes?: number;
+  /** Precisions the op checks run in (default: f32, and f16 where the adapter has shader-f16). */
+  checkPrecisions?: Precision[];
 }
 
 export interface StepRecord { name: string; status: 'done' | 'partial' | 'failed' | 'not run'; seconds: number; note?: string }
@@ -136,9 +139,12 @@ export class Doctor {
   }
 
   private async checks(budget: Budget): Promise<void> {
-    for (const c of doctorCases(this.rt, this.options.quick)) {
-      if (budget.exhausted()) return;
-      this.report.checks.push(await runCheck(this.rt, c));
+    const precisions = this.options.checkPrecisions ?? (this.rt.device.hasF16 ? ['f32', 'f16'] : ['f32']);
+    for (const precision of precisions) {
+      for (const c of doctorCases(this.rt, this.options.quick)) {
+        if (budget.exhausted()) return;
+        this.report.checks.push(await runCheck(this.rt, c, precision));
+      }
     }
   }
 

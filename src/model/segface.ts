@@ -30,7 +30,8 @@ export function segfaceForward(p: ParamStore, image: Tensor, opts: SegFaceOption
   if (H % 4 !== 0 || W % 4 !== 0) throw new Error(`segface: image size ${H}×${W} must be a multiple of 4`);
   if (opts.landmarks === undefined) return network(p, image, opts);
   if (p.cfg.dataset !== 'lapa') throw new Error(`segface: landmarks were given, but only LaPa models warp (this model is ${p.cfg.dataset})`);
-  return lapaWarped(p.rt, image, opts.landmarks, (warped) => network(p, warped, opts), opts.record);
+  // the warp back (grid_sample) has no f16 build: it takes the logits widened to f32 and hands back f32
+  return lapaWarped(p.rt, image, opts.landmarks, (warped) => network(p, warped, { ...opts, f16Logits: false }), opts.record);
 }
 
 /** Backbone, neck, two-way transformer and mask head: image (B, 3, H, W) -> logits (B, K, H, W). */
@@ -38,9 +39,11 @@ function network(p: ParamStore, image: Tensor, opts: RunOptions): Tensor {
   const rt = p.rt;
   if ((opts.precision ?? 'f32') !== image.dtype) {
     // mixed precision: the network runs on the image rounded to f16 and hands back f32 logits
+    // (f16 ones with f16Logits)
     const narrow = cast(image, opts.precision ?? 'f32');
     const logits = network(p, narrow, opts);
     narrow.release();
+    if (opts.f16Logits) return logits;
     const wide = cast(logits, 'f32');
     logits.release();
     return wide;

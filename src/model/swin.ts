@@ -38,9 +38,14 @@ export interface RunOptions {
    * Storage of activations (default f32). f16 (mixed precision, adapter feature shader-f16): the
    * image is rounded to f16, weights are cast to f16 where an f16 activation meets them (LayerNorm
    * and window attention keep their f32 parameters), maths stays f32 inside the kernels, and the
-   * logits come back as f32.
+   * logits come back as f32 unless `f16Logits`.
    */
   precision?: 'f32' | 'f16';
+  /**
+   * With precision f16: hand back the logits as stored (f16) instead of widened to f32 (the
+   * training loss reads f16). Not with landmarks: the LaPa warp back runs in f32 and returns f32.
+   */
+  f16Logits?: boolean;
 }
 
 /** x (..., in) @ W(out, in)^T + b: PyTorch's Linear on the last dim (W, b cast to x's precision). */

@@ -85,8 +85,8 @@ export class Trainer {
     const rt = this.rt;
     const loss = rt.scope(() => {
       const { images, labels } = this.upload(batch, res);
-      const logits = segfaceForward(this.params, images, { train: this.stochasticDepth, seed: dropSeed(this.seed, globalStep), firstSample, landmarks: this.params.cfg.dataset === 'lapa' ? batch.landmarks : undefined, precision: this.precision });
-      return segLoss(logits, labels);
+      const logits = segfaceForward(this.params, images, { train: this.stochasticDepth, seed: dropSeed(this.seed, globalStep), firstSample, landmarks: this.params.cfg.dataset === 'lapa' ? batch.landmarks : undefined, precision: this.precision, f16Logits: true });
+      return segLoss(logits, labels);   // reads f16 logits as stored in f16 runs; d(logits) in f16, scaled by the loss scale
     });
     const scale = this.precision === 'f16' ? this.scaler.scale : undefined;
     if (scale === undefined) rt.backward(loss.total);

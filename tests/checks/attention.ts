@@ -1,9 +1,11 @@
 // Decoder attention (kernels/attention.wgsl) against the float64 reference, forward (out and the
 // log-sum-exp it keeps for the backward) and d(q, k, v): shared by tests/attention.test.ts (Node)
 // and the web page's op checks (tests/web/op_checks.ts).
-import { attention, attentionForward, type AttentionOptions } from '../../src/runtime/ops/attention.js';
+import { attention, attentionForward, attentionGrid, type AttentionOptions } from '../../src/runtime/ops/attention.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
-import { attentionRef, attentionRefBackward, type AttnShape } from '../../src/runtime/reference/attention.js';
+import { roundHalf } from '../../src/runtime/half.js';
+import { f16Tol, type Precision, type Tol } from '../../src/runtime/reference/check.js';
+import { attentionRef, attentionRefBackward, attentionRefF16Terms, type AttnShape } from '../../src/runtime/reference/attention.js';
 import { randn } from '../inputs.js';
 import { near } from './run.js';
 
@@ -22,6 +24,18 @@ export const LSE_TOL = { atol: 1e-5, rtol: 1e-6 };
 // ~1) rounds to ~1e-7 [2.1e-7].
 export const GRAD_REL = 2e-5;
 export const GRAD_FLOOR = 2e-6;
+
+// f16 storage (q, k, v, out, dO, dq, dk, dv and the span partials in f16; logits, softmax, lse,
+// Δ and sums in f32). Inputs and dO are rounded to f16 before the reference sees them.
+// - forward: one rounding of the output (f16Tol); with spans (`splits` > 1) each span's output,
+//   a convex combination of v, is rounded before the f32 merge: + u16·max|v|;
+// - lse: f32 from the same (rounded) inputs: LSE_TOL;
+// - backward: Δ_i = dO_i·O_i reads O as stored in f16, off by ≤ u16·(|O|(1 + FWD rtol) + FWD atol
+//   + the span term): attentionRefF16Terms carries that through dS in float64 (`rowDot`), and each
+//   gradient's atol gains its largest element; with spans, each partial dq / dk / dv is rounded
+//   before the f32 sum: + u16·max of the sums of absolute terms (`absSum`); the gradient's own
+//   store: f16Tol.
+const U16 = 2 ** -11;
 
 export interface Case extends AttnShape { lo?: number; hi?: number; opts?: AttentionOptions }
 
@@ -49,16 +63,20 @@ function maxAbs(x: ArrayLike<number>): number {
   return m;
 }
 
+const plus = (t: Tol, atol: number): Tol => ({ atol: t.atol + atol, rtol: t.rtol });
+
 export const caseName = (c: Case): string =>
   `attention B${c.B} Nq${c.nq} Nk${c.nk} hd${c.hd}${c.opts?.subgroups === false ? ' (no subgroups)' : ''}${c.opts?.splits ? ` splits ${c.opts.splits}` : ''}`;
 
-export async function checkAttention(r: Runtime, c: Case, seed: number, fail: (message: string) => void): Promise<void> {
-  const name = caseName(c);
+export async function checkAttention(r: Runtime, c: Case, seed: number, fail: (message: string) => void, precision: Precision = 'f32'): Promise<void> {
+  const f16 = precision === 'f16';
+  const name = caseName(c) + (f16 ? ' (f16)' : '');
   const D = c.heads * c.hd;
   const x = inputs(c, seed);
-  const q = r.tensor(x.q, [c.B, c.nq, D]);
-  const k = r.tensor(x.k, [c.B, c.nk, D]);
-  const v = r.tensor(x.v, [c.B, c.nk, D]);
+  if (f16) for (const key of ['q', 'k', 'v'] as const) x[key] = x[key].map(roundHalf);
+  const q = r.tensor(x.q, [c.B, c.nq, D], precision);
+  const k = r.tensor(x.k, [c.B, c.nk, D], precision);
+  const v = r.tensor(x.v, [c.B, c.nk, D], precision);
   for (const t of [q, k, v]) t.requiresGrad = true;
   try {
     const want = attentionRef(c, x.q, x.k, x.v);
@@ -68,15 +86,21 @@ export async function checkAttention(r: Runtime, c: Case, seed: number, fail: (m
     fwd.lse.release();
 
     const out = attention(q, k, v, c.heads, c.opts);
-    near(`${name}: forward`, await out.read(), want.out, FWD_TOL, fail);
+    const bh = c.B * c.heads;
+    const spanTerm = f16 && attentionGrid(c.nq, c.nk, bh, c.hd, c.opts?.splits).splits > 1 ? U16 * maxAbs(x.v) : 0;
+    near(`${name}: forward`, await out.read(), want.out, f16 ? plus(f16Tol(FWD_TOL), spanTerm) : FWD_TOL, fail);
     const dOutData = randn(want.out.length, seed + 3);
-    const dOut = r.tensor(dOutData, out.shape);
+    if (f16) dOutData.forEach((g, i) => { dOutData[i] = roundHalf(g); });
+    const dOut = r.tensor(dOutData, out.shape, precision);
     r.backward(out, dOut);
     const wantGrads = attentionRefBackward(c, x.q, x.k, x.v, dOutData);
+    const terms = f16 ? attentionRefF16Terms(c, x.q, x.k, x.v, dOutData, U16 * (1 + FWD_TOL.rtol), FWD_TOL.atol + spanTerm) : undefined;
+    const split = [attentionGrid(c.nq, c.nk, bh, c.hd, c.opts?.splits).splits, ...Array(2).fill(attentionGrid(c.nk, c.nq, bh, c.hd, c.opts?.splits).splits)] as number[];
     for (const [i, t] of [q, k, v].entries()) {
       if (!t.grad) { fail(`${name}: d${'qkv'[i]} missing`); continue; }
-      const atol = Math.max(GRAD_FLOOR, GRAD_REL * maxAbs(wantGrads[i]!));
-      near(`${name}: d${'qkv'[i]}`, await t.grad.read(), wantGrads[i]!, { atol, rtol: GRAD_REL }, fail);
+      const tol = { atol: Math.max(GRAD_FLOOR, GRAD_REL * maxAbs(wantGrads[i]!)), rtol: GRAD_REL };
+      const f16Terms = terms ? maxAbs(terms.rowDot[i]!) + (split[i]! > 1 ? U16 * maxAbs(terms.absSum[i]!) : 0) : 0;
+      near(`${name}: d${'qkv'[i]}`, await t.grad.read(), wantGrads[i]!, terms ? plus(f16Tol(tol), f16Terms) : tol, fail);
     }
     out.release();
     dOut.release();

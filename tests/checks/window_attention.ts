@@ -4,8 +4,9 @@
 // tests/window_attention.test.ts (Node) and the web page's op checks (tests/web/op_checks.ts).
 import { defaultWindowAttentionPath, windowAttention, type WindowAttentionPath } from '../../src/runtime/ops/window_attention.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
-import type { Tol } from '../../src/runtime/reference/check.js';
-import { windowAttentionRef, windowAttentionRefBackward, type WaCfg } from '../../src/runtime/reference/window_attention.js';
+import { f16Tol, type Precision, type Tol } from '../../src/runtime/reference/check.js';
+import { roundHalf } from '../../src/runtime/half.js';
+import { windowAttentionRef, windowAttentionRefBackward, windowAttentionRefRowDotBound, type WaCfg } from '../../src/runtime/reference/window_attention.js';
 import { randn } from '../inputs.js';
 import { checkCase } from './run.js';
 
@@ -22,6 +23,20 @@ export const V1_GRAD_TOL: Tol = { atol: 2e-5, rtol: 1e-4 };
 // 16, d(logit_scale) <= 1.1e-4 on values up to 64, d(table) <= 4e-5 on values up to 36).
 export const V2_FWD_TOL: Tol = { atol: 3e-5, rtol: 1e-4 };
 export const V2_GRAD_TOL: Tol = { atol: 2e-4, rtol: 1e-3 };
+
+// f16 storage (qkv, out, d(out), d(qkv) in f16; logits, softmax, lse, sums, parameters and
+// partials f32). The forward rounds its output once: f16Tol(fwd). The backward reads o as stored
+// in f16 for D_i = dO_i·o_i, so D errs by up to u16·Σ_d |dO_id|·(|o_id| + fwd atol + fwd rtol·|o_id|),
+// and that error reaches every gradient through dS_ij = P_ij (dP_ij − D_i):
+// windowAttentionRefRowDotBound carries it through in float64 with absolute values, per element;
+// each input's atol gains that bound's largest element. d(qkv) is stored in f16 (f16Tol); d(bias),
+// d(table) and d(logit_scale) are f32 sums of f32 partials (their f32 tolerance plus the D term).
+export function f16GradTols(c: Case, d: ReturnType<typeof caseData>, f32Grad: Tol, fwd: Tol, dOut: Float64Array): Tol[] {
+  const b = windowAttentionRefRowDotBound(d.qkv.map(roundHalf), d.bias, d.table, d.ls, d.cfg, dOut, 2 ** -11 * (1 + fwd.rtol), fwd.atol);
+  const maxOf = (a: Float64Array): number => a.reduce((m, x) => Math.max(m, x), 0);
+  const plus = (t: Tol, bound: Float64Array): Tol => ({ atol: t.atol + maxOf(bound), rtol: t.rtol });
+  return [plus(f16Tol(f32Grad), b.dqkv), plus(f32Grad, b.dBias), plus(f32Grad, b.dTable), ...(c.v2 ? [plus(f32Grad, b.dLogitScale)] : [])];
+}
 
 export interface Case {
   name: string; v2: boolean; B: number; H: number; W: number; heads: number; shift: number; hd?: number;
@@ -71,16 +86,21 @@ export function caseData(c: Case, seed: number): { cfg: WaCfg; qkv: Float64Array
   };
 }
 
-/** One case on `path` (default: this device's), forward and every input's gradient. */
-export async function checkWindowAttention(r: Runtime, c: Case, seed: number, fail: (message: string) => void, path?: WindowAttentionPath): Promise<void> {
+/** One case on `path` (default: this device's), forward and every input's gradient, with qkv stored in `precision`. */
+export async function checkWindowAttention(r: Runtime, c: Case, seed: number, fail: (message: string) => void, path?: WindowAttentionPath, precision: Precision = 'f32'): Promise<void> {
   const d = caseData(c, seed);
   const { cfg } = d;
   const inputs = [
     { data: d.qkv, shape: [c.B, c.H, c.W, 3 * cfg.C] },
-    { data: d.bias, shape: [3 * cfg.C] },
-    { data: d.table, shape: [(2 * d.ws - 1) ** 2, c.heads] },
-    ...(d.ls ? [{ data: d.ls, shape: [c.heads, 1, 1] }] : []),
+    // the parameters stay f32 in both precisions (the model's f32 masters)
+    { data: d.bias, shape: [3 * cfg.C], dtype: 'f32' as const },
+    { data: d.table, shape: [(2 * d.ws - 1) ** 2, c.heads], dtype: 'f32' as const },
+    ...(d.ls ? [{ data: d.ls, shape: [c.heads, 1, 1], dtype: 'f32' as const }] : []),
   ];
+  const fwdTol = c.v2 ? V2_FWD_TOL : V1_FWD_TOL;
+  const gradTol = c.v2 ? V2_GRAD_TOL : V1_GRAD_TOL;
+  // the upstream gradient the check draws (tests/checks/run.ts), as rounded in an f16 run
+  const dOut = randn(c.B * c.H * c.W * cfg.C, seed + 1000).map(roundHalf);
   await checkCase(r, {
     name: `${c.v2 ? 'V2' : 'V1'} ${c.name} (${path ?? defaultWindowAttentionPath(r)})`,
     inputs,
@@ -90,8 +110,9 @@ export async function checkWindowAttention(r: Runtime, c: Case, seed: number, fa
       const res = windowAttentionRefBackward(qkv!, bias!, table!, ls ?? null, cfg, g);
       return [res.dqkv, res.dBias, res.dTable, ...(ls ? [res.dLogitScale] : [])];
     },
-    fwdTol: c.v2 ? V2_FWD_TOL : V1_FWD_TOL,
-    gradTol: c.v2 ? V2_GRAD_TOL : V1_GRAD_TOL,
+    fwdTol,
+    gradTol,
+    ...(precision === 'f16' ? { f16: { gradTol: f16GradTols(c, d, gradTol, fwdTol, dOut) } } : {}),
     seed,
-  }, fail);
+  }, fail, precision);
 }

@@ -3,7 +3,7 @@
 // 224 / 512 training step, matmul and window attention rows at the largest batch that fits. Writes
 // doctor-<adapter>.json and doctor-<adapter>.md into --out after every step; Ctrl-C stops after the
 // current measurement and keeps what was measured. Exits 1 when an op check failed.
-import { ADAPTER_FLAG, NO_TUNE_FLAG, type Command } from '../args.js';
+import { ADAPTER_FLAG, NO_TUNE_FLAG, PRECISION_FLAG, type Command } from '../args.js';
 import { openRuntime } from '../runtime.js';
 import { Doctor } from '../../doctor/doctor.js';
 import { doctorMarkdown, writeDoctorFiles } from '../../doctor/report.js';
@@ -18,6 +18,7 @@ export const command: Command = {
     out: { type: 'string', value: 'DIR', default: '.', help: 'where doctor-<adapter>.json and .md go' },
     'max-batch': { type: 'int', help: 'largest training batch the doubling tries (default 256; --quick 4)' },
     'max-memory-gib': { type: 'number', value: 'G', help: 'stop doubling before the predicted peak memory passes G GiB\n(default: half the free host memory on software adapters, no cap on GPUs)' },
+    precision: { ...PRECISION_FLAG, default: undefined, help: 'run the op checks in this precision only (default: f32, and f16 too where the adapter has shader-f16)' },
     adapter: ADAPTER_FLAG,
     'no-tune': NO_TUNE_FLAG,
   },
@@ -29,7 +30,10 @@ export const command: Command = {
     if (gib !== undefined && gib <= 0) args.fail(`--max-memory-gib ${gib}: expected a positive number`);
     const out = args.str('out')!;
     const rt = await openRuntime(args);
-    const doctor = new Doctor(rt, { minutes, quick: args.bool('quick'), ...(maxBatch ? { maxBatch } : {}), ...(gib ? { memoryCapBytes: gib * 2 ** 30 } : {}) });
+    const doctor = new Doctor(rt, {
+      minutes, quick: args.bool('quick'), ...(maxBatch ? { maxBatch } : {}), ...(gib ? { memoryCapBytes: gib * 2 ** 30 } : {}),
+      ...(args.has('precision') ? { checkPrecisions: [args.precision()] } : {}),
+    });
     process.once('SIGINT', () => {
       console.error('doctor: stopping after the current measurement (Ctrl-C again to abort)');
       doctor.stop('interrupted');

@@ -13,16 +13,19 @@
 // few workgroups and the streamed side is long, the streamed side is cut into spans (`splits`):
 // the forward merges span results with attn_fwd_combine, dQ / dK / dV span partials are summed
 // with sumLeading.
+//
+// Precision: q, k, v, out, dO and the gradients are f32, or all f16 (the kernels' f16 build stores
+// them, and the span partials, in f16 and computes in f32); lse and the backward's stats stay f32.
 import type { KernelDecl } from '../kernel.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 import { sumLeading } from './reduce.js';
-import { assertDtype, assertRank, assertSameRuntime, groups } from './util.js';
-import { widened } from './elementwise.js';
+import { assertRank, assertSameRuntime, builds, floatDtype, groups, type FloatDType } from './util.js';
 
 const FILE = 'attention.wgsl';
-const decl = (entry: string, storage: KernelDecl['storage'], subgroups: boolean): KernelDecl => ({ file: FILE, entry, storage, uniform: 'p', subgroups });
+/** Both precisions' builds of one entry point. */
+const decl = (entry: string, storage: KernelDecl['storage'], subgroups: boolean): Record<FloatDType, KernelDecl> => builds({ file: FILE, entry, storage, uniform: 'p', subgroups });
 const FWD = (sg: boolean) => decl('attn_fwd', { q: 'read', k: 'read', v: 'read', out: 'read_write', lse: 'read_write' }, sg);
-const COMBINE: KernelDecl = decl('attn_fwd_combine', { part_out: 'read', part_lse: 'read', out: 'read_write', lse: 'read_write' }, false);
+const COMBINE = decl('attn_fwd_combine', { part_out: 'read', part_lse: 'read', out: 'read_write', lse: 'read_write' }, false);
 const DQ = (sg: boolean) => decl('attn_bwd_dq', { q: 'read', k: 'read', v: 'read', fwd_out: 'read', d_out: 'read', saved_lse: 'read', dq: 'read_write', stats: 'read_write' }, sg);
 const DKV = (sg: boolean) => decl('attn_bwd_dkv', { q: 'read', k: 'read', v: 'read', d_out: 'read', saved_stats: 'read', dk: 'read_write', dv: 'read_write' }, sg);
 
@@ -40,11 +43,12 @@ export interface AttentionOptions {
   splits?: number;
 }
 
-interface Dims { B: number; nq: number; nk: number; D: number; heads: number; hd: number }
+interface Dims { B: number; nq: number; nk: number; D: number; heads: number; hd: number; dtype: FloatDType }
 
 function dims(q: Tensor, k: Tensor, v: Tensor, heads: number): Dims {
   assertSameRuntime('attention', q, k, v);
-  for (const t of [q, k, v]) { assertDtype('attention', t); assertRank('attention', t, 3, 3); }
+  const dtype = floatDtype('attention', q, k, v);
+  for (const t of [q, k, v]) assertRank('attention', t, 3, 3);
   const [B, nq, D] = q.shape as [number, number, number];
   const [Bk, nk, Dk] = k.shape as [number, number, number];
   if (Bk !== B || Dk !== D || v.shape[0] !== B || v.shape[1] !== nk || v.shape[2] !== D) {
@@ -54,7 +58,7 @@ function dims(q: Tensor, k: Tensor, v: Tensor, heads: number): Dims {
   const hd = D / heads;
   if (![4, 8, 16, 32].includes(hd)) throw new Error(`attention: head dim ${hd} (D ${D} / ${heads} heads) must be 4, 8, 16 or 32`);
   if (nq < 1 || nk < 1) throw new Error(`attention: empty sequence (Nq ${nq}, Nk ${nk})`);
-  return { B, nq, nk, D, heads, hd };
+  return { B, nq, nk, D, heads, hd, dtype };
 }
 
 function useSubgroups(t: Tensor, opts: AttentionOptions): boolean {
@@ -89,16 +93,16 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, heads: number,
   const g = attentionGrid(d.nq, d.nk, bh, d.hd, opts.splits);
   const params = { rows: d.nq, cols: d.nk, blocks: g.blocks, splits: g.splits, span: g.span, bh, heads, scale: 1 / Math.sqrt(d.hd) };
   const constants = { HD: d.hd, WG: g.wg };
-  const out = g.splits === 1 ? rt.empty([d.B, d.nq, d.D], 'f32', 'attention') : rt.empty([g.splits, d.B, d.nq, d.D], 'f32', 'attention.spans');
+  const out = g.splits === 1 ? rt.empty([d.B, d.nq, d.D], d.dtype, 'attention') : rt.empty([g.splits, d.B, d.nq, d.D], d.dtype, 'attention.spans');
   const lse = g.splits === 1 ? rt.untracked(() => rt.empty([d.B, heads, d.nq], 'f32', 'attention.lse')) : rt.empty([g.splits, d.B, heads, d.nq], 'f32', 'attention.spans_lse');
-  rt.dispatch(FWD(sg), {
+  rt.dispatch(FWD(sg)[d.dtype], {
     op: 'attn_fwd', storage: { q: q.binding, k: k.binding, v: v.binding, out: out.binding, lse: lse.binding },
     params, constants, workgroups: [g.blocks * g.splits * bh],
   });
   if (g.splits === 1) return { out, lse };
-  const merged = rt.empty([d.B, d.nq, d.D], 'f32', 'attention');
+  const merged = rt.empty([d.B, d.nq, d.D], d.dtype, 'attention');
   const mergedLse = rt.untracked(() => rt.empty([d.B, heads, d.nq], 'f32', 'attention.lse'));
-  rt.dispatch(COMBINE, {
+  rt.dispatch(COMBINE[d.dtype], {
     op: 'attn_fwd_combine', storage: { part_out: out.binding, part_lse: lse.binding, out: merged.binding, lse: mergedLse.binding },
     params, constants: { HD: d.hd, WG: MAX_WG }, workgroups: [groups(bh * d.nq, MAX_WG)],
   });
@@ -118,14 +122,15 @@ function sumSpans(t: Tensor, splits: number, shape: readonly number[]): Tensor {
 /** Gradients of attention given dOut (B, Nq, D), the forward output and its logsumexp. */
 export function attentionBackward(q: Tensor, k: Tensor, v: Tensor, heads: number, out: Tensor, lse: Tensor, dOut: Tensor, opts: AttentionOptions = {}): [Tensor, Tensor, Tensor] {
   const d = dims(q, k, v, heads);
+  floatDtype('attention backward', q, out, dOut);
   const sg = useSubgroups(q, opts);
   const rt = q.rt;
   const bh = d.B * heads;
   const scale = 1 / Math.sqrt(d.hd);
   const gq = attentionGrid(d.nq, d.nk, bh, d.hd, opts.splits);
-  const dqParts = rt.empty(gq.splits === 1 ? q.shape : [gq.splits, ...q.shape], 'f32', 'attention.dq');
+  const dqParts = rt.empty(gq.splits === 1 ? q.shape : [gq.splits, ...q.shape], d.dtype, 'attention.dq');
   const stats = rt.empty([d.B, heads, d.nq, 2], 'f32', 'attention.stats');
-  rt.dispatch(DQ(sg), {
+  rt.dispatch(DQ(sg)[d.dtype], {
     op: 'attn_bwd_dq',
     storage: {
       q: q.binding, k: k.binding, v: v.binding, fwd_out: out.binding, d_out: dOut.binding,
@@ -135,9 +140,9 @@ export function attentionBackward(q: Tensor, k: Tensor, v: Tensor, heads: number
     constants: { HD: d.hd, WG: gq.wg }, workgroups: [gq.blocks * gq.splits * bh],
   });
   const gk = attentionGrid(d.nk, d.nq, bh, d.hd, opts.splits);
-  const dkParts = rt.empty(gk.splits === 1 ? k.shape : [gk.splits, ...k.shape], 'f32', 'attention.dk');
-  const dvParts = rt.empty(gk.splits === 1 ? v.shape : [gk.splits, ...v.shape], 'f32', 'attention.dv');
-  rt.dispatch(DKV(sg), {
+  const dkParts = rt.empty(gk.splits === 1 ? k.shape : [gk.splits, ...k.shape], d.dtype, 'attention.dk');
+  const dvParts = rt.empty(gk.splits === 1 ? v.shape : [gk.splits, ...v.shape], d.dtype, 'attention.dv');
+  rt.dispatch(DKV(sg)[d.dtype], {
     op: 'attn_bwd_dkv',
     storage: {
       q: q.binding, k: k.binding, v: v.binding, d_out: dOut.binding,
@@ -152,8 +157,6 @@ export function attentionBackward(q: Tensor, k: Tensor, v: Tensor, heads: number
 
 /** softmax(Q_h K_hᵀ / sqrt(hd)) V_h per head, heads concatenated: (B, Nq, D). Recorded on the tape. */
 export function attention(q: Tensor, k: Tensor, v: Tensor, heads: number, opts: AttentionOptions = {}): Tensor {
-  // no f16 build yet: f16 activations run widened to f32
-  if ([q, k, v].some((t) => t.dtype === 'f16')) return widened([q, k, v], ([wq, wk, wv]) => attention(wq!, wk!, wv!, heads, opts));
   const rt = q.rt;
   const { out, lse } = attentionForward(q, k, v, heads, opts);
   rt.tape.record('attention', [q, k, v], out, [q, k, v, out, lse], (dOut) => attentionBackward(q, k, v, heads, out, lse, dOut, opts));

@@ -4,13 +4,12 @@
 // droppath.wgsl), so it is reproducible from (seed, p) and needs no upload; backward recomputes it.
 // Give every block of every step its own seed (e.g. step · blocks + block): any two distinct u32
 // seeds give independent masks. p = 0 or eval mode: the identity (a view, no kernel).
-import type { KernelDecl } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
-import { assertDtype, assertRank, groups } from './util.js';
-import { widened } from './elementwise.js';
+import { assertRank, builds, floatDtype, groups } from './util.js';
 
-const SCALAR: KernelDecl = { file: 'droppath.wgsl', entry: 'drop_path', storage: { y: 'read_write', x: 'read' }, uniform: 'dp' };
-const VEC4: KernelDecl = { file: 'droppath.wgsl', entry: 'drop_path_vec4', storage: { y4: 'read_write', x4: 'read' }, uniform: 'dp' };
+// f32 and f16 builds: x, y (and dy, dx) in the input's dtype, the product in f32
+const SCALAR = builds({ file: 'droppath.wgsl', entry: 'drop_path', storage: { y: 'read_write', x: 'read' }, uniform: 'dp' });
+const VEC4 = builds({ file: 'droppath.wgsl', entry: 'drop_path_vec4', storage: { y4: 'read_write', x4: 'read' }, uniform: 'dp' });
 const WG = 256;
 
 export interface DropPathOptions {
@@ -35,11 +34,12 @@ export function dropPathScale(p: number): number {
 function apply(op: string, x: Tensor, p: number, seed: number, opts: DropPathOptions): Tensor {
   const rt = x.rt;
   const perSample = x.size / x.shape[0]!;
-  const y = rt.empty(x.shape, 'f32', op);
+  const dtype = floatDtype(op, x);
+  const y = rt.empty(x.shape, dtype, op);
   const vec4 = !opts.scalar && perSample % 4 === 0;
   const n = vec4 ? x.size / 4 : x.size;
   const wg = opts.workgroupSize ?? WG;
-  rt.dispatch(vec4 ? VEC4 : SCALAR, {
+  rt.dispatch((vec4 ? VEC4 : SCALAR)[dtype], {
     op,
     storage: vec4 ? { y4: y.binding, x4: x.binding } : { y: y.binding, x: x.binding },
     params: { n, per_sample: perSample, seed, p, scale: dropPathScale(p), first_sample: opts.firstSample ?? 0 },
@@ -50,9 +50,7 @@ function apply(op: string, x: Tensor, p: number, seed: number, opts: DropPathOpt
 
 /** x (B, ...) with each sample kept (scaled by 1/(1 − p)) or zeroed; seeded, reproducible. */
 export function dropPath(x: Tensor, p: number, seed: number, opts: DropPathOptions = {}): Tensor {
-  // no f16 build yet: f16 activations run widened to f32
-  if (x.dtype === 'f16') return widened([x], ([wide]) => dropPath(wide!, p, seed, opts));
-  assertDtype('dropPath', x);
+  floatDtype('dropPath', x);
   assertRank('dropPath', x, 1);
   if (!(p >= 0 && p <= 1)) throw new Error(`dropPath: drop probability ${p} must be in [0, 1]`);
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error(`dropPath: seed ${seed} must be a u32`);

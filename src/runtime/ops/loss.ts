@@ -1,7 +1,8 @@
 // Segmentation losses: cross-entropy (mean over pixels) and the official SegFace Dice loss, fused
 // in one pass over the logits (kernels/loss.wgsl). SegFace trains on 0.5·CE + 0.5·Dice.
 //
-//   logits (B, K, ...spatial) f32, NCHW; labels (B, ...spatial) i32 in [0, K)
+//   logits (B, K, ...spatial) f32 or f16 (mixed precision: read as stored, the maths and every sum
+//   in f32; d(logits) in the logits' dtype), NCHW; labels (B, ...spatial) i32 in [0, K)
 //   CE   = (1/N) Σ_pixels −log softmax(logits)[label]                         N = B·H·W
 //   Dice = (1/K) Σ_k [1 − (2 I_k + 1e-5) / (Z_k + Y_k + 1e-5)]
 //          I_k = Σ p_k t_k, Z_k = Σ p_k², Y_k = Σ t_k over the whole batch (absent classes count)
@@ -20,9 +21,9 @@
 // badLabels, which `readSegLoss` fetches in the same readback as the loss values and reports.
 import type { KernelDecl } from '../kernel.js';
 import { shapeStr, type Tensor } from '../tensor.js';
-import { assertDtype, assertRank, assertSameRuntime, groups } from './util.js';
+import { assertDtype, assertRank, assertSameRuntime, builds, floatDtype, groups, type FloatDType } from './util.js';
 
-const FWD: KernelDecl = { file: 'loss.wgsl', entry: 'seg_loss_fwd', storage: { partials: 'read_write', logits: 'read', labels: 'read' }, uniform: 'fp' };
+const FWD = builds({ file: 'loss.wgsl', entry: 'seg_loss_fwd', storage: { partials: 'read_write', logits: 'read', labels: 'read' }, uniform: 'fp' });
 const REDUCE: KernelDecl = {
   file: 'loss.wgsl', entry: 'seg_loss_reduce',
   storage: { ce_sum: 'read_write', bad_labels: 'read_write', dice_sums: 'read_write', partials_in: 'read' }, uniform: 'rp',
@@ -31,10 +32,10 @@ const FINISH: KernelDecl = {
   file: 'loss.wgsl', entry: 'seg_loss_finish',
   storage: { loss_total: 'read_write', loss_ce: 'read_write', loss_dice: 'read_write', ce_in: 'read', dice_in: 'read' }, uniform: 'np',
 };
-const BWD: KernelDecl = {
+const BWD = builds({
   file: 'loss.wgsl', entry: 'seg_loss_bwd',
   storage: { dlogits: 'read_write', logits: 'read', labels: 'read', dice_in: 'read', d_total: 'read' }, uniform: 'bp',
-};
+});
 
 /** Capacity of the kernels' per-class private arrays (MAX_K in kernels/loss.wgsl). */
 export const MAX_CLASSES = 32;
@@ -65,11 +66,11 @@ export interface SegLossPartials {
 export interface SegLossValues { total: Tensor; ce: Tensor; dice: Tensor }
 export interface SegLossResult extends SegLossValues { badLabels: Tensor; classes: number }
 
-interface Dims { batch: number; classes: number; hw: number; pixels: number }
+interface Dims { batch: number; classes: number; hw: number; pixels: number; dtype: FloatDType }
 
 function dims(op: string, logits: Tensor, labels: Tensor): Dims {
   assertSameRuntime(op, logits, labels);
-  assertDtype(op, logits, 'f32');
+  const dtype = floatDtype(op, logits);
   assertDtype(op, labels, 'i32');
   assertRank(op, logits, 2);
   const [batch, classes] = logits.shape as [number, number];
@@ -80,7 +81,7 @@ function dims(op: string, logits: Tensor, labels: Tensor): Dims {
   }
   if (classes < 1 || classes > MAX_CLASSES) throw new Error(`${op}: ${classes} classes; the kernels support 1..${MAX_CLASSES}`);
   const hw = spatial.reduce((a, b) => a * b, 1);
-  return { batch, classes, hw, pixels: batch * hw };
+  return { batch, classes, hw, pixels: batch * hw, dtype };
 }
 
 function tiling(opts: LossKernelOptions): { wg: number; per: number } {
@@ -96,7 +97,7 @@ export function segLossPartials(logits: Tensor, labels: Tensor, opts: LossKernel
   const nq = 3 * d.classes + 2;
   const wgs = Math.max(1, groups(d.pixels, wg * per));
   const partials = rt.empty([wgs, nq], 'f32', 'seg_loss partials');
-  rt.dispatch(FWD, {
+  rt.dispatch(FWD[d.dtype], {
     op: 'seg_loss_fwd', storage: { partials: partials.binding, logits: logits.binding, labels: labels.binding },
     params: { classes: d.classes, hw: d.hw, pixels: d.pixels, groups: wgs }, constants: { WG: wg, PER: per }, workgroups: [wgs],
   });
@@ -155,8 +156,8 @@ export function segLossBackward(
   const rt = logits.rt;
   const { wg, per } = tiling(opts);
   const wgs = Math.max(1, groups(d.pixels, wg * per));
-  const dlogits = rt.empty(logits.shape, 'f32', 'seg_loss dlogits');
-  rt.dispatch(BWD, {
+  const dlogits = rt.empty(logits.shape, d.dtype, 'seg_loss dlogits');
+  rt.dispatch(BWD[d.dtype], {
     op: 'seg_loss_bwd',
     storage: {
       dlogits: dlogits.binding, logits: logits.binding, labels: labels.binding,

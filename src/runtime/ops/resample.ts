@@ -11,13 +11,14 @@
 //   positionalEncoding  forward only (G is a buffer, not a parameter).
 import type { KernelDecl } from '../kernel.js';
 import { shapeStr, type Tensor } from '../tensor.js';
-import { assertDtype, assertSameRuntime, groups } from './util.js';
+import { assertDtype, assertSameRuntime, builds, floatDtype, groups } from './util.js';
 import { widened } from './elementwise.js';
 import type { ImageLayout, LaunchOptions } from './vision.js';
 
 const WG = 256;
-const RESIZE_FWD: KernelDecl = { file: 'resample.wgsl', entry: 'resize_fwd', storage: { rs_dst: 'read_write', rs_src: 'read', rs_taps: 'read' }, uniform: 'rp' };
-const RESIZE_BWD: KernelDecl = { file: 'resample.wgsl', entry: 'resize_bwd', storage: { rs_dst: 'read_write', rs_src: 'read', rs_taps: 'read' }, uniform: 'rp' };
+// the resize has an f32 and an f16 build (image and gradient in the input's dtype, maths f32)
+const RESIZE_FWD = builds({ file: 'resample.wgsl', entry: 'resize_fwd', storage: { rs_dst: 'read_write', rs_src: 'read', rs_taps: 'read' }, uniform: 'rp' });
+const RESIZE_BWD = builds({ file: 'resample.wgsl', entry: 'resize_bwd', storage: { rs_dst: 'read_write', rs_src: 'read', rs_taps: 'read' }, uniform: 'rp' });
 const GRID_FWD: KernelDecl = { file: 'resample.wgsl', entry: 'grid_sample_fwd', storage: { gs_out: 'read_write', gs_x: 'read', gs_grid: 'read' }, uniform: 'gp' };
 const GRID_BWD: KernelDecl = { file: 'resample.wgsl', entry: 'grid_sample_bwd', storage: { gs_dx: 'read_write', gs_dout: 'read', gs_grid: 'read' }, uniform: 'gp' };
 const POS_ENC: KernelDecl = { file: 'resample.wgsl', entry: 'pos_encoding', storage: { pe_out: 'read_write', pe_coords: 'read', pe_g: 'read' }, uniform: 'pe' };
@@ -34,8 +35,8 @@ function shapeOf(layout: ImageLayout, b: number, c: number, h: number, w: number
   return layout === 'NCHW' ? [b, c, h, w] : [b, h, w, c];
 }
 
+/** Layout and rank of an image (the callers check its dtype). */
 function checkImage(op: string, x: Tensor, layout: ImageLayout): void {
-  assertDtype(op, x);
   if (layout !== 'NCHW' && layout !== 'NHWC') throw new Error(`${op}: layout ${layout} is neither NCHW nor NHWC`);
   if (x.rank !== 4) throw new Error(`${op}: ${x.describe()} must be rank 4 ${layout === 'NCHW' ? '(B, C, H, W)' : '(B, H, W, C)'}`);
 }
@@ -98,17 +99,16 @@ function dispatchResize(decl: KernelDecl, op: string, dst: Tensor, src: Tensor, 
  * (B, h, w, C). Equal sizes are an exact copy (as in PyTorch).
  */
 export function resizeBilinear(x: Tensor, size: readonly [number, number], layout: ImageLayout = 'NCHW', opts: LaunchOptions = {}): Tensor {
-  // no f16 build yet: f16 activations run widened to f32
-  if (x.dtype === 'f16') return widened([x], ([wide]) => resizeBilinear(wide!, size, layout, opts));
   const op = 'resizeBilinear';
+  const dtype = floatDtype(op, x);
   checkImage(op, x, layout);
   checkSize(op, size);
   const d = dims(layout, x.shape);
   const [oh, ow] = size;
   const rt = x.rt;
-  const out = rt.empty(shapeOf(layout, d.b, d.c, oh, ow), 'f32', op);
+  const out = rt.empty(shapeOf(layout, d.b, d.c, oh, ow), dtype, op);
   if (oh === d.h && ow === d.w) rt.batch.copy(x.buffer, x.byteOffset, out.buffer, out.byteOffset, x.bytes);
-  else dispatchResize(RESIZE_FWD, op, out, x, layout, d, { h: oh, w: ow }, opts);
+  else dispatchResize(RESIZE_FWD[dtype], op, out, x, layout, d, { h: oh, w: ow }, opts);
   rt.tape.record(op, [x], out, [], (dOut) => [resizeBilinearBackward(dOut, [d.h, d.w], layout, opts)]);
   return out;
 }
@@ -116,14 +116,15 @@ export function resizeBilinear(x: Tensor, size: readonly [number, number], layou
 /** The adjoint of resizeBilinear: dOut (output-shaped) -> dx of spatial size `inSize` = [h, w]. */
 export function resizeBilinearBackward(dOut: Tensor, inSize: readonly [number, number], layout: ImageLayout = 'NCHW', opts: LaunchOptions = {}): Tensor {
   const op = 'resizeBilinearBackward';
+  const dtype = floatDtype(op, dOut);
   checkImage(op, dOut, layout);
   checkSize(op, inSize);
   const d = dims(layout, dOut.shape);
   const [ih, iw] = inSize;
   const rt = dOut.rt;
-  const dx = rt.empty(shapeOf(layout, d.b, d.c, ih, iw), 'f32', op);
+  const dx = rt.empty(shapeOf(layout, d.b, d.c, ih, iw), dtype, op);
   if (ih === d.h && iw === d.w) rt.batch.copy(dOut.buffer, dOut.byteOffset, dx.buffer, dx.byteOffset, dOut.bytes);
-  else dispatchResize(RESIZE_BWD, op, dx, dOut, layout, { c: d.c, h: ih, w: iw }, { h: d.h, w: d.w }, opts);
+  else dispatchResize(RESIZE_BWD[dtype], op, dx, dOut, layout, { c: d.c, h: ih, w: iw }, { h: d.h, w: d.w }, opts);
   rt.tape.record(op, [dOut], dx, [], (g) => [resizeBilinear(g, [d.h, d.w], layout, opts)]);
   return dx;
 }
@@ -153,6 +154,7 @@ export function gridSample(x: Tensor, grid: Tensor): Tensor {
   // no f16 build yet: f16 activations run widened to f32
   if (x.dtype === 'f16' || grid.dtype === 'f16') return widened([x, grid], ([wx, wg]) => gridSample(wx!, wg!));
   const op = 'gridSample';
+  assertDtype(op, x);
   checkImage(op, x, 'NCHW');
   checkGrid(op, x, grid);
   const rt = x.rt;
@@ -171,6 +173,7 @@ export function gridSample(x: Tensor, grid: Tensor): Tensor {
 /** d(gridSample)/dx: dOut (B, C, H_out, W_out) scattered back to (B, C, H_in, W_in) (not recorded). */
 export function gridSampleBackward(dOut: Tensor, grid: Tensor, inSize: readonly [number, number]): Tensor {
   const op = 'gridSampleBackward';
+  assertDtype(op, dOut);
   checkImage(op, dOut, 'NCHW');
   checkGrid(op, dOut, grid);
   checkSize(op, inSize);

@@ -27,6 +27,9 @@
 // block, against 71 K floats for lse; backward recomputes q·k, which costs FMAs but no loads it
 // does not already make (lavapipe is load-bound).
 //
+// Precision: qkv, out and d(qkv) are f32, or f16 (mixed precision: the kernel's f16 build stores
+// them in f16 and computes in f32); the parameters, lse and the partials stay f32.
+//
 // Gradients: d(qkv) (B, H, W, 3C); d(biasTable) and d(logitScale) summed over windows from
 // per-window partials (sumLeading, no float atomics); d(qkvBias) = Σ over padded tokens of their
 // dk, dv (a padded query has dO = 0, hence dq = 0); zeros when nothing is padded.
@@ -34,18 +37,19 @@ import type { KernelDecl } from '../kernel.js';
 import type { Runtime } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
 import { sumLeading } from './reduce.js';
-import { assertDtype, assertSameRuntime } from './util.js';
-import { widened } from './elementwise.js';
+import { assertDtype, assertSameRuntime, builds, floatDtype, type FloatDType } from './util.js';
 
 // One file, two builds: `subgroups: true` compiles its `#if subgroups` branch (subgroupBroadcast
-// sharing), false the portable branch; entry points and bindings are the same.
+// sharing), false the portable branch; entry points and bindings are the same. Each has an f32
+// and an f16 build (`builds`).
 const FWD_STORAGE = { qkv: 'read', prm: 'read', out: 'read_write', lse: 'read_write' } as const;
 const BWD_STORAGE = { qkv: 'read', prm: 'read', o_saved: 'read', lse_saved: 'read', d_out: 'read', d_qkv: 'read_write', d_part: 'read_write' } as const;
-const kernels = (subgroups: boolean): { fwd: KernelDecl; bwd: KernelDecl } => ({
-  fwd: { file: 'window_attention.wgsl', entry: 'attn_fwd', storage: FWD_STORAGE, uniform: 'p', subgroups },
-  bwd: { file: 'window_attention.wgsl', entry: 'attn_bwd', storage: BWD_STORAGE, uniform: 'p', subgroups },
+type Builds = Record<FloatDType, KernelDecl>;
+const kernels = (subgroups: boolean): { fwd: Builds; bwd: Builds } => ({
+  fwd: builds({ file: 'window_attention.wgsl', entry: 'attn_fwd', storage: FWD_STORAGE, uniform: 'p', subgroups }),
+  bwd: builds({ file: 'window_attention.wgsl', entry: 'attn_bwd', storage: BWD_STORAGE, uniform: 'p', subgroups }),
 });
-const KERNELS: Record<WindowAttentionPath, { fwd: KernelDecl; bwd: KernelDecl }> = { subgroups: kernels(true), portable: kernels(false) };
+const KERNELS: Record<WindowAttentionPath, { fwd: Builds; bwd: Builds }> = { subgroups: kernels(true), portable: kernels(false) };
 const MAX_TOKENS = 64;
 const MAX_HD = 32;
 
@@ -102,12 +106,14 @@ interface Plan {
   /** Images per dispatch. */
   chunk: number;
   path: WindowAttentionPath;
+  /** Storage of qkv, out and d(qkv). */
+  dtype: FloatDType;
 }
 
 function plan(qkv: Tensor, biasTable: Tensor, o: WindowAttentionOptions): Plan {
   const op = 'windowAttention';
   const { ws, heads } = o;
-  assertDtype(op, qkv);
+  const dtype = floatDtype(op, qkv);
   assertDtype(op, biasTable);
   assertDtype(op, o.qkvBias);
   assertSameRuntime(op, qkv, biasTable, o.qkvBias, ...(o.logitScale ? [o.logitScale] : []));
@@ -146,10 +152,10 @@ function plan(qkv: Tensor, biasTable: Tensor, o: WindowAttentionOptions): Plan {
   const pt = roundUp((T + 1) * heads + (hasPad ? C3 : 0), 64);
   const lseImg = roundUp(geo.windows * heads * N, 64);
   // Images per dispatch: every binding of a chunk must fit maxStorageBufferBindingSize.
-  const perImage = Math.max(H * W * C3, geo.windows * pt, lseImg) * 4;
+  const perImage = Math.max(H * W * C3 * (dtype === 'f16' ? 2 : 4), geo.windows * pt * 4, lseImg * 4);
   const fit = Math.max(1, Math.floor(limits.maxStorageBufferBindingSize / perImage));
   const chunk = Math.min(B, fit, o.maxBatchPerDispatch ?? B);
-  return { B, C, hd, heads, ws, N, T, geo, v2: o.logitScale !== undefined, hasPad, pt, lseImg, chunk, path };
+  return { B, C, hd, heads, ws, N, T, geo, v2: o.logitScale !== undefined, hasPad, pt, lseImg, chunk, path, dtype };
 }
 
 /** [qkv bias (3C) | table (T, heads) | logit_scale (heads)]: the kernel's small read-only inputs. */
@@ -170,12 +176,13 @@ function uniform(pl: Plan, images: number): Record<string, number> {
   };
 }
 
-/** Per-chunk binding of `t`, whose leading dim is the batch: images [b0, b0 + n). */
+/** Per-chunk binding of `t`, whose leading dim is the batch: images [b0, b0 + n) of `perImage` elements each. */
 function slab(op: string, t: Tensor, perImage: number, b0: number, n: number): { buffer: GPUBuffer; offset: number; size: number } {
-  const offset = b0 * perImage * 4;
+  const bytes = perImage * (t.dtype === 'f16' ? 2 : 4);
+  const offset = b0 * bytes;
   const align = t.rt.device.limits.minStorageBufferOffsetAlignment;
   if (offset % align !== 0) throw new Error(`${op}: batch chunk offset ${offset} of ${t.describe()} is not a multiple of ${align}; use a batch that fits one dispatch`);
-  return { buffer: t.buffer, offset: t.byteOffset + offset, size: n * perImage * 4 };
+  return { buffer: t.buffer, offset: t.byteOffset + offset, size: n * bytes };
 }
 
 const roundUp = (x: number, m: number): number => Math.ceil(x / m) * m;
@@ -185,18 +192,16 @@ const constants = (pl: Plan): Record<string, number> => ({ WS: pl.ws, HD: pl.hd,
 
 /** Swin window attention; see the file comment for shapes. Records its backward on the tape. */
 export function windowAttention(qkv: Tensor, biasTable: Tensor, opts: WindowAttentionOptions): Tensor {
-  // no f16 build yet: f16 activations run widened to f32 (the parameters are f32 masters)
-  if (qkv.dtype === 'f16') return widened([qkv], ([wide]) => windowAttention(wide!, biasTable, opts));
   const pl = plan(qkv, biasTable, opts);
   const rt = qkv.rt;
   const { B, C, heads, geo } = pl;
   const prm = packParams(rt, pl, opts, biasTable);
-  const out = rt.empty([...qkv.shape.slice(0, -1), C], 'f32', 'windowAttention');
+  const out = rt.empty([...qkv.shape.slice(0, -1), C], pl.dtype, 'windowAttention');
   const lse = rt.untracked(() => rt.empty([B, pl.lseImg], 'f32', 'windowAttention.lse'));
   const tokens = geo.H * geo.W;
   for (let b0 = 0; b0 < B; b0 += pl.chunk) {
     const n = Math.min(pl.chunk, B - b0);
-    rt.dispatch(KERNELS[pl.path].fwd, {
+    rt.dispatch(KERNELS[pl.path].fwd[pl.dtype], {
       op: 'window_attention_fwd',
       storage: {
         qkv: slab('windowAttention', qkv, tokens * 3 * C, b0, n), prm: prm.binding,
@@ -220,15 +225,16 @@ export function windowAttention(qkv: Tensor, biasTable: Tensor, opts: WindowAtte
 function windowAttentionBackward(pl: Plan, qkv: Tensor, prm: Tensor, out: Tensor, lse: Tensor, dOut: Tensor,
   tableShape: readonly number[], lsShape: readonly number[] | undefined): (Tensor | null)[] {
   const op = 'windowAttention backward';
+  floatDtype(op, out, dOut);
   if (dOut.size !== out.size) throw new Error(`${op}: d(out) ${dOut.describe()} does not match ${out.describe()}`);
   const rt = qkv.rt;
   const { B, C, T, heads, geo, pt } = pl;
-  const dqkv = rt.empty(qkv.shape, 'f32', 'windowAttention.dqkv');
+  const dqkv = rt.empty(qkv.shape, pl.dtype, 'windowAttention.dqkv');
   const dPart = rt.empty([B * geo.windows, pt], 'f32', 'windowAttention.dpart');
   const tokens = geo.H * geo.W;
   for (let b0 = 0; b0 < B; b0 += pl.chunk) {
     const n = Math.min(pl.chunk, B - b0);
-    rt.dispatch(KERNELS[pl.path].bwd, {
+    rt.dispatch(KERNELS[pl.path].bwd[pl.dtype], {
       op: 'window_attention_bwd',
       storage: {
         qkv: slab(op, qkv, tokens * 3 * C, b0, n), prm: prm.binding,

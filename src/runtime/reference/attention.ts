@@ -83,3 +83,55 @@ export function attentionRefBackward(s: AttnShape, q: Float64Array, k: Float64Ar
   }
   return [dq, dk, dv];
 }
+
+/**
+ * Error terms of an f16 backward, per element of [dq, dk, dv]:
+ * - `rowDot`: how far each gradient moves when Δ_i = dO_i·O_i is computed from O as stored in
+ *   f16, O_c(1 + ε) with |ε| ≤ `u` plus `oAbs` absolute: |δΔ_i| ≤ u·Σ_c |dO_ic|(|O_ic| + oAbs), and
+ *   δ(dS_ij) = −P_ij δΔ_i, so dq_i ≤ scale Σ_j P_ij |δΔ_i| |k_j|, dk_j ≤ scale Σ_i P_ij |δΔ_i| |q_i|, dv 0;
+ * - `absSum`: the sums of absolute terms, scale Σ_j |dS_ij||k_j|, scale Σ_i |dS_ij||q_i|, Σ_i P_ij |dO_i|,
+ *   which bound the partial sums a span-split backward rounds before merging them.
+ */
+export function attentionRefF16Terms(s: AttnShape, q: Float64Array, k: Float64Array, v: Float64Array, dOut: Float64Array, u: number, oAbs: number): { rowDot: Float64Array[]; absSum: Float64Array[] } {
+  const { B, nq, nk, heads, hd } = s;
+  const D = heads * hd;
+  const scale = 1 / Math.sqrt(hd);
+  const rowDot = [new Float64Array(q.length), new Float64Array(k.length), new Float64Array(v.length)];
+  const absSum = [new Float64Array(q.length), new Float64Array(k.length), new Float64Array(v.length)];
+  const at = (n: number, b: number, r: number, h: number, c: number): number => (b * n + r) * D + h * hd + c;
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < heads; h++) {
+      const { P } = probs(s, q, k, b, h);
+      for (let i = 0; i < nq; i++) {
+        const dP = new Float64Array(nk);
+        let rowsum = 0;
+        for (let j = 0; j < nk; j++) {
+          let x = 0;
+          for (let c = 0; c < hd; c++) x += dOut[at(nq, b, i, h, c)]! * v[at(nk, b, j, h, c)]!;
+          dP[j] = x;
+          rowsum += P[i * nk + j]! * x;
+        }
+        let dDelta = 0;
+        for (let c = 0; c < hd; c++) {
+          let o = 0;
+          for (let j = 0; j < nk; j++) o += P[i * nk + j]! * v[at(nk, b, j, h, c)]!;
+          dDelta += Math.abs(dOut[at(nq, b, i, h, c)]!) * (Math.abs(o) + oAbs);
+        }
+        dDelta *= u;
+        for (let j = 0; j < nk; j++) {
+          const pij = P[i * nk + j]!;
+          const dS = Math.abs(pij * (dP[j]! - rowsum));
+          for (let c = 0; c < hd; c++) {
+            const qi = Math.abs(q[at(nq, b, i, h, c)]!), kj = Math.abs(k[at(nk, b, j, h, c)]!);
+            rowDot[0]![at(nq, b, i, h, c)] += scale * pij * dDelta * kj;
+            rowDot[1]![at(nk, b, j, h, c)] += scale * pij * dDelta * qi;
+            absSum[0]![at(nq, b, i, h, c)] += scale * dS * kj;
+            absSum[1]![at(nk, b, j, h, c)] += scale * dS * qi;
+            absSum[2]![at(nk, b, j, h, c)] += pij * Math.abs(dOut[at(nq, b, i, h, c)]!);
+          }
+        }
+      }
+    }
+  }
+  return { rowDot, absSum };
+}

@@ -75,12 +75,13 @@ export interface OpCase {
   /** float64 reference backward: d(each input) given d(output); omit for ops without gradient. */
   refBackward?: (xs: Float64Array[], dOut: Float64Array) => Float64Array[];
   fwdTol: Tol;
-  gradTol?: Tol;
+  /** One tolerance for every input's gradient, or one per input. */
+  gradTol?: Tol | readonly Tol[];
   /**
    * Tolerances in f16 where `f16Tol(fwdTol)` / `f16Tol(gradTol)` do not hold, with the reason
    * (e.g. a backward that reads an output stored in f16, whose rounding then enters its maths).
    */
-  f16?: { fwdTol?: Tol; gradTol?: Tol };
+  f16?: { fwdTol?: Tol; gradTol?: Tol | readonly Tol[] };
   seed?: number;
 }
 
@@ -112,7 +113,7 @@ export async function runOpCheck(rt: Runtime, c: OpCase, dOutFor: (n: number) =>
         if (!x.requiresGrad) continue;
         const what = `${c.name}: gradient of input ${i}`;
         const r = x.grad
-          ? compareClose(what, await x.grad.read(), wantGrads[i]!, c.gradTol ?? c.fwdTol)
+          ? compareClose(what, await x.grad.read(), wantGrads[i]!, gradTolOf(c, i))
           : { what, maxAbsErr: Infinity, worstExcess: Infinity, ok: false, message: `${c.name}: input ${i} got no gradient` };
         results.push(r);
         if (!r.ok) break;
@@ -127,6 +128,14 @@ export async function runOpCheck(rt: Runtime, c: OpCase, dOutFor: (n: number) =>
   return results;
 }
 
+/** The tolerance of input i's gradient. */
+function gradTolOf(c: OpCase, i: number): Tol {
+  const t = c.gradTol ?? c.fwdTol;
+  return isTol(t) ? t : t[i]!;
+}
+
+const isTol = (t: Tol | readonly Tol[]): t is Tol => !Array.isArray(t);
+
 /** The case in f16: float inputs rounded to f16 (the reference sees the rounded values), tolerances for f16 storage. */
 function inF16(c: OpCase): OpCase {
   const gradTol = c.gradTol ?? c.fwdTol;
@@ -135,6 +144,6 @@ function inF16(c: OpCase): OpCase {
     name: `${c.name} (f16)`,
     inputs: c.inputs.map((x) => (x.dtype ? x : { ...x, dtype: 'f16', data: x.data.map(roundHalf) })),
     fwdTol: c.f16?.fwdTol ?? f16Tol(c.fwdTol),
-    gradTol: c.f16?.gradTol ?? f16Tol(gradTol),
+    gradTol: c.f16?.gradTol ?? (isTol(gradTol) ? f16Tol(gradTol) : gradTol.map(f16Tol)),
   };
 }

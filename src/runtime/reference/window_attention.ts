@@ -233,3 +233,89 @@ export function windowAttentionRefBackward(qkv: Float64Array, qkvBias: Float64Ar
   }
   return { dqkv, dBias, dTable, dLogitScale };
 }
+
+/**
+ * Bounds on how far each gradient moves when every query's D_i = dO_i·o_i (the softmax
+ * backward's row dot, Σ_j P_ij dP_ij) is computed from o as stored in f16, o_d(1 + ε_d) with
+ * |ε_d| ≤ `u` plus `oAbs` absolute (the f32 forward's own error): |δD_i| ≤ u·Σ_d |dO_id|·(|o_id| + oAbs).
+ * D enters only dS_ij = P_ij (dP_ij − D_i), so δ(dS_ij) = −P_ij δD_i, carried through the same
+ * linear maps as dS with every factor taken in absolute value: dq_i ≤ τ Σ_j P_ij |δD_i| |k_j|,
+ * dk_j ≤ τ Σ_i P_ij |δD_i| |q_i|, d(table) ≤ Σ P_ij |δD_i| (V2: × 16σ(1 − σ)), dτ ≤ Σ P_ij |δD_i| |q̂_i·k̂_j|;
+ * V2's normalize backward (g − x̂(x̂·g))/|x| gives |r_d| ≤ (G_d + |x̂_d| Σ_e |x̂_e| G_e)/|x|.
+ * dv does not involve D (bound 0). Returned in the layout of `windowAttentionRefBackward`.
+ */
+export function windowAttentionRefRowDotBound(qkv: Float64Array, qkvBias: Float64Array, table: Float64Array, logitScale: Float64Array | null, cfg: WaCfg,
+  dOut: Float64Array, u: number, oAbs: number): WaGrads {
+  const { Hp, Wp } = geometryRef(cfg.H, cfg.W, cfg.ws, cfg.shift);
+  const hd = cfg.C / cfg.heads;
+  const C3 = 3 * cfg.C;
+  const v2 = logitScale !== null;
+  const padded = padQkv(qkv, qkvBias, cfg, v2);
+  const dAttn = new Float64Array(cfg.B * Hp * Wp * cfg.C);
+  for (let b = 0; b < cfg.B; b++) for (let y = 0; y < cfg.H; y++) for (let x = 0; x < cfg.W; x++) {
+    dAttn.set(dOut.subarray(((b * cfg.H + y) * cfg.W + x) * cfg.C, ((b * cfg.H + y) * cfg.W + x + 1) * cfg.C), ((b * Hp + y) * Wp + x) * cfg.C);
+  }
+  const abs = (a: Float64Array): Float64Array => a.map(Math.abs);
+  const normBound = (x: Float64Array, G: Float64Array): Float64Array => {
+    const n = Math.sqrt(dot(x, x));
+    if (n < EPS) return G.map((v) => v / EPS);
+    const xn = abs(x.map((v) => v / n));
+    const proj = dot(xn, G);
+    return G.map((v, i) => (v + xn[i]! * proj) / n);
+  };
+  const bPadded = new Float64Array(padded.length);
+  const bTable = new Float64Array(table.length);
+  const bLogitScale = new Float64Array(cfg.heads);
+  for (const win of windows(cfg)) {
+    const N = win.pos.length;
+    for (let h = 0; h < cfg.heads; h++) {
+      const g = gather(padded, win, h, cfg);
+      const { P, qn, kn, tau } = headForward(g, win, h, table, logitScale, cfg);
+      const dO = win.pos.map((p) => dAttn.slice(p * cfg.C + h * hd, p * cfg.C + (h + 1) * hd));
+      const Gq = g.q.map(() => new Float64Array(hd));
+      const Gk = g.k.map(() => new Float64Array(hd));
+      let bTau = 0;
+      for (let i = 0; i < N; i++) {
+        let dD = 0;
+        for (let d = 0; d < hd; d++) {
+          let o = 0;
+          for (let j = 0; j < N; j++) o += P[i]![j]! * g.v[j]![d]!;
+          dD += Math.abs(dO[i]![d]!) * (Math.abs(o) + oAbs);
+        }
+        dD *= u;
+        for (let j = 0; j < N; j++) {
+          const dS = P[i]![j]! * dD;
+          for (let d = 0; d < hd; d++) {
+            Gq[i]![d] += tau * dS * Math.abs(kn[j]![d]!);
+            Gk[j]![d] += tau * dS * Math.abs(qn[i]![d]!);
+          }
+          const e = relIndex(i, j, cfg.ws) * cfg.heads + h;
+          if (v2) {
+            const s = sigmoid(table[e]!);
+            bTable[e] += dS * 16 * s * (1 - s);
+            bTau += dS * Math.abs(dot(qn[i]!, kn[j]!));
+          } else {
+            bTable[e] += dS;
+          }
+        }
+      }
+      if (v2 && logitScale[h]! <= LN100) bLogitScale[h] += bTau * tau;
+      win.pos.forEach((p, t) => {
+        const bq = v2 ? normBound(g.q[t]!, Gq[t]!) : Gq[t]!;
+        const bk = v2 ? normBound(g.k[t]!, Gk[t]!) : Gk[t]!;
+        for (let d = 0; d < hd; d++) {
+          bPadded[p * C3 + h * hd + d] += bq[d]!;
+          bPadded[p * C3 + cfg.C + h * hd + d] += bk[d]!;
+        }
+      });
+    }
+  }
+  const dqkv = crop(bPadded, cfg, Hp, Wp, C3);
+  const dBias = new Float64Array(C3);
+  for (let b = 0; b < cfg.B; b++) for (let y = 0; y < Hp; y++) for (let x = 0; x < Wp; x++) {
+    if (y < cfg.H && x < cfg.W) continue;
+    const o = ((b * Hp + y) * Wp + x) * C3;
+    for (let c = 0; c < C3; c++) if (!(v2 && c >= cfg.C && c < 2 * cfg.C)) dBias[c] += bPadded[o + c]!;
+  }
+  return { dqkv, dBias, dTable: bTable, dLogitScale: bLogitScale };
+}
