@@ -55,8 +55,13 @@ export async function runBench(values: BenchOptions): Promise<number> {
   console.log(`adapter: ${rt.device.name} (${rt.device.adapter.description}); subgroups ${rt.device.hasSubgroups ? `yes (${rt.device.adapter.subgroupMinSize}..${rt.device.adapter.subgroupMaxSize})` : 'no'}`);
   if (values.profile !== undefined) {
     const out = values.trace ?? join(here, 'results', `profile-${slug}.json`);
-    await runProfile(rt, { what: values.profile as 'step' | 'forward', backbone: values.model, res: values.res, batch: values.batch, out });
+    const trace = await runProfile(rt, { what: values.profile as 'step' | 'forward', backbone: values.model, res: values.res, batch: values.batch, out });
     if (!values.trace) console.log(`summary: ${writeSummary(here)}`);
+    if (values.json) {
+      // the trace's summary (per-op totals, matmul in the step against alone) and the tuner's units
+      writeFileSync(values.json, JSON.stringify({ date: new Date().toISOString(), adapter: rt.device.adapter, profile: trace.otherData, tuning: tuningList(rt) }, null, 2) + '\n');
+      console.log(`results: ${values.json}`);
+    }
     rt.destroy();
     return 0;
   }
@@ -88,7 +93,7 @@ export async function runBench(values: BenchOptions): Promise<number> {
     roofline: roof.peak,
     rows: [...rows, ...kept],
     /** The autotuner's units met in this run (or loaded from its cache): each candidate's ms and the winner. */
-    tuning: rt.tuner.list().map((t) => ({ op: t.family, shapeClass: t.shapeClass, shape: t.shape, times: t.times, winner: t.winner })),
+    tuning: tuningList(rt),
   };
   writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
   if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2) + '\n');
@@ -98,6 +103,11 @@ export async function runBench(values: BenchOptions): Promise<number> {
 }
 
 interface Results { date: string; rows: BenchRow[] }
+
+/** The autotuner's units met in this run (or loaded from its cache), every family: each candidate's ms and the winner. */
+function tuningList(rt: Runtime): { op: string; shapeClass: string; shape: string; times: Record<string, number>; winner: string }[] {
+  return rt.tuner.list().map((t) => ({ op: t.family, shapeClass: t.shapeClass, shape: t.shape, times: t.times, winner: t.winner }));
+}
 
 /** Adds each row's fraction of the measured FMA peak or bandwidth. */
 function addRoofline(rs: BenchRow[], peak: Roofline): BenchRow[] {

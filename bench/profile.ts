@@ -9,6 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname } from 'node:path';
 import { segfaceForward } from '../src/model/segface.js';
+import { gemmScratch, gemmShapeOfDispatch, matmulChoice } from '../src/runtime/ops/matmul.js';
 import type { DispatchTiming, ProfileMode } from '../src/runtime/batch.js';
 import type { Runtime } from '../src/runtime/runtime.js';
 import { buildModel, syntheticBatch } from '../src/train/synthetic_step.js';
@@ -94,6 +95,73 @@ export function formatTop(stats: readonly OpStat[], n = 15): string {
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
+/**
+ * "Matmul inside the step against the same shapes alone": the step's matmul dispatches grouped by
+ * problem (kernel, sizes, constants, grid), each problem then run again alone on scratch operands
+ * (REPS_ALONE times, median), timed the same way (its own pass). ratio = Σ in-step ms / Σ (count ·
+ * alone ms): 1 means the step costs matmul nothing extra (cold caches, neighbours' traffic).
+ * ratioMedian uses each problem's median in-step time instead of the sum: a shared machine's load
+ * bursts hit single dispatches, which the sum counts and the median mostly does not.
+ */
+export interface MatmulInStep {
+  problems: number;
+  dispatches: number;
+  inStepMs: number;
+  aloneMs: number;
+  ratio: number;
+  ratioMedian: number;
+  /** The problems with the most in-step time: op, sizes, in-step ms (all its dispatches), alone ms (one run), count. */
+  top: { op: string; shape: string; count: number; inStepMs: number; aloneMs: number }[];
+}
+
+const REPS_ALONE = 5;
+
+export async function matmulInStep(rt: Runtime, timings: readonly DispatchTiming[]): Promise<MatmulInStep> {
+  const groups = new Map<string, { t: DispatchTiming; ms: number[] }>();
+  for (const t of timings) {
+    if (!t.kernel.startsWith('matmul_')) continue;
+    const key = JSON.stringify([t.kernel, t.params, t.constants, t.grid]);
+    const g = groups.get(key) ?? { t, ms: [] };
+    g.ms.push(t.durationMs);
+    groups.set(key, g);
+  }
+  let inStepMs = 0;
+  let aloneMs = 0;
+  let dispatches = 0;
+  let medianMs = 0;
+  const rows: MatmulInStep['top'] = [];
+  for (const { t, ms } of groups.values()) {
+    const shape = gemmShapeOfDispatch(t.params, t.constants, t.grid, t.kernel.includes(', f16)') ? 'f16' : 'f32');
+    const kernel = matmulChoice(rt, shape);
+    const scratch = gemmScratch(rt, shape);
+    let alone: number[];
+    try {
+      await rt.sync();
+      scratch.run(kernel);   // compiled already; warms the scratch
+      await rt.sync();
+      rt.batch.startProfiling();
+      try {
+        for (let i = 0; i < REPS_ALONE; i++) scratch.run(kernel);
+      } finally {
+        alone = (await rt.batch.stopProfiling()).filter((d) => d.kernel.startsWith('matmul_')).map((d) => d.durationMs);
+      }
+    } finally {
+      scratch.dispose();
+    }
+    const one = median(alone);
+    const sum = ms.reduce((a, b) => a + b, 0);
+    medianMs += median(ms) * ms.length;
+    inStepMs += sum;
+    aloneMs += one * ms.length;
+    dispatches += ms.length;
+    rows.push({ op: t.op, shape: `M=${shape.M} N=${shape.N} K=${shape.K} batch=${shape.batch}`, count: ms.length, inStepMs: sum, aloneMs: one });
+  }
+  rows.sort((a, b) => b.inStepMs - a.inStepMs);
+  return { problems: groups.size, dispatches, inStepMs, aloneMs, ratio: inStepMs / aloneMs, ratioMedian: medianMs / aloneMs, top: rows.slice(0, 8) };
+}
+
+const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
 export interface ProfileOptions {
   what: 'step' | 'forward';
   backbone: string;
@@ -135,6 +203,7 @@ export async function runProfile(rt: Runtime, opts: ProfileOptions): Promise<Chr
   }
   const profiledWallMs = performance.now() - p0;
   m.release();
+  const inStep = await matmulInStep(rt, timings);
   const quantum = mode === 'timestamp' ? timestampQuantumNs(timings) : null;
   const what = `${opts.backbone} ${opts.res} px batch ${opts.batch} ${opts.what === 'step' ? 'training step (forward + loss + backward + AdamW)' : 'forward (no grad)'}`;
   const timing = mode === 'timestamp'
@@ -142,7 +211,7 @@ export async function runProfile(rt: Runtime, opts: ProfileOptions): Promise<Chr
     : "host-timed: the device has no 'timestamp-query', so each dispatch was submitted alone and timed from the previous completion to its own (includes ~0.1 ms of submit overhead each)";
   const trace = chromeTrace(timings, {
     adapter: rt.device.name, what, mode, timing, backbone: opts.backbone, res: opts.res, batch: opts.batch, step: opts.what,
-    wallMs, profiledWallMs, quantumNs: quantum, date: new Date().toISOString(),
+    wallMs, profiledWallMs, quantumNs: quantum, date: new Date().toISOString(), matmulInStep: inStep,
     load: loadavg().map((l) => l.toFixed(2)).join(' '),   // 1/5/15-minute load average: how shared the CPU (a software adapter) was
   });
   mkdirSync(dirname(opts.out), { recursive: true });
@@ -152,6 +221,7 @@ export async function runProfile(rt: Runtime, opts: ProfileOptions): Promise<Chr
   console.log(`  ${o.dispatches} dispatches, ${o.gpuMs.toFixed(1)} ms of GPU time; unprofiled wall ${wallMs.toFixed(1)} ms, profiled wall ${profiledWallMs.toFixed(1)} ms`);
   console.log(`  GPU idle between dispatches (unprofiled wall − summed dispatch time): ${Math.max(0, wallMs - o.gpuMs).toFixed(1)} ms (${(100 * Math.max(0, wallMs - o.gpuMs) / wallMs).toFixed(1)} % of the step)`);
   console.log(`  timing: ${timing}`);
+  console.log(`  matmul inside the step ÷ the same problems alone: ${inStep.ratio.toFixed(3)}, by per-problem medians ${inStep.ratioMedian.toFixed(3)} (${inStep.dispatches} dispatches of ${inStep.problems} problems: ${inStep.inStepMs.toFixed(1)} ms in the step, ${inStep.aloneMs.toFixed(1)} ms alone, median of ${REPS_ALONE} runs each; goal ≤ 1.10)`);
   console.log(formatTop(aggregate(timings), 15));
   console.log(`trace: ${opts.out} (open in chrome://tracing or ui.perfetto.dev)`);
   return trace;

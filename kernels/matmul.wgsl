@@ -27,6 +27,12 @@ alias act_t = f32;
 //      transformer MLP's first linear + GELU in one pass over C;
 //   2  C = v · gelu'(side): the backward of that GELU fused into the matmul that produces its
 //      input gradient (dZ = (dY·W₂) ⊙ gelu'(Z)), so neither GELU pass touches C on its own.
+// DB (with EPILOGUE 0 and one batch item) also writes sums over the contraction into side:
+//   1  side[m] = Σ_k A(m, k)    2  side[n] = Σ_k B(k, n)
+// That is a linear layer's bias gradient formed in its weight-gradient product: dW = dYᵀ·X has
+// A = dYᵀ, so db = Σ_rows dY = side (DB 1); dW = Xᵀ·dY has B = dY (DB 2). Only the workgroups
+// of the first tile column (DB 1) or row (DB 2) add up the operand values they load anyway, so
+// the sums cost no pass over dY of their own. Sums are f32, rounded once when stored.
 // The GELU maths is gelu.wgsl's (included at the end of this file).
 // A stride of 0 shares an operand over the batch (a weight). The backward is this same kernel with
 // other transpose flags (src/runtime/ops/matmul.ts): no transpose is ever materialised.
@@ -66,6 +72,7 @@ override HAS_BIAS: bool = false;
 override HAS_RES: bool = false;
 override EPILOGUE: u32 = 0;  // 0 none, 1 GELU, 2 × GELU'(side) (see the header)
 override SAVE_PRE: bool = false;
+override DB: u32 = 0;        // 0 none, 1 side[m] = Σ_k A(m, k), 2 side[n] = Σ_k B(k, n) (see the header)
 override VEC_A: bool = false;
 override VEC_B: bool = false;
 override WG: u32 = 64;       // invocations per workgroup
@@ -86,7 +93,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read> bias: array<act_t>;       // (N); any read-only buffer without HAS_BIAS
 @group(0) @binding(6) var<uniform> p: Params;
 @group(0) @binding(7) var<storage, read> res: array<act_t>;        // (batch, M, N); any read-only buffer without HAS_RES
-@group(0) @binding(8) var<storage, read_write> side: array<act_t>; // (batch, M, N) for EPILOGUE 1 with SAVE_PRE, or 2; else a spare buffer
+@group(0) @binding(8) var<storage, read_write> side: array<act_t>; // (batch, M, N) for EPILOGUE 1 with SAVE_PRE, or 2; (M) for DB 1, (N) for DB 2; else a spare buffer
 
 // ---- operand access ------------------------------------------------------------------------------
 
@@ -200,6 +207,26 @@ fn tile_of(wid: vec3u, nwg: vec3u) -> vec2u {
   return vec2u(t / p.tiles_n, t % p.tiles_n);
 }
 
+// DB 1: side[m] = the 4 k-lanes of s added, if row m is inside M.
+fn store_row_sum(m: u32, s: vec4f) {
+  if (m < p.M) { side[m] = act_t(dot(s, vec4f(1.0))); }
+}
+
+// DB 1 for rows m0..m0+3 (s[r] holds row m0 + r).
+fn store_row_sums(m0: u32, s: mat4x4f) {
+  for (var r = 0u; r < 4u; r++) { store_row_sum(m0 + r, s[r]); }
+}
+
+// DB 2: side[n..n+3] = s, the columns inside N.
+fn store_col_sums(n: u32, s: vec4f) {
+  for (var i = 0u; i < 4u; i++) {
+    if (n + i < p.N) { side[n + i] = act_t(s[i]); }
+  }
+}
+
+// B(k..k+3, n..n+3) summed over its 4 rows (k): column sums of one loaded block.
+fn col_sum4(bk: mat4x4f) -> vec4f { return (bk[0] + bk[1]) + (bk[2] + bk[3]); }
+
 // EPILOGUE on one output at flat index at.
 fn epilogue1(at: u32, v: f32) -> f32 {
   if (EPILOGUE == 1u) {
@@ -222,7 +249,16 @@ fn epilogue1(at: u32, v: f32) -> f32 {
   let base_a = wid.z * p.stride_a;
   let base_b = wid.z * p.stride_b;
   var acc = 0.0;
-  for (var k = 0u; k < p.K; k++) { acc = fma(f32(a[base_a + a_index(m, k)]), f32(b[base_b + b_index(k, n)]), acc); }
+  var s = 0.0;   // DB: Σ_k of A(m, k) or B(k, n)
+  for (var k = 0u; k < p.K; k++) {
+    let av = f32(a[base_a + a_index(m, k)]);
+    let bv = f32(b[base_b + b_index(k, n)]);
+    acc = fma(av, bv, acc);
+    if (DB == 1u) { s += av; }
+    if (DB == 2u) { s += bv; }
+  }
+  if (DB == 1u && n == 0u) { side[m] = act_t(s); }
+  if (DB == 2u && m == 0u) { side[n] = act_t(s); }
   if (HAS_BIAS) { acc += f32(bias[n]); }
   let at = wid.z * p.stride_c + m * p.N + n;
   if (HAS_RES) { acc += f32(res[at]); }
@@ -245,15 +281,23 @@ fn epilogue1(at: u32, v: f32) -> f32 {
   let base_b = wid.z * p.stride_b;
   var c00 = vec4f(0.0); var c01 = vec4f(0.0); var c10 = vec4f(0.0); var c11 = vec4f(0.0);
   var c20 = vec4f(0.0); var c21 = vec4f(0.0); var c30 = vec4f(0.0); var c31 = vec4f(0.0);
+  // DB: the first tile column adds up its A rows (s_a), the first tile row its B columns (s_b0, s_b1).
+  let db_a = DB == 1u && t.y == 0u;
+  let db_b = DB == 2u && t.x == 0u;
+  var s_a = mat4x4f(); var s_b0 = vec4f(0.0); var s_b1 = vec4f(0.0);
   for (var k = 0u; k < p.K; k += 4u) {
     let b0 = load_b_4rows(base_b, k, n0);
     let b1 = load_b_4rows(base_b, k, n0 + 4u);
     let ar = load_a_4rows(base_a, m0, k);
+    if (db_a) { s_a += ar; }
+    if (db_b) { s_b0 += col_sum4(b0); s_b1 += col_sum4(b1); }
     c00 = fma4(ar[0], b0, c00); c01 = fma4(ar[0], b1, c01);
     c10 = fma4(ar[1], b0, c10); c11 = fma4(ar[1], b1, c11);
     c20 = fma4(ar[2], b0, c20); c21 = fma4(ar[2], b1, c21);
     c30 = fma4(ar[3], b0, c30); c31 = fma4(ar[3], b1, c31);
   }
+  if (db_a && lid % WG_N == 0u) { store_row_sums(m0, s_a); }
+  if (db_b && lid < WG_N) { store_col_sums(n0, s_b0); store_col_sums(n0 + 4u, s_b1); }
   let base_c = wid.z * p.stride_c;
   // One store4 in a loop (see matmul_subgroup's end): row r, columns n0 + 4·(i % 2).
   let acc = array<vec4f, 8>(c00, c01, c10, c11, c20, c21, c30, c31);
@@ -293,6 +337,10 @@ var<workgroup> sb: array<vec4f, BK * TN * CN>;     // BK rows × (TN·CN) vec4 o
   let cols4 = TN * CN;
   var c0 = vec4f(0.0); var c1 = vec4f(0.0); var c2 = vec4f(0.0); var c3 = vec4f(0.0);
   var d0 = vec4f(0.0); var d1 = vec4f(0.0); var d2 = vec4f(0.0); var d3 = vec4f(0.0);
+  // DB: the first tile column adds up its staged A rows, the first tile row its B columns.
+  let db_a = DB == 1u && t.y == 0u;
+  let db_b = DB == 2u && t.x == 0u;
+  var s_a = mat4x4f(); var s_b0 = vec4f(0.0); var s_b1 = vec4f(0.0);
   for (var k0 = 0u; k0 < p.K; k0 += BK) {
     // Stage A: TM·(BK/4) units of 4 rows × 4 k.
     for (var u = lid; u < TM * kq_per_tile; u += WGT) {
@@ -320,10 +368,13 @@ var<workgroup> sb: array<vec4f, BK * TN * CN>;     // BK rows × (TN·CN) vec4 o
       let row = 4u * kq * cols4;
       let b0 = mat4x4f(sb[row + tc], sb[row + cols4 + tc], sb[row + 2u * cols4 + tc], sb[row + 3u * cols4 + tc]);
       c0 = fma4(a0, b0, c0); c1 = fma4(a1, b0, c1); c2 = fma4(a2, b0, c2); c3 = fma4(a3, b0, c3);
+      if (db_a) { s_a += mat4x4f(a0, a1, a2, a3); }
+      if (db_b) { s_b0 += col_sum4(b0); }
       if (CN > 1u) {
         let e = tc + TN;
         let b1 = mat4x4f(sb[row + e], sb[row + cols4 + e], sb[row + 2u * cols4 + e], sb[row + 3u * cols4 + e]);
         d0 = fma4(a0, b1, d0); d1 = fma4(a1, b1, d1); d2 = fma4(a2, b1, d2); d3 = fma4(a3, b1, d3);
+        if (db_b) { s_b1 += col_sum4(b1); }
       }
     }
     workgroupBarrier();
@@ -331,6 +382,11 @@ var<workgroup> sb: array<vec4f, BK * TN * CN>;     // BK rows × (TN·CN) vec4 o
   let base_c = wid.z * p.stride_c;
   let m = m_tile + 4u * tr;
   let n = n_tile + 4u * tc;
+  if (db_a && tc == 0u) { store_row_sums(m, s_a); }
+  if (db_b && tr == 0u) {
+    store_col_sums(n, s_b0);
+    if (CN > 1u) { store_col_sums(n + 4u * TN, s_b1); }
+  }
   // One store4 in a loop (see matmul_subgroup's end): rows m + i % 4, vec4 column i / 4.
   let acc = array<vec4f, 8>(c0, c1, c2, c3, d0, d1, d2, d3);
   for (var i = 0u; i < 4u * CN; i++) { store4(base_c, m + i % 4u, n + 4u * TN * (i / 4u), acc[i]); }
@@ -369,6 +425,34 @@ fn rows_4to7(x: vec4f, y: vec4f) -> mat4x4f {
   return mat4x4f(subgroupBroadcast(y, 0u), subgroupBroadcast(y, 1u), subgroupBroadcast(y, 2u), subgroupBroadcast(y, 3u));
 }
 
+// DB 1 in matmul_subgroup: the row sums of rows m0..m0+ROWS-1 from the lanes' partial sums.
+fn store_subgroup_row_sums(m0: u32, lane: u32, s_x: vec4f, s_y: vec4f, s_xh: vec4f, s_yh: vec4f) {
+  if (VEC_A && TRANS_A && L >= 8u) {
+    // Lane 2j + r/4 summed A(m0 + r, k + j) over its k in component r % 4: lanes_even / lanes_odd
+    // gather the 4 partials of rows r < 4 / r ≥ 4.
+    let lo = mat4x4f(lanes_even(s_x.x), lanes_even(s_x.y), lanes_even(s_x.z), lanes_even(s_x.w));
+    let hi = mat4x4f(lanes_odd(s_x.x), lanes_odd(s_x.y), lanes_odd(s_x.z), lanes_odd(s_x.w));
+    var lo2 = mat4x4f(); var hi2 = mat4x4f();
+    if (ROWS > 8u) {
+      lo2 = mat4x4f(lanes_even(s_xh.x), lanes_even(s_xh.y), lanes_even(s_xh.z), lanes_even(s_xh.w));
+      hi2 = mat4x4f(lanes_odd(s_xh.x), lanes_odd(s_xh.y), lanes_odd(s_xh.z), lanes_odd(s_xh.w));
+    }
+    if (lane == 0u) {
+      store_row_sums(m0, lo); store_row_sums(m0 + 4u, hi);
+      if (ROWS > 8u) { store_row_sums(m0 + 8u, lo2); store_row_sums(m0 + 12u, hi2); }
+    }
+    return;
+  }
+  // Lane l < L loaded row m0 + l (and m0 + 4 + l with L = 4); lanes past L repeat them.
+  if (lane >= L) { return; }
+  store_row_sum(m0 + lane, s_x);
+  if (L < 8u) { store_row_sum(m0 + 4u + lane, s_y); }
+  if (ROWS > 8u) {
+    store_row_sum(m0 + 8u + lane, s_xh);
+    if (L < 8u) { store_row_sum(m0 + 12u + lane, s_yh); }
+  }
+}
+
 @compute @workgroup_size(WG) fn matmul_subgroup(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                                                @builtin(local_invocation_index) lid: u32,
                                                @builtin(subgroup_invocation_id) lane: u32) {
@@ -391,10 +475,19 @@ fn rows_4to7(x: vec4f, y: vec4f) -> mat4x4f {
   var c4 = vec4f(0.0); var c5 = vec4f(0.0); var c6 = vec4f(0.0); var c7 = vec4f(0.0);
   var c8 = vec4f(0.0); var c9 = vec4f(0.0); var c10 = vec4f(0.0); var c11 = vec4f(0.0);
   var c12 = vec4f(0.0); var c13 = vec4f(0.0); var c14 = vec4f(0.0); var c15 = vec4f(0.0);
+  // DB 1: the first tile column sums the A values each lane loads: rows m0 + l (s_x), with L = 4
+  // also m0 + 4 + l (s_y), and 8 rows further for ROWS 16 (s_xh, s_yh); on the transposed-A
+  // path s_x / s_xh sum load_a_t8's vec4 and are gathered across lanes at the end.
+  // DB 2: the first subgroup of the first tile row sums its B columns (s_b).
+  let db_a = DB == 1u && t.y == 0u;
+  let db_b = DB == 2u && t.x == 0u && slot == 0u;
+  var s_x = vec4f(0.0); var s_y = vec4f(0.0); var s_xh = vec4f(0.0); var s_yh = vec4f(0.0); var s_b = vec4f(0.0);
   for (var k = 0u; k < p.K; k += 4u) {
     let bk = load_b_4rows(base_b, k, n);
+    if (db_b) { s_b += col_sum4(bk); }
     if (VEC_A && TRANS_A && L >= 8u) {
       let v = load_a_t8(base_a, m0, k, lane);
+      if (db_a) { s_x += v; }
       c0 = fma4(lanes_even(v.x), bk, c0); c1 = fma4(lanes_even(v.y), bk, c1);
       c2 = fma4(lanes_even(v.z), bk, c2); c3 = fma4(lanes_even(v.w), bk, c3);
       c4 = fma4(lanes_odd(v.x), bk, c4); c5 = fma4(lanes_odd(v.y), bk, c5);
@@ -403,6 +496,7 @@ fn rows_4to7(x: vec4f, y: vec4f) -> mat4x4f {
       let x = load_a_row(base_a, m_lo, k);
       var y = x;
       if (L < 8u) { y = load_a_row(base_a, m_lo4, k); }
+      if (db_a) { s_x += x; s_y += y; }
       let hi = rows_4to7(x, y);
       c0 = fma4(subgroupBroadcast(x, 0u), bk, c0); c1 = fma4(subgroupBroadcast(x, 1u), bk, c1);
       c2 = fma4(subgroupBroadcast(x, 2u), bk, c2); c3 = fma4(subgroupBroadcast(x, 3u), bk, c3);
@@ -411,6 +505,7 @@ fn rows_4to7(x: vec4f, y: vec4f) -> mat4x4f {
     }
     if (ROWS > 8u && VEC_A && TRANS_A && L >= 8u) {
       let v = load_a_t8(base_a, m0 + 8u, k, lane);
+      if (db_a) { s_xh += v; }
       c8 = fma4(lanes_even(v.x), bk, c8); c9 = fma4(lanes_even(v.y), bk, c9);
       c10 = fma4(lanes_even(v.z), bk, c10); c11 = fma4(lanes_even(v.w), bk, c11);
       c12 = fma4(lanes_odd(v.x), bk, c12); c13 = fma4(lanes_odd(v.y), bk, c13);
@@ -419,6 +514,7 @@ fn rows_4to7(x: vec4f, y: vec4f) -> mat4x4f {
       let x = load_a_row(base_a, m_hi, k);
       var y = x;
       if (L < 8u) { y = load_a_row(base_a, m_hi4, k); }
+      if (db_a) { s_xh += x; s_yh += y; }
       let hi = rows_4to7(x, y);
       c8 = fma4(subgroupBroadcast(x, 0u), bk, c8); c9 = fma4(subgroupBroadcast(x, 1u), bk, c9);
       c10 = fma4(subgroupBroadcast(x, 2u), bk, c10); c11 = fma4(subgroupBroadcast(x, 3u), bk, c11);
@@ -426,6 +522,8 @@ fn rows_4to7(x: vec4f, y: vec4f) -> mat4x4f {
       c14 = fma4(hi[2], bk, c14); c15 = fma4(hi[3], bk, c15);
     }
   }
+  if (db_a) { store_subgroup_row_sums(m0, lane, s_x, s_y, s_xh, s_yh); }
+  if (db_b) { store_col_sums(n, s_b); }
   let base_c = wid.z * p.stride_c;
   // One store4 in a loop rather than one per row: with an EPILOGUE, 16 inlined copies of GELU
   // made the pipeline ~60 % larger and slower to compile on lavapipe.

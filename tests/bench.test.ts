@@ -15,7 +15,8 @@ import { softmax } from '../src/runtime/ops/softmax.js';
 import { unavailableRow, type BenchRow } from '../bench/lib.js';
 import { openTfjs } from '../bench/peers/tfjs.js';
 import { runTorch } from '../bench/peers/torch.js';
-import { aggregate, chromeTrace, formatTop } from '../bench/profile.js';
+import { aggregate, chromeTrace, formatTop, matmulInStep } from '../bench/profile.js';
+import { gemmShapeOfDispatch } from '../src/runtime/ops/matmul.js';
 import { writeSummary } from '../bench/summary.js';
 import { useRuntime } from './harness.js';
 
@@ -56,6 +57,34 @@ function checkTrace(timings: DispatchTiming[], dispatched: number, mode: Profile
   expect(trace.otherData.top.length).toBe(Math.min(15, stats.length));
   expect(formatTop(stats).split('\n').length).toBe(2 + Math.min(15, stats.length));
 }
+
+describe('matmul inside a step against alone', () => {
+  it('groups the matmul dispatches by problem and recovers each problem from its dispatch and re-runs it alone', async () => {
+    const r = rt();
+    const x = r.parameter(Array.from({ length: 6 * 8 }, (_, i) => Math.sin(i)), [6, 8]);
+    const w = r.parameter(Array.from({ length: 5 * 8 }, (_, i) => Math.cos(i)), [5, 8]);
+    const b = r.parameter([1, 2, 3, 4, 5], [5]);
+    let y: ReturnType<typeof matmul> | undefined;
+    const { timings } = await profiled(undefined, () => {
+      y = matmul(x, w, { transB: true, bias: b });
+      r.backward(y, r.tensor(Array(30).fill(1), [6, 5]));   // + matmul_bwd_a, matmul_bwd_b with the bias gradient fused
+      matmul(x, w, { transB: true, bias: b }).release();     // the forward problem again
+    });
+    const mm = timings.filter((t) => t.kernel.startsWith('matmul_'));
+    expect(mm.map((t) => t.op)).toEqual(['matmul', 'matmul_bwd_a', 'matmul_bwd_b', 'matmul']);
+    const bwdB = mm[2]!;
+    expect(bwdB.constants.DB).toBe(1);
+    expect(gemmShapeOfDispatch(bwdB.params, bwdB.constants, bwdB.grid, 'f32')).toMatchObject({ M: 5, N: 8, K: 6, batch: 1, transA: true, transB: false, sums: 'a' });
+    const before = r.counters.dispatches;
+    const m = await matmulInStep(r, timings);
+    expect(r.counters.dispatches).toBeGreaterThan(before);   // re-run alone
+    expect(m).toMatchObject({ problems: 3, dispatches: 4 });
+    expect(m.top.map((t) => t.count).sort()).toEqual([1, 1, 2]);
+    expect(m.inStepMs).toBeCloseTo(mm.reduce((a, t) => a + t.durationMs, 0), 9);
+    expect(Number.isFinite(m.aloneMs) && m.aloneMs >= 0).toBe(true);
+    for (const t of [x, w, b, y!, x.grad!, w.grad!, b.grad!]) t.release();
+  });
+});
 
 describe('dispatch profiler', () => {
   it('times every dispatch of a tiny SegFace forward (default mode) and writes a Chrome trace', async () => {

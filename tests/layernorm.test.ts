@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { layerNorm, layerNormForward, type LayerNormOptions } from '../src/runtime/ops/layernorm.js';
 import { rowThreads } from '../src/runtime/ops/softmax.js';
+import { rowCandidates } from '../src/runtime/ops/row_launch.js';
+import { adapterFacts } from '../src/runtime/adapter.js';
 import { checkRefGradient, expectClose, numel, PRECISIONS, randn, useRuntime } from './harness.js';
 import type { Precision } from '../src/runtime/reference/check.js';
 import { layerNormRef, layerNormRefBackward } from '../src/runtime/reference/layernorm.js';
@@ -16,6 +18,28 @@ const check = (c: Case, i: number, opts: LayerNormOptions = {}, precision: Preci
 describe.each(PRECISIONS)('layerNorm forward and backward, default launch (%s)', (precision) => {
   for (const [i, c] of CASES.entries()) {
     it(`[${c.shape}] eps ${c.eps}${c.offset ? ` offset ${c.offset}` : ''}`, () => check(c, i, {}, precision));
+  }
+});
+
+// Every launch candidate the tuner may pick (row_launch.ts), for lavapipe and for a GPU, at every
+// case's row length: each pinned in turn (ln_fwd and ln_bwd_dx), against float64.
+describe('layerNorm: every launch candidate against float64', () => {
+  const adapters = [adapterFacts({ architecture: 'software', description: 'llvmpipe' }), adapterFacts({ vendor: 'gpu' })];
+  for (const [i, c] of CASES.entries()) {
+    if (numel(c.shape) > 100_000) continue;
+    const cols = c.shape[c.shape.length - 1]!;
+    const names = [...new Set(adapters.flatMap((f) => rowCandidates(cols, f)))];
+    it(`[${c.shape}] eps ${c.eps}: ${names.join(', ')}`, async () => {
+      const r = rt();
+      try {
+        for (const name of names) {
+          r.tuner.pin('layernorm', name);
+          await check(c, i);
+        }
+      } finally {
+        r.tuner.pin('layernorm', undefined);
+      }
+    }, 300_000);
   }
 });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { add } from '../src/runtime/ops/elementwise.js';
-import { readSegLoss, segLoss, segLossFinish, segLossPartials } from '../src/runtime/ops/loss.js';
+import { lossCandidates, lossTiling, readSegLoss, segLoss, segLossFinish, segLossPartials } from '../src/runtime/ops/loss.js';
+import { adapterFacts } from '../src/runtime/adapter.js';
 import { checkRefGradient, expectClose, randn, rng, testFail, useRuntime } from './harness.js';
 import type { Precision } from '../src/runtime/reference/check.js';
 import { segLossRef, segLossRefBackward } from '../src/runtime/reference/loss.js';
@@ -20,6 +21,27 @@ describe('segLoss = w_ce·CE + w_dice·Dice, forward and d(logits)', () => {
 describe('f16 logits (tolerances: tests/checks/loss.ts)', () => {
   CASES.forEach((c, i) => it(c.name, async () => { await checkLoss(c, 100 + 10 * i, 'f16'); }));
   for (const [c, seed] of TERM_CASES) it(c.name, async () => { await checkLoss(c, seed, 'f16'); });
+});
+
+// Every launch candidate the tuner may pick (lavapipe's and a GPU's), pinned in turn, on the cases
+// that leave the launch to the runtime: forward sums and d(logits) against float64.
+describe('every launch candidate against float64', () => {
+  const names = [...new Set([adapterFacts({ architecture: 'software', description: 'llvmpipe' }), adapterFacts({ vendor: 'gpu' })].flatMap(lossCandidates))];
+  CASES.filter((c) => !c.opts).forEach((c, i) => it(`${c.name}: ${names.join(', ')}`, async () => {
+    const r = rt();
+    try {
+      for (const name of names) {
+        r.tuner.pin('loss', name);
+        await checkLoss(c, 500 + 10 * i);
+      }
+    } finally {
+      r.tuner.pin('loss', undefined);
+    }
+  }, 300_000));
+  it('refuses malformed launch names', () => {
+    expect(() => lossTiling('W64', rt().device.facts)).toThrow(/^loss launch: bad name "W64"/);
+    expect(() => lossTiling('W100000:P1', rt().device.facts)).toThrow(/cannot run on this adapter/);
+  });
 });
 
 describe('single terms', () => {

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { adapterFacts } from '../src/runtime/adapter.js';
-import { matmul, matmulCandidates, matmulDefault, matmulKernel, type MatmulVariant } from '../src/runtime/ops/matmul.js';
+import { gemm, matmul, matmulCandidates, matmulDefault, matmulKernel, type GemmSums, type MatmulVariant } from '../src/runtime/ops/matmul.js';
 import type { Runtime } from '../src/runtime/runtime.js';
+import type { Tensor } from '../src/runtime/tensor.js';
 import { checkOp, checkRefGradient, expectClose, PRECISIONS, randn, useRuntime } from './harness.js';
 import type { Precision } from '../src/runtime/reference/check.js';
 import { abs, BATCH, checkMatmul as checkMatmulWith, geluMatmulTols, maxOf, SHAPES, tolFor, VARIANTS, type Case } from './checks/matmul.js';
 import { geluRef, geluRefBackward } from '../src/runtime/reference/activation.js';
-import { matmulRef, matmulRefBackward, matmulRefLarge, type MatmulShape } from '../src/runtime/reference/matmul.js';
+import { aIndex, bIndex, matmulRef, matmulRefBackward, matmulRefLarge, type MatmulShape } from '../src/runtime/reference/matmul.js';
 
 const rt = useRuntime();
 const checkMatmul = (r: Runtime, c: Case, seed: number, precision: Precision = 'f32') => {
@@ -104,6 +105,86 @@ describe('matmul: every tuning candidate against float64', () => {
   }
   it("covers this adapter's candidates", () => {
     for (const c of matmulCandidates(rt().device.facts)) expect(OTHER_SHAPES).toContain(c);
+  });
+});
+
+// The bias gradient fused into the weight-gradient product (kernels/matmul.wgsl DB): a gemm with
+// `sums` also returns Σ_k op(A)(m, k) ('a') or Σ_k op(B)(k, n) ('b') from the same dispatch. Every
+// kernel this adapter compiles, in the form the dW products use (transposed A: dCᵀ, or Xᵀ with B =
+// dC), at a shape that leaves every tile partly empty (M, N, K odd: the scalar load paths) and one
+// of multiples of 4 (the vec4 paths), both over several tiles in each direction. The ':D0' form (the
+// sums in reduce passes of their own) and the naive kernel run all four transpose pairs. (The op
+// tests' every-candidate sweep also checks dbias through the fused path: shared b, bias.)
+// Bound: a sum of K terms in any order is within tolFor(K, Σ|terms|) (tests/checks/matmul.ts), with
+// |terms| = |operand|; the product's own bound as in the op tests.
+describe('matmul: fused bias-gradient sums, every candidate against float64', () => {
+  const kSums = (s: MatmulShape, x: Float64Array, of: GemmSums): Float64Array => {
+    const len = of === 'a' ? s.M : s.N;
+    const out = new Float64Array(len);
+    for (let i = 0; i < len; i++) {
+      for (let k = 0; k < s.K; k++) out[i] += of === 'a' ? x[aIndex(s, 0, i, k)]! : x[bIndex(s, 0, k, i)]!;
+    }
+    return out;
+  };
+  /** One gemm with sums against float64; `fused`: whether no reduce pass may run besides it (the batch profiler names each dispatch's op). */
+  const checkSums = async (r: Runtime, variant: string, of: GemmSums, s: MatmulShape, seed: number, fused: boolean): Promise<void> => {
+    const { M, N, K, transA, transB } = s;
+    const a = randn(M * K, seed);
+    const b = randn(K * N, seed + 1);
+    const ta = r.tensor(a, transA ? [K, M] : [M, K]);
+    const tb = r.tensor(b, transB ? [N, K] : [K, N]);
+    const out = r.empty([M, N]);
+    await r.sync();
+    r.batch.startProfiling();
+    let sums: Tensor;
+    try {
+      sums = gemm({ out, a: ta, b: tb, M, N, K, batch: 1, strideA: M * K, strideB: 0, transA, transB, sums: of }, variant, 'gemm_sums_test');
+    } finally {
+      const ops = (await r.batch.stopProfiling()).map((t) => t.op);
+      expect(ops.filter((op) => op === 'sum_cols' || op === 'sum_rows').length > 0, `reduce passes beside ${variant}: ${ops.join(', ')}`).toBe(!fused);
+      expect(ops.filter((op) => op === 'gemm_sums_test')).toHaveLength(1);
+    }
+    const what = `${variant} ${transA ? 'Aᵀ' : 'A'}·${transB ? 'Bᵀ' : 'B'} ${M}×${N}×${K} sums of ${of}`;
+    expectClose(`${what}: product`, await out.read(), matmulRef(s, a, b), tolFor(K, maxOf(matmulRef(s, abs(a), abs(b)))));
+    const summed = of === 'a' ? a : b;
+    expectClose(`${what}: sums`, await sums.read(), kSums(s, summed, of), tolFor(K, maxOf(kSums(s, abs(summed), of))));
+    for (const t of [ta, tb, out, sums]) t.release();
+  };
+  const SUM_SHAPES = [[65, 33, 129], [68, 36, 132]] as const;
+  for (const of of ['a', 'b'] as const) {
+    it(`sums of ${of === 'a' ? "op(A)'s rows" : "op(B)'s columns"}: every kernel, Aᵀ·B`, async () => {
+      const r = rt();
+      const seen = new Set<string>();
+      for (const variant of [...VARIANTS, ...OTHER_SHAPES]) {
+        if (!runsHere(r, variant) || seen.has(kernelId(r, variant))) continue;
+        seen.add(kernelId(r, variant));
+        for (const [i, [M, N, K]] of SUM_SHAPES.entries()) {
+          await checkSums(r, variant, of, { batch: 1, M, N, K, batchedB: false, transA: true, transB: false }, 300 + 10 * i, true);
+        }
+      }
+    }, 600_000);   // every kernel built with DB at two alignments: minutes on a cold shader cache
+  }
+  it('naive and the :D0 form (sums apart): every transpose pair, both sums', async () => {
+    const r = rt();
+    for (const variant of ['naive', `${matmulDefault(r.device.facts)}:D0`]) {
+      for (const of of ['a', 'b'] as const) {
+        for (const transA of [false, true]) {
+          for (const transB of [false, true]) {
+            for (const [i, [M, N, K]] of SUM_SHAPES.entries()) {
+              await checkSums(r, variant, of, { batch: 1, M, N, K, batchedB: false, transA, transB }, 500 + 10 * i, variant === 'naive');
+            }
+          }
+        }
+      }
+    }
+  }, 600_000);
+  it('refuses sums on a batched product or with an epilogue, naming the op', () => {
+    const r = rt();
+    const t = r.zeros([2, 4, 4]);
+    expect(() => gemm({ out: t, a: t, b: t, M: 4, N: 4, K: 4, batch: 2, strideA: 16, strideB: 16, transA: false, transB: false, sums: 'a' }, 'tiled', 'op_x'))
+      .toThrow(/^op_x: fused sums need one batch item and no epilogue \(batch 2\)$/);
+    expect(() => matmulKernel('tiled:D1', r.device.facts)).toThrow(/D takes only 0/);
+    t.release();
   });
 });
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { rowThreads, softmax } from '../src/runtime/ops/softmax.js';
+import { rowCandidates, rowLaunchOf } from '../src/runtime/ops/row_launch.js';
+import { adapterFacts } from '../src/runtime/adapter.js';
 import { checkOp, checkRefGradient, PRECISIONS, randn, useRuntime } from './harness.js';
 import { roundHalf } from '../src/runtime/half.js';
 import type { Precision } from '../src/runtime/reference/check.js';
@@ -12,6 +14,40 @@ const check = (c: Case, i: number, threadsPerRow?: number, precision: Precision 
   if (precision === 'f16' && !rt().device.hasF16) return expect(checkSoftmax(rt(), c, i, (m) => expect.fail(m), threadsPerRow, precision)).rejects.toThrow(/shader-f16/);
   return checkSoftmax(rt(), c, i, (m) => expect.fail(m), threadsPerRow, precision);
 };
+
+// Every launch candidate the tuner may pick (row_launch.ts), for lavapipe and for a GPU, at every
+// case's row length: each pinned in turn, forward and backward against float64.
+const ADAPTERS = [adapterFacts({ architecture: 'software', description: 'llvmpipe' }), adapterFacts({ vendor: 'gpu' })];
+describe('softmax: every launch candidate against float64', () => {
+  for (const [i, c] of CASES.entries()) {
+    const cols = c.shape[c.shape.length - 1]!;
+    const names = [...new Set(ADAPTERS.flatMap((f) => rowCandidates(cols, f)))];
+    it(`[${c.shape}]${c.lo !== undefined ? ` in [${c.lo}, ${c.hi}]` : ''}: ${names.join(', ')}`, async () => {
+      const r = rt();
+      try {
+        for (const name of names) {
+          if (rowLaunchOf(name, r.device.facts).tpr === 1 && cols > 10_000) continue;   // 19 lanes on 16384-long rows: slow
+          r.tuner.pin('softmax', name);
+          await check(c, i);
+        }
+      } finally {
+        r.tuner.pin('softmax', undefined);
+      }
+    }, 300_000);
+  }
+  it('lists the default rule first, only launches this adapter runs, and refuses bad names', () => {
+    const f = rt().device.facts;
+    for (const cols of [1, 49, 300, 16384]) {
+      const names = rowCandidates(cols, f);
+      expect(names[0]).toBe(`T${rowThreads(cols).tpr}:W${rowThreads(cols).wg}`);
+      for (const n of names) expect(() => rowLaunchOf(n, f)).not.toThrow();
+    }
+    expect(rowCandidates(5, f)).toEqual(['T1:W64', 'T4:W64']);
+    expect(() => rowLaunchOf('T3:W64', f)).toThrow(/^row launch: T3:W64 cannot run on this adapter/);
+    expect(() => rowLaunchOf('T128:W64', f)).toThrow(/cannot run/);
+    expect(() => rowLaunchOf('tpr4', f)).toThrow(/^row launch: bad name "tpr4"/);
+  });
+});
 
 describe.each(PRECISIONS)('softmax forward and backward (%s)', (precision) => {
   for (const [i, c] of CASES.entries()) {

@@ -71,6 +71,20 @@ describe('tuner', () => {
     expect(await t.tunePending()).toEqual([]);
   });
 
+  it('a run of several dispatches counts their times together', async () => {
+    // candidate b is a kernel plus a second pass (e.g. matmul ':D0' and its column sums): 0.6 + 0.6 ms a run
+    const host = fakeHost({ a: 1, b: 0.6, b2: 0.6, c: 2 });
+    const sink = (c: string): number => (host as unknown as { _sink: string[] })._sink.push(c);
+    const t = new Tuner(host, { enabled: true });
+    t.choose({
+      family: 'mm', shapeClass: 'two', shape: 'M=60', candidates: ['a', 'b', 'c'],
+      prepare: () => ({ run: (c) => { sink(c); if (c !== 'b') return 1; sink('b2'); return 2; }, dispose: () => {} }),
+    }, []);
+    const [rec] = await t.tunePending();
+    expect(rec!.times).toEqual({ a: 1, b: 1.2, c: 2 });
+    expect(rec!.winner).toBe('a');
+  });
+
   it('drops a candidate far slower than the best so far after one probe', async () => {
     const host = fakeHost({ a: 1, b: 10, c: 2 });
     const t = new Tuner(host, { enabled: true });

@@ -65,8 +65,11 @@ export interface TuneUnit {
   shape: string;
   /** Candidate names; the first is the built-in default. */
   candidates: readonly string[];
-  /** Allocates scratch inputs; `run(c)` records one dispatch of candidate c; `dispose()` frees them. */
-  prepare(): { run(candidate: string): void; dispose(): void };
+  /**
+   * Allocates scratch inputs; `run(c)` records one run of candidate c: one dispatch, or as many as
+   * it returns (their times add up to the run's); `dispose()` frees them.
+   */
+  prepare(): { run(candidate: string): number | void; dispose(): void };
 }
 
 /** What the tuner needs from the runtime: kept small so tests can drive it with a fake. */
@@ -203,16 +206,23 @@ export class Tuner {
     const scratch = unit.prepare();
     const samples: Record<string, number[]> = {};
     const times: Record<string, number> = {};
+    // Device time of each of `reps` runs of c (a run's dispatches added up).
+    const timeRunsOf = async (c: string, reps: number): Promise<number[]> => {
+      const counts: number[] = [];
+      const ms = await this.host.timeDispatches(() => { for (let i = 0; i < reps; i++) counts.push(scratch.run(c) ?? 1); });
+      let at = 0;
+      return counts.map((n) => { let t = 0; for (let i = 0; i < n; i++) t += ms[at++]!; return t; });
+    };
     const timeRuns = async (c: string, reps: number): Promise<void> => {
-      samples[c]!.push(...await this.host.timeDispatches(() => { for (let i = 0; i < reps; i++) scratch.run(c); }));
+      samples[c]!.push(...await timeRunsOf(c, reps));
       times[c] = median(samples[c]!);
     };
     try {
       // First pass: every candidate, in order.
       let best = Infinity;
       for (const c of unit.candidates) {
-        await this.host.timeDispatches(() => scratch.run(c));   // compiles the pipeline
-        const [probe] = await this.host.timeDispatches(() => scratch.run(c));
+        await timeRunsOf(c, 1);   // compiles the pipeline
+        const [probe] = await timeRunsOf(c, 1);
         if (probe! > DROP_FACTOR * best) { times[c] = Infinity; continue; }
         samples[c] = [];
         await timeRuns(c, REPS);

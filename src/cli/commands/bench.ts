@@ -33,12 +33,12 @@ function benchEntry(): URL | undefined {
 export const command: Command = {
   name: 'bench',
   summary: 'benchmarks: roofline, kernels, peers (TF.js WebGPU, PyTorch), whole model, kernel profiles',
-  usage: ['[SUITE ...] [--full] [--quick] [--json FILE]', '--profile step|forward [--model NAME] [--res N] [--batch N] [--trace FILE]'],
+  usage: ['[SUITE ...] [--full] [--quick] [--json FILE]', '--profile step|forward [--model NAME] [--res N] [--batch N] [--trace FILE] [--json FILE]'],
   positionals: 'SUITE',
   flags: {
     full: { type: 'boolean', help: 'add the big (GPU-sized) configurations' },
     quick: { type: 'boolean', help: 'fewer repetitions' },
-    json: { type: 'string', value: 'FILE', help: 'also write the rows to FILE (results always go to bench/results/<adapter>.json)' },
+    json: { type: 'string', value: 'FILE', help: 'also write the rows to FILE (results always go to bench/results/<adapter>.json); with --profile, the profile summary (matmul in the step against alone) and the tuner\'s units' },
     python: { type: 'string', value: 'PATH', help: 'python with torch for the PyTorch peer (default $SEGFACE_PYTHON or /usr/bin/python3)' },
     profile: { type: 'string', choices: ['step', 'forward'], help: 'instead of suites: time every dispatch of one training step (or forward);\nprints the top 15 ops by GPU time and writes a Chrome/Perfetto trace' },
     trace: { type: 'string', value: 'FILE', help: 'the trace file of --profile (default bench/results/profile-<adapter>.json)' },

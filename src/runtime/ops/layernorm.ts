@@ -5,10 +5,13 @@
 //   dw = Σ_rows dy · x̂,   db = Σ_rows dy
 // dw and db are summed per chunk of CHUNK rows by one kernel, then over chunks by `sumLeading`,
 // so no invocation loops over all rows.
+import type { KernelDecl } from '../kernel.js';
+import type { Runtime } from '../runtime.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 import { sumLeading } from './reduce.js';
-import { rowThreads, type RowOpOptions } from './softmax.js';
-import { assertDtype, assertRank, assertSameRuntime, builds, floatDtype, groups } from './util.js';
+import { rowLaunch, type RowLaunch } from './row_launch.js';
+import type { RowOpOptions } from './softmax.js';
+import { assertDtype, assertRank, assertSameRuntime, builds, floatDtype, groups, type FloatDType } from './util.js';
 
 // x, y, dy, dx in act_t (f32 or f16); w, b, mean, rstd, dw, db always f32
 const LN_FWD = builds({
@@ -23,6 +26,35 @@ const LN_BWD_PARAMS = builds({
   file: 'layernorm.wgsl', entry: 'ln_bwd_params', uniform: 'bp',
   storage: { dw_part: 'read_write', db_part: 'read_write', dy: 'read', x: 'read', mean_saved: 'read', rstd_saved: 'read' },
 });
+const FILES = ['layernorm.wgsl'] as const;
+
+/**
+ * The launch of ln_fwd ('fwd') or ln_bwd_dx ('bwd_dx') over (rows, cols): forced TPR, else the
+ * runtime's choice (family 'layernorm'; row_launch.ts), timed on scratch rows of 0.5 / 1.
+ */
+function launchOf(rt: Runtime, kind: 'fwd' | 'bwd_dx', dtype: FloatDType, rows: number, cols: number, opts: RowOpOptions): RowLaunch {
+  return rowLaunch(rt, {
+    family: 'layernorm', kind, rows, cols, dtype,
+    prepare: () => {
+      const act = (): Tensor => rt.untracked(() => rt.full([Math.max(1, rows * cols)], 0.5, dtype));
+      const f32 = (n: number): Tensor => rt.untracked(() => rt.full([Math.max(1, n)], 1, 'f32'));
+      const [x, y, dy, w, b, mean, rstd] = [act(), act(), act(), f32(cols), f32(cols), f32(rows), f32(rows)];
+      const t = { x: x.binding, w: w.binding };
+      return {
+        run: (l) => (kind === 'fwd'
+          ? dispatchRows(LN_FWD[dtype], 'layernorm_fwd', { y: y.binding, mean: mean.binding, rstd: rstd.binding, b: b.binding, ...t }, { rows, cols, eps: 1e-5 }, l)
+          : dispatchRows(LN_BWD_DX[dtype], 'layernorm_bwd_dx', { dx: y.binding, dy: dy.binding, mean_saved: mean.binding, rstd_saved: rstd.binding, ...t }, { rows, cols }, l)),
+        dispose: () => { for (const s of [x, y, dy, w, b, mean, rstd]) s.release(); },
+      };
+    },
+  }, FILES, opts.threadsPerRow);
+
+  /** One row kernel dispatch (rows in params) with launch l. */
+  function dispatchRows(decl: KernelDecl, op: string, storage: Record<string, { buffer: GPUBuffer }>, params: Record<string, number>, l: RowLaunch): void {
+    rt.dispatch(decl, { op, storage, params, constants: { TPR: l.tpr, WG: l.wg }, workgroups: [groups(params.rows!, l.wg / l.tpr)] });
+  }
+}
+
 /** Rows per dw/db partial: 3136·B rows of a Swin stage-1 image give 49·B partial rows. */
 const CHUNK = 64;
 const PARAMS_WG = 64;
@@ -63,7 +95,7 @@ export function layerNormForward(x: Tensor, w: Tensor, b: Tensor, eps: number, o
   const y = rt.empty(x.shape, dtype, 'layerNorm');
   // the statistics live as long as the tape needs them, independently of the caller's scopes
   const { mean, rstd } = rt.untracked(() => ({ mean: rt.empty([rows], 'f32', 'layerNorm.mean'), rstd: rt.empty([rows], 'f32', 'layerNorm.rstd') }));
-  const { tpr, wg } = rowThreads(cols, opts.threadsPerRow);
+  const { tpr, wg } = launchOf(rt, 'fwd', dtype, rows, cols, opts);
   rt.dispatch(LN_FWD[dtype], {
     op: 'layernorm_fwd',
     storage: { y: y.binding, mean: mean.binding, rstd: rstd.binding, x: x.binding, w: w.binding, b: b.binding },
@@ -107,7 +139,7 @@ export function layerNormBackward(
   let dx: Tensor | null = null;
   if (opts.needInput ?? true) {
     dx = rt.empty(x.shape, dtype, op);
-    const { tpr, wg } = rowThreads(cols, opts.threadsPerRow);
+    const { tpr, wg } = launchOf(rt, 'bwd_dx', dtype, rows, cols, opts);
     rt.dispatch(LN_BWD_DX[dtype], {
       op: 'layernorm_bwd_dx', storage: { dx: dx.binding, w: w.binding, ...saved },
       params: { rows, cols }, constants: { TPR: tpr, WG: wg }, workgroups: [groups(rows, wg / tpr)],

@@ -19,8 +19,11 @@
 //   Without data parallelism, `segLoss` does both stages.
 // Labels outside [0, K) are skipped by the kernels (never read out of bounds) and counted in
 // badLabels, which `readSegLoss` fetches in the same readback as the loss values and reports.
+import type { AdapterFacts } from '../adapter.js';
 import type { KernelDecl } from '../kernel.js';
+import type { Runtime } from '../runtime.js';
 import { shapeStr, type Tensor } from '../tensor.js';
+import { sizeBucket } from '../tuner.js';
 import { assertDtype, assertRank, assertSameRuntime, builds, floatDtype, groups, type FloatDType } from './util.js';
 
 const FWD = builds({ file: 'loss.wgsl', entry: 'seg_loss_fwd', storage: { partials: 'read_write', logits: 'read', labels: 'read' }, uniform: 'fp' });
@@ -44,9 +47,9 @@ const REDUCE_WG = 64;
 export interface LossWeights { ceWeight: number; diceWeight: number }
 
 export interface LossKernelOptions {
-  /** Invocations per workgroup (default 64); tests shrink it to get many workgroups. */
+  /** Invocations per workgroup (default: the runtime's launch, 64 untuned); tests shrink it to get many workgroups. */
   workgroupSize?: number;
-  /** Pixels per invocation (default 16). */
+  /** Pixels per invocation (default: the runtime's launch, 16 untuned). */
   pixelsPerThread?: number;
 }
 
@@ -84,8 +87,79 @@ function dims(op: string, logits: Tensor, labels: Tensor): Dims {
   return { batch, classes, hw, pixels: batch * hw, dtype };
 }
 
-function tiling(opts: LossKernelOptions): { wg: number; per: number } {
-  return { wg: opts.workgroupSize ?? 64, per: opts.pixelsPerThread ?? 16 };
+// ---- launch shapes (tuner family 'loss') ------------------------------------------------------------
+// seg_loss_fwd and seg_loss_bwd run WG invocations of PER pixels each per workgroup (override
+// constants): "W<WG>:P<PER>". The default W64:P16 suits lavapipe (few, fat workgroups); a GPU
+// wants more workgroups (a 64-px batch of 4 is 16384 pixels: 16 workgroups at W64:P16), so it
+// also gets fewer pixels per invocation and wider workgroups. The forward's partial sums follow
+// the workgroups, so a launch changes the summation order only (tests/loss.test.ts runs them all).
+interface Tiling { wg: number; per: number }
+const LOSS_DEFAULT = 'W64:P16';
+const FILES = ['loss.wgsl'] as const;
+
+/** The launch candidates of this adapter, the default first. */
+export function lossCandidates(f: AdapterFacts): string[] {
+  return [LOSS_DEFAULT, 'W64:P4', 'W64:P64', 'W128:P8', ...(f.software ? [] : ['W256:P1', 'W256:P4', 'W64:P1'])];
+}
+
+/** Parses "W<WG>:P<PER>"; throws a one-line reason when it cannot run here. */
+export function lossTiling(name: string, f: AdapterFacts): Tiling {
+  const m = /^W(\d+):P(\d+)$/.exec(name);
+  if (!m) throw new Error(`loss launch: bad name ${JSON.stringify(name)} (want W<workgroup size>:P<pixels per invocation>)`);
+  const wg = Number(m[1]);
+  const per = Number(m[2]);
+  if (wg < 1 || per < 1 || wg > f.limits.maxComputeInvocationsPerWorkgroup) throw new Error(`loss launch: ${name} cannot run on this adapter (WG ≤ ${f.limits.maxComputeInvocationsPerWorkgroup})`);
+  return { wg, per };
+}
+
+/** The forced launch (options, tests), else the runtime's choice for the unit (a pin, the tuned winner, the default). */
+function tiling(rt: Runtime, kind: 'fwd' | 'bwd', d: Dims, opts: LossKernelOptions): Tiling {
+  if (opts.workgroupSize !== undefined || opts.pixelsPerThread !== undefined) return { wg: opts.workgroupSize ?? 64, per: opts.pixelsPerThread ?? 16 };
+  const f = rt.device.facts;
+  const candidates = lossCandidates(f);
+  const name = rt.tuner.choose({
+    family: 'loss', shapeClass: `${kind} ${d.dtype} K${d.classes} px${sizeBucket(d.pixels)}`, shape: `${d.dtype} classes=${d.classes} pixels=${d.pixels}`, candidates,
+    prepare: () => {
+      // scratch logits (B = 1), labels 0, the smallest workgroup's partial rows, Dice sums of 1
+      const [logits, dlogits] = [0, 1].map(() => rt.untracked(() => rt.full([d.classes * d.pixels], 0.5, d.dtype)));
+      const labels = rt.untracked(() => rt.zeros([d.pixels], 'i32'));
+      const rowsMax = Math.max(...candidates.map((c) => { const t = lossTiling(c, f); return groups(d.pixels, t.wg * t.per); }));
+      const partials = rt.untracked(() => rt.empty([rowsMax * (3 * d.classes + 2)], 'f32', 'seg_loss tuning'));
+      const [diceIn, dTotal] = [3 * d.classes, 1].map((n) => rt.untracked(() => rt.full([n], 1)));
+      const one: Dims = { batch: 1, classes: d.classes, hw: d.pixels, pixels: d.pixels, dtype: d.dtype };
+      return {
+        run: (c: string) => (kind === 'fwd'
+          ? dispatchFwd(rt, one, lossTiling(c, f), partials!, logits!, labels)
+          : dispatchBwd(rt, one, lossTiling(c, f), dlogits!, logits!, labels, diceIn!, dTotal!, d.pixels, { ceWeight: 0.5, diceWeight: 0.5 })),
+        dispose: () => { for (const t of [logits, dlogits, labels, partials, diceIn, dTotal]) t!.release(); },
+      };
+    },
+  }, FILES);
+  return lossTiling(name, f);
+}
+
+/** seg_loss_fwd: one partial row per workgroup; returns the workgroup count. */
+function dispatchFwd(rt: Runtime, d: Dims, t: Tiling, partials: Tensor, logits: Tensor, labels: Tensor): number {
+  const wgs = Math.max(1, groups(d.pixels, t.wg * t.per));
+  rt.dispatch(FWD[d.dtype], {
+    op: 'seg_loss_fwd', storage: { partials: partials.binding, logits: logits.binding, labels: labels.binding },
+    params: { classes: d.classes, hw: d.hw, pixels: d.pixels, groups: wgs }, constants: { WG: t.wg, PER: t.per }, workgroups: [wgs],
+  });
+  return wgs;
+}
+
+/** seg_loss_bwd into dlogits. */
+function dispatchBwd(rt: Runtime, d: Dims, t: Tiling, dlogits: Tensor, logits: Tensor, labels: Tensor, diceIn: Tensor, dTotal: Tensor, count: number, weights: LossWeights): void {
+  const wgs = Math.max(1, groups(d.pixels, t.wg * t.per));
+  rt.dispatch(BWD[d.dtype], {
+    op: 'seg_loss_bwd',
+    storage: {
+      dlogits: dlogits.binding, logits: logits.binding, labels: labels.binding,
+      dice_in: diceIn.binding, d_total: dTotal.binding,
+    },
+    params: { classes: d.classes, hw: d.hw, pixels: d.pixels, groups: wgs, count, w_ce: weights.ceWeight, w_dice: weights.diceWeight },
+    constants: { WG: t.wg, PER: t.per }, workgroups: [wgs],
+  });
 }
 
 /** Stage 1: this rank's sums (no tape). The caller owns the returned tensors. */
@@ -93,14 +167,10 @@ export function segLossPartials(logits: Tensor, labels: Tensor, opts: LossKernel
   const op = 'segLossPartials';
   const d = dims(op, logits, labels);
   const rt = logits.rt;
-  const { wg, per } = tiling(opts);
+  const t = tiling(rt, 'fwd', d, opts);
   const nq = 3 * d.classes + 2;
-  const wgs = Math.max(1, groups(d.pixels, wg * per));
-  const partials = rt.empty([wgs, nq], 'f32', 'seg_loss partials');
-  rt.dispatch(FWD[d.dtype], {
-    op: 'seg_loss_fwd', storage: { partials: partials.binding, logits: logits.binding, labels: labels.binding },
-    params: { classes: d.classes, hw: d.hw, pixels: d.pixels, groups: wgs }, constants: { WG: wg, PER: per }, workgroups: [wgs],
-  });
+  const partials = rt.empty([Math.max(1, groups(d.pixels, t.wg * t.per)), nq], 'f32', 'seg_loss partials');
+  const wgs = dispatchFwd(rt, d, t, partials, logits, labels);
   const ceSum = rt.empty([1], 'f32', 'seg_loss ceSum');
   const badLabels = rt.empty([1], 'i32', 'seg_loss badLabels');
   const dicePartials = rt.empty([3, d.classes], 'f32', 'seg_loss dicePartials');
@@ -154,18 +224,8 @@ export function segLossBackward(
   const d = dims(op, logits, labels);
   if (dTotal.size !== 1) throw new Error(`${op}: d(total) ${dTotal.describe()} must have one element`);
   const rt = logits.rt;
-  const { wg, per } = tiling(opts);
-  const wgs = Math.max(1, groups(d.pixels, wg * per));
   const dlogits = rt.empty(logits.shape, d.dtype, 'seg_loss dlogits');
-  rt.dispatch(BWD[d.dtype], {
-    op: 'seg_loss_bwd',
-    storage: {
-      dlogits: dlogits.binding, logits: logits.binding, labels: labels.binding,
-      dice_in: dicePartials.binding, d_total: dTotal.binding,
-    },
-    params: { classes: d.classes, hw: d.hw, pixels: d.pixels, groups: wgs, count: pixels, w_ce: weights.ceWeight, w_dice: weights.diceWeight },
-    constants: { WG: wg, PER: per }, workgroups: [wgs],
-  });
+  dispatchBwd(rt, d, tiling(rt, 'bwd', d, opts), dlogits, logits, labels, dicePartials, dTotal, pixels, weights);
   return dlogits;
 }
 

@@ -7,7 +7,9 @@
 // Gradients, with A = op(a), B = op(b), C = A·B + bias and dC its gradient:
 //   dA = dC·Bᵀ   (stored a of transA: dAᵀ = B·dCᵀ)
 //   dB = Aᵀ·dC   (stored b of transB: dBᵀ = dCᵀ·A), summed over the batch when b is shared
-//   dbias = column sums of dC (sumLeading)
+//   dbias = column sums of dC: written by the dB product itself (kernels/matmul.wgsl DB), whose
+//           A (transB: dCᵀ) or B (dC) it reads anyway; a separate sumLeading pass only when the
+//           product is batched (b not shared, or shared under transA) or b needs no gradient
 //   dresidual = dC (the same values: a view, no kernel)
 // With activation 'gelu' the kernel's epilogue applies GELU and keeps the pre-activation Z for the
 // backward, which first forms dZ = dY ⊙ gelu'(Z) (activationBackward) and goes on as above. The
@@ -21,6 +23,8 @@
 //   tiled:W64:N8                registers only, no subgroups: WG invocations, WG_N along N
 //   wgmem:M8:N8:K16:C1          var<workgroup> tiles: TM × TN invocations, BK, CN vec4 columns each
 //   subgroup:R16:W64[:L4]       ROWS rows per subgroup, WG invocations, L broadcast lanes (default min(SG, 8))
+// Any of them with ':D0' (units with a bias gradient only): the kernel without the fused sums, then
+// a separate column-sum pass; the tuner keeps it if the fusion does not pay for a shape.
 // A bare family name ('tiled', 'wgmem', 'subgroup') means that family's default shape here.
 // Which kernel runs is the Runtime's choice (runtime/tuner.ts): a pin (`rt.tuner.pin('matmul',
 // name)`) or the `variant` option force one, forward and backward alike; else the tuned winner
@@ -32,7 +36,7 @@ import type { Runtime } from '../runtime.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 import { sizeBucket, type TuneUnit } from '../tuner.js';
 import { activationBackward } from './activation.js';
-import { sumLeading } from './reduce.js';
+import { sumLastDim, sumLeading } from './reduce.js';
 import { assertSameRuntime, builds, floatDtype, type FloatDType } from './util.js';
 
 export type MatmulVariant = 'naive' | 'tiled' | 'wgmem' | 'subgroup';
@@ -59,6 +63,8 @@ export interface MatmulKernel {
   constants: Record<string, number>;
   tileM: number;
   tileN: number;
+  /** Whether a gemm's sums (`Gemm.sums`, a bias gradient) are formed in the kernel (false: ':D0'). */
+  fuseSums: boolean;
 }
 
 const FAMILY_DEFAULTS: Record<MatmulVariant, (f: AdapterFacts) => string> = {
@@ -106,16 +112,19 @@ export function matmulKernel(name: string, f: AdapterFacts): MatmulKernel {
     if (!m) throw new Error(`matmul: bad kernel name ${JSON.stringify(name)} (part ${JSON.stringify(part)})`);
     kv[m[1]!] = Number(m[2]);
   }
+  const fuseSums = kv.D !== 0;
+  if (kv.D !== undefined && kv.D !== 0) throw new Error(`matmul: bad kernel name ${JSON.stringify(name)} (D takes only 0: sums not fused)`);
+  delete kv.D;
   const maxWg = f.limits.maxComputeInvocationsPerWorkgroup;
   const fail = (why: string): never => { throw new Error(`matmul: kernel ${full} cannot run on this adapter: ${why}`); };
   switch (variant) {
     case 'naive':
-      return { name: full, variant, constants: {}, tileM: 8, tileN: 8 };
+      return { name: full, variant, constants: {}, tileM: 8, tileN: 8, fuseSums };
     case 'tiled': {
       const WG = kv.W ?? 64;
       const WG_N = kv.N ?? 8;
       if (WG % WG_N !== 0 || WG > maxWg) fail(`workgroup ${WG} with ${WG_N} along N`);
-      return { name: full, variant, constants: { WG, WG_N }, tileM: 4 * (WG / WG_N), tileN: 8 * WG_N };
+      return { name: full, variant, constants: { WG, WG_N }, tileM: 4 * (WG / WG_N), tileN: 8 * WG_N, fuseSums };
     }
     case 'wgmem': {
       const TM = kv.M ?? 8;
@@ -126,7 +135,7 @@ export function matmulKernel(name: string, f: AdapterFacts): MatmulKernel {
       if (TM * TN > maxWg || BK % 4 !== 0 || (CN !== 1 && CN !== 2) || bytes > f.limits.maxComputeWorkgroupStorageSize) {
         fail(`${TM}×${TN} invocations, BK ${BK}, CN ${CN}, ${bytes} bytes of workgroup memory`);
       }
-      return { name: full, variant, constants: { TM, TN, BK, CN, WGT: TM * TN }, tileM: 4 * TM, tileN: 4 * TN * CN };
+      return { name: full, variant, constants: { TM, TN, BK, CN, WGT: TM * TN }, tileM: 4 * TM, tileN: 4 * TN * CN, fuseSums };
     }
     case 'subgroup': {
       const SG = f.fixedSubgroupSize;
@@ -137,7 +146,7 @@ export function matmulKernel(name: string, f: AdapterFacts): MatmulKernel {
       if ((ROWS !== 8 && ROWS !== 16) || (L !== 4 && L !== 8) || L > SG || WG % SG !== 0 || WG > maxWg) {
         fail(`ROWS ${ROWS}, ${L} broadcast lanes, workgroup ${WG}, subgroups of ${SG}`);
       }
-      return { name: full, variant, constants: { SG, ROWS, WG, L }, tileM: ROWS * (WG / SG), tileN: 4 * SG };
+      return { name: full, variant, constants: { SG, ROWS, WG, L }, tileM: ROWS * (WG / SG), tileN: 4 * SG, fuseSums };
     }
     default:
       return fail('unknown kernel family');
@@ -169,7 +178,14 @@ export interface Gemm {
   M: number; N: number; K: number; batch: number;
   strideA: number; strideB: number;
   transA: boolean; transB: boolean;
+  /**
+   * Also Σ over the contraction: of op(A)'s rows ('a': (M), Σ_k A(m, k)) or op(B)'s columns ('b':
+   * (N), Σ_k B(k, n)), returned by `gemm`: a weight-gradient product's bias gradient. One batch
+   * item, no epilogue.
+   */
+  sums?: GemmSums | undefined;
 }
+export type GemmSums = 'a' | 'b';
 
 // A 16-byte buffer per device for the `side` binding when no epilogue uses it: it is read_write,
 // so it may not alias any other binding of the dispatch.
@@ -187,7 +203,8 @@ function spareSideBuffer(rt: Runtime): GPUBuffer {
 const vecFlags = (g: Pick<Gemm, 'M' | 'N' | 'K' | 'transA' | 'transB'>): { VEC_A: number; VEC_B: number } =>
   ({ VEC_A: Number((g.transA ? g.M : g.K) % 4 === 0), VEC_B: Number((g.transB ? g.K : g.N) % 4 === 0) });
 
-function dispatchGemm(g: Gemm, k: MatmulKernel, op: string): void {
+/** The kernel pass; with `sums` (a fused kernel's), the sums go there (the DB side output). */
+function dispatchGemm(g: Gemm, k: MatmulKernel, op: string, sums?: Tensor): void {
   const rt = g.out.rt;
   const { M, N, K } = g;
   const epi = g.epilogue;
@@ -195,13 +212,14 @@ function dispatchGemm(g: Gemm, k: MatmulKernel, op: string): void {
   const flags = {
     TRANS_A: Number(g.transA), TRANS_B: Number(g.transB), HAS_BIAS: Number(g.bias !== undefined), HAS_RES: Number(g.residual !== undefined),
     EPILOGUE: epi ? EPILOGUE_CODE[epi.kind] : 0, SAVE_PRE: Number(epi?.kind === 'gelu' && epi.side !== undefined),
+    DB: sums ? (g.sums === 'a' ? 1 : 2) : 0,
   };
   const constants = k.variant === 'naive' ? flags : { ...flags, ...vecFlags(g), ...k.constants };
   const tilesN = Math.ceil(N / k.tileN);
   const tiles = Math.ceil(M / k.tileM) * tilesN;
   const storage: Record<string, { buffer: GPUBuffer }> = {
     c: g.out.binding, a: g.a.binding, b: g.b.binding, bias: (g.bias ?? g.a).binding,
-    res: (g.residual ?? g.a).binding, side: epi?.side?.binding ?? { buffer: spareSideBuffer(rt) },
+    res: (g.residual ?? g.a).binding, side: sums?.binding ?? epi?.side?.binding ?? { buffer: spareSideBuffer(rt) },
   };
   if (k.variant !== 'naive') { storage.a4 = storage.a!; storage.b4 = storage.b!; }
   rt.dispatch(DECLS[k.variant][floatDtype(op, g.out, g.a, g.b)], {
@@ -209,6 +227,25 @@ function dispatchGemm(g: Gemm, k: MatmulKernel, op: string): void {
     params: { M, N, K, tiles_n: tilesN, tiles, stride_a: g.strideA, stride_b: g.strideB, stride_c: M * N },
     workgroups: [tiles, 1, g.batch],
   });
+}
+
+function checkSums(g: Gemm, op: string): void {
+  if (g.batch !== 1 || g.epilogue) throw new Error(`${op}: fused sums need one batch item and no epilogue (batch ${g.batch}${g.epilogue ? `, epilogue ${g.epilogue.kind}` : ''})`);
+}
+
+/** The sums of a gemm apart from it (the ':D0' candidates, and empty outputs): reduce passes over the stored operand. */
+function sumsApart(g: Gemm): Tensor {
+  const { M, N, K } = g;
+  // op(A) (M, K) is stored (K, M) with transA, op(B) (K, N) stored (N, K) with transB.
+  const [t, trans, along, len] = g.sums === 'a' ? [g.a, g.transA, K, M] : [g.b, g.transB, K, N];
+  const stored = g.sums === 'a' ? (trans ? [along, len] : [len, along]) : (trans ? [len, along] : [along, len]);
+  if (t.size !== along * len) throw new Error(`matmul: the summed operand ${shapeStr(t.shape)} is not one (${stored.join(', ')}) item`);
+  const view = t.reshape(stored);
+  // Σ over k: down the columns of a (K, ·) layout, along the rows of a (·, K) one.
+  const kFirst = g.sums === 'a' ? trans : !trans;
+  const out = kFirst ? sumLeading(view, 1) : sumLastDim(view);
+  view.release();
+  return out;
 }
 
 /** A gemm's problem without its tensors: what its tuning unit depends on. */
@@ -221,6 +258,14 @@ export interface GemmShape {
   dtype?: FloatDType;
   /** The epilogue beyond bias / residual: 'gelu', or 'gelu_grad' (default none). */
   epilogue?: GemmEpilogue['kind'] | undefined;
+  /** Sums over the contraction formed with it (a bias gradient; see Gemm.sums). */
+  sums?: GemmSums | undefined;
+}
+
+/** The candidates of a unit: with sums, also the default kernel with them apart (':D0'). */
+function unitCandidates(f: AdapterFacts, sums: GemmSums | undefined): string[] {
+  const all = matmulCandidates(f);
+  return sums ? [...all, `${all[0]!}:D0`] : all;
 }
 
 /** The tuning unit of a gemm: shape class, candidates, and scratch operands of its first shape. */
@@ -229,13 +274,14 @@ function gemmUnit(rt: Runtime, g: GemmShape): TuneUnit {
   const bucket = `M${sizeBucket(g.M)} N${sizeBucket(g.N)} K${sizeBucket(g.K)} z${sizeBucket(g.batch)}`;
   const dtype = g.dtype ?? 'f32';
   const epi = g.epilogue ? ` ${g.epilogue}` : '';
-  const shapeClass = `${dtype === 'f16' ? 'f16 ' : ''}${g.transA ? 'tA' : 'A'} ${g.transB ? 'tB' : 'B'}${g.hasBias ? ' +bias' : ''}${epi} v${v.VEC_A}${v.VEC_B} ${bucket}`;
-  const { M, N, K, batch, strideA, strideB, transA, transB, hasBias, epilogue } = g;
+  const db = g.sums ? ` +sums${g.sums.toUpperCase()}` : '';
+  const shapeClass = `${dtype === 'f16' ? 'f16 ' : ''}${g.transA ? 'tA' : 'A'} ${g.transB ? 'tB' : 'B'}${g.hasBias ? ' +bias' : ''}${epi}${db} v${v.VEC_A}${v.VEC_B} ${bucket}`;
+  const { M, N, K, batch, strideA, strideB, transA, transB, hasBias, epilogue, sums } = g;
   return {
     family: 'matmul',
     shapeClass,
     shape: `M=${M} N=${N} K=${K} batch=${batch}`,
-    candidates: matmulCandidates(rt.device.facts),
+    candidates: unitCandidates(rt.device.facts, sums),
     prepare: () => {
       const make = (n: number): Tensor => rt.untracked(() => rt.full([Math.max(1, n)], 0.5, dtype));
       const a = make(strideA === 0 ? M * K : batch * strideA);
@@ -243,13 +289,40 @@ function gemmUnit(rt: Runtime, g: GemmShape): TuneUnit {
       const bias = hasBias ? make(N) : undefined;
       const out = rt.untracked(() => rt.empty([batch * M * N], dtype, 'tuning scratch'));
       const side = epilogue ? make(batch * M * N) : undefined;
-      const scratch: Gemm = { out, a, b, bias, M, N, K, batch, strideA, strideB, transA, transB, epilogue: epilogue ? { kind: epilogue, side } : undefined };
+      const summed = sums ? make(sums === 'a' ? M : N) : undefined;
+      const scratch: Gemm = { out, a, b, bias, M, N, K, batch, strideA, strideB, transA, transB, epilogue: epilogue ? { kind: epilogue, side } : undefined, sums };
       return {
-        run: (c: string) => dispatchGemm(scratch, matmulKernel(c, rt.device.facts), 'matmul_tune'),
-        dispose: () => { for (const t of [a, b, bias, out, side]) t?.release(); },
+        run: (c: string) => {
+          const before = rt.counters.dispatches;
+          const k = matmulKernel(c, rt.device.facts);
+          dispatchGemm(scratch, k, 'matmul_tune', k.fuseSums ? summed : undefined);
+          if (sums && !k.fuseSums) sumsApart(scratch).release();
+          return rt.counters.dispatches - before;
+        },
+        dispose: () => { for (const t of [a, b, bias, out, side, summed]) t?.release(); },
       };
     },
   };
+}
+
+/**
+ * The gemm problem of a recorded matmul dispatch (its uniform parameters, override constants and
+ * grid, as the batch profiler reports them): what `gemmScratch` needs to run it again alone.
+ */
+export function gemmShapeOfDispatch(params: Record<string, number | readonly number[]>, constants: Record<string, number>, grid: readonly number[], dtype: FloatDType): GemmShape {
+  const num = (k: string): number => Number(params[k]);
+  return {
+    M: num('M'), N: num('N'), K: num('K'), batch: grid[2]!, strideA: num('stride_a'), strideB: num('stride_b'),
+    transA: constants.TRANS_A === 1, transB: constants.TRANS_B === 1, hasBias: constants.HAS_BIAS === 1, dtype,
+    epilogue: constants.EPILOGUE === 1 ? 'gelu' : constants.EPILOGUE === 2 ? 'gelu_grad' : undefined,
+    sums: constants.DB === 1 ? 'a' : constants.DB === 2 ? 'b' : undefined,
+  };
+}
+
+/** Scratch operands of a gemm shape: `run(kernel)` records it once (and its sums); returns the dispatches made. */
+export function gemmScratch(rt: Runtime, g: GemmShape): { run(kernel: string): number; dispose(): void } {
+  const s = gemmUnit(rt, g).prepare();
+  return { run: (k) => s.run(k) ?? 1, dispose: () => s.dispose() };
 }
 
 /** The kernel this runtime runs for a gemm of this shape (pin, tuned winner, or default); queues its unit for tuning. */
@@ -257,11 +330,22 @@ export function matmulChoice(rt: Runtime, g: GemmShape): string {
   return rt.tuner.choose(gemmUnit(rt, g), FILES);
 }
 
-/** Runs one gemm with the forced kernel, or the runtime's choice for its unit. */
-export function gemm(g: Gemm, forced: string | undefined, op: string): void {
+/**
+ * Runs one gemm with the forced kernel, or the runtime's choice for its unit. With `g.sums` it
+ * returns them (in the kernel unless the kernel is a ':D0' one, or the output is empty).
+ */
+export function gemm(g: Gemm & { sums: GemmSums }, forced: string | undefined, op: string): Tensor;
+export function gemm(g: Gemm, forced: string | undefined, op: string): Tensor | undefined;
+export function gemm(g: Gemm, forced: string | undefined, op: string): Tensor | undefined {
   const rt = g.out.rt;
+  if (g.sums) checkSums(g, op);
   const name = forced ?? matmulChoice(rt, { ...g, hasBias: g.bias !== undefined, dtype: g.out.dtype as FloatDType, epilogue: g.epilogue?.kind });
-  dispatchGemm(g, matmulKernel(name, rt.device.facts), op);
+  const k = matmulKernel(name, rt.device.facts);
+  // An empty output launches no workgroup, so the kernel cannot write the sums.
+  const fused = g.sums !== undefined && k.fuseSums && g.M > 0 && g.N > 0;
+  const sums = fused ? rt.empty([g.sums === 'a' ? g.M : g.N], g.out.dtype, `${op} sums`) : undefined;
+  dispatchGemm(g, k, op, sums);
+  return g.sums && !fused ? sumsApart(g) : sums;
 }
 
 // ---- the op --------------------------------------------------------------------------------------
@@ -324,6 +408,8 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     const sB = shared ? 0 : K * N;
     let dA: Tensor | null = null;
     let dB: Tensor | null = null;
+    let dBias: Tensor | null = null;
+    const wantBias = bias !== undefined && bias.requiresGrad;
     if (a.requiresGrad) {
       dA = rt.empty(a.shape, dtype, 'matmul dA');
       if (!transA) {
@@ -338,19 +424,21 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
       // A shared b under transA: per-item products, summed below.
       const perItem = shared && transA;
       const target = perItem ? rt.empty([batch, ...b.shape], dtype, 'matmul dB per item') : rt.empty(b.shape, dtype, 'matmul dB');
+      // One product over all rows: it also forms dbias, the sums of dC over those rows.
+      const fuseBias = wantBias && nb === 1;
       if (!transB) {
-        // dB (K, N) = Aᵀ (K, rows) · dC (rows, N)
-        gemm({ out: target, a, b: dC, M: K, N, K: rows, batch: nb, strideA: rows * K, strideB: rows * N, transA: !transA, transB: false }, variant, 'matmul_bwd_b');
+        // dB (K, N) = Aᵀ (K, rows) · dC (rows, N); dbias = Σ_k of its B (dC) columns
+        dBias = gemm({ out: target, a, b: dC, M: K, N, K: rows, batch: nb, strideA: rows * K, strideB: rows * N, transA: !transA, transB: false, sums: fuseBias ? 'b' : undefined }, variant, 'matmul_bwd_b') ?? null;
       } else {
-        // stored dB (N, K) = dCᵀ (N, rows) · A (rows, K)
-        gemm({ out: target, a: dC, b: a, M: N, N: K, K: rows, batch: nb, strideA: rows * N, strideB: rows * K, transA: true, transB: transA }, variant, 'matmul_bwd_b');
+        // stored dB (N, K) = dCᵀ (N, rows) · A (rows, K); dbias = Σ_k of its A (dCᵀ) rows
+        dBias = gemm({ out: target, a: dC, b: a, M: N, N: K, K: rows, batch: nb, strideA: rows * N, strideB: rows * K, transA: true, transB: transA, sums: fuseBias ? 'a' : undefined }, variant, 'matmul_bwd_b') ?? null;
       }
       if (perItem) {
         dB = sumLeading(target, 2);
         target.release();
       } else dB = target;
     }
-    const dBias = bias && bias.requiresGrad ? sumLeading(dC, 1) : null;
+    if (wantBias && !dBias) dBias = sumLeading(dC, 1);
     const dResidual = residual && residual.requiresGrad ? dC.reshape(residual.shape) : null;
     if (dC !== dOut) dC.release();
     return [dA, dB, ...(bias ? [dBias] : []), ...(residual ? [dResidual] : [])];

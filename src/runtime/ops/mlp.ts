@@ -9,6 +9,8 @@
 //   dW₂ = dYᵀ·H          db₂ = column sums of dY
 //   dZ  = (dY·W₂) ⊙ gelu'(Z)     one matmul whose epilogue reads Z (EPILOGUE 2): dH never exists
 //   dW₁ = dZᵀ·x          db₁ = column sums of dZ          dx = dZ·W₁
+// Each db is formed by its dW product, which reads dY (dZ) anyway (Gemm.sums, kernels/matmul.wgsl
+// DB); a bias without a trainable weight gets a column-sum pass of its own.
 // Against linear → activation('gelu') → linear this saves one dispatch and two passes over (R, H)
 // each way (bench/README.md has the step profile). Same kernels as matmul: the tuner's units carry
 // the epilogue in their shape class.
@@ -68,20 +70,19 @@ export function mlp(x: Tensor, fc1: Linear, fc2: Linear, opts: MlpOptions = {}):
   if (!z) { h.release(); return y; }
 
   rt.tape.record('mlp', inputs, y, [x, z, h, fc1.weight, fc2.weight], (dY) => {
-    // (N, K) weight gradient = dOutᵀ (N, R) · act (R, K)
-    const weightGrad = (w: Tensor, dOut: Tensor, act: Tensor, op: string): Tensor | null => {
-      if (!w.requiresGrad) return null;
-      const [N, K] = w.shape as [number, number];
-      const dW = rt.empty(w.shape, dtype, `${op} dW`);
-      gemm({ out: dW, a: dOut, b: act, M: N, N: K, K: R, batch: 1, strideA: R * N, strideB: R * K, transA: true, transB: false }, v, op);
-      return dW;
+    // (N, K) weight gradient = dOutᵀ (N, R) · act (R, K), and the bias gradient Σ_R dOut (N) with it
+    const weightGrad = (l: Linear, dOut: Tensor, act: Tensor, op: string): [Tensor | null, Tensor | null] => {
+      const wantBias = l.bias?.requiresGrad === true;
+      if (!l.weight.requiresGrad) return [null, wantBias ? sumLeading(dOut, 1) : null];
+      const [N, K] = l.weight.shape as [number, number];
+      const dW = rt.empty(l.weight.shape, dtype, `${op} dW`);
+      const db = gemm({ out: dW, a: dOut, b: act, M: N, N: K, K: R, batch: 1, strideA: R * N, strideB: R * K, transA: true, transB: false, sums: wantBias ? 'a' : undefined }, v, op);
+      return [dW, db ?? null];
     };
-    const dW2 = weightGrad(fc2.weight, dY, h, 'mlp_fc2_bwd_w');
-    const db2 = b2?.requiresGrad ? sumLeading(dY, 1) : null;
+    const [dW2, db2] = weightGrad(fc2, dY, h, 'mlp_fc2_bwd_w');
     const dZ = rt.empty([...lead, H], dtype, 'mlp dZ');
     gemm(rows({ out: dZ, a: dY, b: fc2.weight, epilogue: { kind: 'gelu_grad', side: z } }, H, O, false), v, 'mlp_fc2_bwd_x');
-    const dW1 = weightGrad(fc1.weight, dZ, x, 'mlp_fc1_bwd_w');
-    const db1 = b1?.requiresGrad ? sumLeading(dZ, 1) : null;
+    const [dW1, db1] = weightGrad(fc1, dZ, x, 'mlp_fc1_bwd_w');
     let dX: Tensor | null = null;
     if (x.requiresGrad) {
       dX = rt.empty(x.shape, dtype, 'mlp dX');
