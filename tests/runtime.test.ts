@@ -170,23 +170,39 @@ describe('patient waits (runtime/batch.ts PatientWait)', () => {
     wait.submitted(100);
     await wait.sleep();
     expect(slept).toEqual([]);
-    wait.done(200);                        // 2 ms per dispatch
-    wait.submitted(50);
-    expect(wait.plannedMs).toBeCloseTo(SLEEP_SHARE * 2 * 50, 12);
+    wait.done(200);                        // 2 ms per dispatch, learned at 100 outstanding
+    wait.submitted(110);
+    expect(wait.plannedMs).toBeCloseTo(SLEEP_SHARE * 2 * 110, 12);
     await wait.sleep();
-    expect(slept).toEqual([wait.plannedMs]);
+    expect(slept).toEqual([SLEEP_SHARE * 2 * 110]);
   });
-  it('an estimate that oversleeps decays: a wait that finds the GPU done measures only the sleep', () => {
+  it('a wait of another size does not sleep: one timed 100 ms matmul says nothing about a 565-dispatch step', async () => {
+    const { wait, slept } = fake();
+    wait.submitted(1); await wait.sleep(); wait.done(100);
+    wait.submitted(565);
+    expect(wait.plannedMs).toBe(0);
+    await wait.sleep();
+    wait.done(170);                        // learned afresh from this size
+    wait.submitted(565);
+    expect(wait.plannedMs).toBeCloseTo(SLEEP_SHARE * 170, 9);
+    expect(slept).toEqual([]);
+  });
+  it('an estimate that oversleeps is halved until the sleep ends before the GPU does', async () => {
     const { wait } = fake();
-    wait.submitted(100); wait.done(1000);  // learned 10 ms per dispatch; the GPU really needs 1
-    let planned = 0;
-    for (let i = 0; i < 80; i++) {
+    wait.submitted(100); await wait.sleep(); wait.done(10_000);   // 100 ms per dispatch; the GPU really needs 1
+    let rounds = 0;
+    for (; rounds < 20; rounds++) {
       wait.submitted(100);
-      planned = wait.plannedMs;
-      wait.done(Math.max(planned, 100));   // waited the sleep, or the GPU's 100 ms if longer
+      const planned = wait.plannedMs;
+      await wait.sleep();
+      wait.done(Math.max(planned, 100));   // the fake sleep returns at once: waited the sleep, or the GPU's 100 ms if longer
+      if (planned < 100) break;
     }
-    expect(planned).toBeLessThan(100);     // now sleeps less than the GPU needs, polls for the rest
-    expect(planned).toBeGreaterThan(0.8 * SLEEP_SHARE * 100);
+    expect(rounds).toBeLessThanOrEqual(8);  // 8500 ms halved 7 times is below 100
+    for (let i = 0; i < 30; i++) { wait.submitted(100); await wait.sleep(); wait.done(100); }
+    wait.submitted(100);
+    expect(wait.plannedMs).toBeLessThan(100);                 // sleeps less than the GPU needs, polls the rest
+    expect(wait.plannedMs).toBeGreaterThan(0.95 * SLEEP_SHARE * 100);
   });
   it('never sleeps when disabled (a GPU, or a page whose browser waits for it)', async () => {
     const slept: number[] = [];

@@ -86,21 +86,32 @@ const DISABLE_PATIENCE = env.SEGFACE_SPIN === '1';
  * 100 % while it waits. On a GPU that costs an idle core; on a software adapter (lavapipe) the
  * "GPU" is the CPU's cores, and the polling thread takes one from the kernels (on 2 cores, a third
  * of them). So on such a device a wait first sleeps on a timer (no polling) for most of the time the
- * GPU is expected to need, and polls only for the rest. The expectation is learned: milliseconds
- * per dispatch submitted since the GPU was last seen idle, from the waits so far (exponential
- * average). A wait that finds the GPU already done lowers the estimate (it measured at most the
- * sleep), so oversleeping decays away; the share slept, 85 %, bounds how much of a wait a steady
- * estimate can add.
+ * GPU is expected to need, and polls only for the rest.
+ *
+ * The expectation is learned only where work repeats, as training steps do: milliseconds per
+ * dispatch outstanding at the wait (exponential average), used only when the dispatches
+ * outstanding now are within 0.8–1.25× of those it was learned from. A wait of another size (one
+ * large matmul being timed, a validation after steps) neither sleeps nor keeps its rate beyond the
+ * next wait, so dispatches of very different cost cannot make a wait sleep far too long. A wait
+ * that finds the GPU done the moment its sleep ends halves the estimate. The share slept, 85 %,
+ * bounds what a steady estimate leaves to polling.
  */
 export class PatientWait {
   private msPerDispatch = 0;
+  /** Dispatches outstanding at the wait the estimate was learned from (0: nothing learned). */
+  private learnedAt = 0;
   private outstanding = 0;
+  private sleptMs = 0;
 
   constructor(private readonly enabled: boolean,
     private readonly sleepFor: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))) {}
 
+  private get similar(): boolean {
+    return this.learnedAt > 0 && this.outstanding >= 0.8 * this.learnedAt && this.outstanding <= 1.25 * this.learnedAt;
+  }
+
   /** Milliseconds the next wait sleeps before it polls. */
-  get plannedMs(): number { return this.enabled ? SLEEP_SHARE * this.msPerDispatch * this.outstanding : 0; }
+  get plannedMs(): number { return this.enabled && this.similar ? SLEEP_SHARE * this.msPerDispatch * this.outstanding : 0; }
 
   /** `n` more dispatches went to the GPU. */
   submitted(n: number): void { this.outstanding += n; }
@@ -108,18 +119,24 @@ export class PatientWait {
   /** Sleeps for the share of the expected wait (nothing while nothing is learned, or when disabled). */
   async sleep(): Promise<void> {
     const ms = this.plannedMs;
-    if (ms >= 1) await this.sleepFor(ms);
+    this.sleptMs = ms >= 1 ? ms : 0;
+    if (this.sleptMs > 0) await this.sleepFor(ms);
   }
 
-  /** The GPU went idle `waitedMs` after the flush that preceded the wait. */
+  /** The GPU went idle `waitedMs` after the flush that preceded the wait (the sleep included). */
   done(waitedMs: number): void {
     if (this.outstanding > 0) {
       const rate = waitedMs / this.outstanding;
-      this.msPerDispatch = this.msPerDispatch === 0 ? rate : 0.7 * this.msPerDispatch + 0.3 * rate;
+      if (this.sleptMs > 0 && waitedMs - this.sleptMs < OVERSLEPT_MS) this.msPerDispatch *= 0.5;
+      else this.msPerDispatch = this.similar ? 0.7 * this.msPerDispatch + 0.3 * rate : rate;
+      this.learnedAt = this.outstanding;
     }
     this.outstanding = 0;
+    this.sleptMs = 0;
   }
 }
+/** Polling that ends within this many ms of the sleep (timer slack included) means the GPU was already done. */
+const OVERSLEPT_MS = 3;
 export const SLEEP_SHARE = 0.85;
 
 export class CommandBatch {
