@@ -170,11 +170,11 @@ describe('patient waits (runtime/batch.ts PatientWait)', () => {
     wait.submitted(100);
     await wait.sleep();
     expect(slept).toEqual([]);
-    wait.done(200);                        // 2 ms per dispatch, learned at 100 outstanding
-    wait.submitted(110);
-    expect(wait.plannedMs).toBeCloseTo(SLEEP_SHARE * 2 * 110, 12);
+    wait.done(200);                        // 2 ms per dispatch, learned at 100 outstanding (class of 92–109)
+    wait.submitted(105);
+    expect(wait.plannedMs).toBeCloseTo(SLEEP_SHARE * 2 * 105, 12);
     await wait.sleep();
-    expect(slept).toEqual([SLEEP_SHARE * 2 * 110]);
+    expect(slept).toEqual([SLEEP_SHARE * 2 * 105]);
   });
   it('a wait of another size does not sleep: one timed 100 ms matmul says nothing about a 565-dispatch step', async () => {
     const { wait, slept } = fake();
@@ -186,6 +186,15 @@ describe('patient waits (runtime/batch.ts PatientWait)', () => {
     wait.submitted(565);
     expect(wait.plannedMs).toBeCloseTo(SLEEP_SHARE * 170, 9);
     expect(slept).toEqual([]);
+  });
+  it('steps with a small readback between them still sleep: each size learns its own rate', async () => {
+    const { wait, slept } = fake();
+    for (let i = 0; i < 3; i++) {
+      wait.submitted(565); await wait.sleep(); wait.done(170);   // the step
+      wait.submitted(3); await wait.sleep(); wait.done(0.2);     // a 4-byte readback
+    }
+    expect(slept.filter((ms) => ms > 100)).toHaveLength(2);      // every step after the first
+    expect(slept.every((ms) => ms <= SLEEP_SHARE * 170 + 1e-9)).toBe(true);
   });
   it('an estimate that oversleeps is halved until the sleep ends before the GPU does', async () => {
     const { wait } = fake();

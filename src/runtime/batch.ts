@@ -89,29 +89,30 @@ const DISABLE_PATIENCE = env.SEGFACE_SPIN === '1';
  * GPU is expected to need, and polls only for the rest.
  *
  * The expectation is learned only where work repeats, as training steps do: milliseconds per
- * dispatch outstanding at the wait (exponential average), used only when the dispatches
- * outstanding now are within 0.8–1.25× of those it was learned from. A wait of another size (one
- * large matmul being timed, a validation after steps) neither sleeps nor keeps its rate beyond the
- * next wait, so dispatches of very different cost cannot make a wait sleep far too long. A wait
- * that finds the GPU done the moment its sleep ends halves the estimate. The share slept, 85 %,
- * bounds what a steady estimate leaves to polling.
+ * dispatch outstanding at the wait (exponential average), kept per size class of the wait (the
+ * dispatches outstanding, in classes a factor 2^(1/4) wide), and used only by a wait of the same
+ * class. A wait of another size (one large matmul being timed, a small readback between steps, a
+ * validation batch) learns its own class and never borrows a rate from a different one, so
+ * dispatches of very different cost cannot make a wait sleep far too long. A wait that finds the
+ * GPU done the moment its sleep ends halves its class's estimate. The share slept, 85 %, bounds
+ * what a steady estimate leaves to polling.
  */
 export class PatientWait {
-  private msPerDispatch = 0;
-  /** Dispatches outstanding at the wait the estimate was learned from (0: nothing learned). */
-  private learnedAt = 0;
+  /** Size class (round(4·log2 dispatches outstanding)) → learned ms per dispatch. */
+  private readonly msPerDispatch = new Map<number, number>();
   private outstanding = 0;
   private sleptMs = 0;
 
   constructor(private readonly enabled: boolean,
     private readonly sleepFor: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))) {}
 
-  private get similar(): boolean {
-    return this.learnedAt > 0 && this.outstanding >= 0.8 * this.learnedAt && this.outstanding <= 1.25 * this.learnedAt;
-  }
+  private get sizeClass(): number { return Math.round(4 * Math.log2(this.outstanding)); }
 
   /** Milliseconds the next wait sleeps before it polls. */
-  get plannedMs(): number { return this.enabled && this.similar ? SLEEP_SHARE * this.msPerDispatch * this.outstanding : 0; }
+  get plannedMs(): number {
+    if (!this.enabled || this.outstanding === 0) return 0;
+    return SLEEP_SHARE * (this.msPerDispatch.get(this.sizeClass) ?? 0) * this.outstanding;
+  }
 
   /** `n` more dispatches went to the GPU. */
   submitted(n: number): void { this.outstanding += n; }
@@ -126,10 +127,11 @@ export class PatientWait {
   /** The GPU went idle `waitedMs` after the flush that preceded the wait (the sleep included). */
   done(waitedMs: number): void {
     if (this.outstanding > 0) {
+      const k = this.sizeClass;
+      const learned = this.msPerDispatch.get(k);
       const rate = waitedMs / this.outstanding;
-      if (this.sleptMs > 0 && waitedMs - this.sleptMs < OVERSLEPT_MS) this.msPerDispatch *= 0.5;
-      else this.msPerDispatch = this.similar ? 0.7 * this.msPerDispatch + 0.3 * rate : rate;
-      this.learnedAt = this.outstanding;
+      if (this.sleptMs > 0 && waitedMs - this.sleptMs < OVERSLEPT_MS) this.msPerDispatch.set(k, learned! * 0.5);
+      else this.msPerDispatch.set(k, learned === undefined ? rate : 0.7 * learned + 0.3 * rate);
     }
     this.outstanding = 0;
     this.sleptMs = 0;
