@@ -12,7 +12,7 @@
 import type { TrainRecipe } from './defaults.js';
 
 const DEFAULT: TrainRecipe = {
-  summary: '1200 steps at 64 px: 4 min 21 s measured on 2 idle CPU cores (lavapipe), 59.8 % mean F1',
+  summary: '1200 steps at 64 px: 4 min 21-27 s measured on 2 idle CPU cores (lavapipe), 59.8 % mean F1',
   dataset: 'celeb',
   model: 'mini',
   res: 64,
