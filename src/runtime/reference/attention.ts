@@ -47,6 +47,21 @@ export function attentionRef(s: AttnShape, q: Float64Array, k: Float64Array, v: 
   return { out, lse: lseAll };
 }
 
+/** Row i of dP_ij = dO_i · V_j (batch b, head h) and its P-weighted sum Σ_j P_ij dP_ij. */
+function dpRow(s: AttnShape, dOut: Float64Array, v: Float64Array, P: Float64Array, b: number, h: number, i: number): { dP: Float64Array; rowsum: number } {
+  const { nq, nk, heads, hd } = s;
+  const at = (n: number, r: number, c: number): number => (b * n + r) * heads * hd + h * hd + c;
+  const dP = new Float64Array(nk);
+  let rowsum = 0;
+  for (let j = 0; j < nk; j++) {
+    let x = 0;
+    for (let c = 0; c < hd; c++) x += dOut[at(nq, i, c)]! * v[at(nk, j, c)]!;
+    dP[j] = x;
+    rowsum += P[i * nk + j]! * x;
+  }
+  return { dP, rowsum };
+}
+
 /** [dq, dk, dv] given dOut, by the textbook rules with P materialised. */
 export function attentionRefBackward(s: AttnShape, q: Float64Array, k: Float64Array, v: Float64Array, dOut: Float64Array): Float64Array[] {
   const { B, nq, nk, heads, hd } = s;
@@ -60,15 +75,8 @@ export function attentionRefBackward(s: AttnShape, q: Float64Array, k: Float64Ar
     for (let h = 0; h < heads; h++) {
       const { P } = probs(s, q, k, b, h);
       for (let i = 0; i < nq; i++) {
-        // dP_ij = dO_i · V_j; dS_ij = P_ij (dP_ij − Σ_l P_il dP_il)
-        const dP = new Float64Array(nk);
-        let rowsum = 0;
-        for (let j = 0; j < nk; j++) {
-          let x = 0;
-          for (let c = 0; c < hd; c++) x += dOut[at(nq, b, i, h, c)]! * v[at(nk, b, j, h, c)]!;
-          dP[j] = x;
-          rowsum += P[i * nk + j]! * x;
-        }
+        // dS_ij = P_ij (dP_ij − Σ_l P_il dP_il)
+        const { dP, rowsum } = dpRow(s, dOut, v, P, b, h, i);
         for (let j = 0; j < nk; j++) {
           const pij = P[i * nk + j]!;
           const dS = pij * (dP[j]! - rowsum);
@@ -103,14 +111,7 @@ export function attentionRefF16Terms(s: AttnShape, q: Float64Array, k: Float64Ar
     for (let h = 0; h < heads; h++) {
       const { P } = probs(s, q, k, b, h);
       for (let i = 0; i < nq; i++) {
-        const dP = new Float64Array(nk);
-        let rowsum = 0;
-        for (let j = 0; j < nk; j++) {
-          let x = 0;
-          for (let c = 0; c < hd; c++) x += dOut[at(nq, b, i, h, c)]! * v[at(nk, b, j, h, c)]!;
-          dP[j] = x;
-          rowsum += P[i * nk + j]! * x;
-        }
+        const { dP, rowsum } = dpRow(s, dOut, v, P, b, h, i);
         let dDelta = 0;
         for (let c = 0; c < hd; c++) {
           let o = 0;

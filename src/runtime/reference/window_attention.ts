@@ -170,11 +170,7 @@ export function windowAttentionRefBackward(qkv: Float64Array, qkvBias: Float64Ar
   const C3 = 3 * cfg.C;
   const v2 = logitScale !== null;
   const padded = padQkv(qkv, qkvBias, cfg, v2);
-  // d(output) on the padded map: zero at cropped positions.
-  const dAttn = new Float64Array(cfg.B * Hp * Wp * cfg.C);
-  for (let b = 0; b < cfg.B; b++) for (let y = 0; y < cfg.H; y++) for (let x = 0; x < cfg.W; x++) {
-    dAttn.set(dOut.subarray(((b * cfg.H + y) * cfg.W + x) * cfg.C, ((b * cfg.H + y) * cfg.W + x + 1) * cfg.C), ((b * Hp + y) * Wp + x) * cfg.C);
-  }
+  const dAttn = padOutputGrad(dOut, cfg, Hp, Wp);
   const dPadded = new Float64Array(padded.length);
   const dTable = new Float64Array(table.length);
   const dLogitScale = new Float64Array(cfg.heads);
@@ -222,8 +218,24 @@ export function windowAttentionRefBackward(qkv: Float64Array, qkvBias: Float64Ar
       });
     }
   }
-  // Crop's adjoint: real tokens get their gradient; padded tokens' q/k/v are the bias, so their
-  // gradients sum into d(bias) (V2: the k third is replaced by 0 in the forward, so its gradient is 0).
+  return { ...cropAdjoint(dPadded, cfg, Hp, Wp, v2), dTable, dLogitScale };
+}
+
+/** d(output) (B, H, W, C) onto the padded map (B, Hp, Wp, C): zero at cropped positions. */
+function padOutputGrad(dOut: Float64Array, cfg: WaCfg, Hp: number, Wp: number): Float64Array {
+  const dAttn = new Float64Array(cfg.B * Hp * Wp * cfg.C);
+  for (let b = 0; b < cfg.B; b++) for (let y = 0; y < cfg.H; y++) for (let x = 0; x < cfg.W; x++) {
+    dAttn.set(dOut.subarray(((b * cfg.H + y) * cfg.W + x) * cfg.C, ((b * cfg.H + y) * cfg.W + x + 1) * cfg.C), ((b * Hp + y) * Wp + x) * cfg.C);
+  }
+  return dAttn;
+}
+
+/**
+ * Crop's adjoint: real tokens get their gradient; padded tokens' q/k/v are the bias, so their
+ * gradients sum into d(bias) (V2: the k third is replaced by 0 in the forward, so its gradient is 0).
+ */
+function cropAdjoint(dPadded: Float64Array, cfg: WaCfg, Hp: number, Wp: number, v2: boolean): { dqkv: Float64Array; dBias: Float64Array } {
+  const C3 = 3 * cfg.C;
   const dqkv = crop(dPadded, cfg, Hp, Wp, C3);
   const dBias = new Float64Array(C3);
   for (let b = 0; b < cfg.B; b++) for (let y = 0; y < Hp; y++) for (let x = 0; x < Wp; x++) {
@@ -231,7 +243,7 @@ export function windowAttentionRefBackward(qkv: Float64Array, qkvBias: Float64Ar
     const o = ((b * Hp + y) * Wp + x) * C3;
     for (let c = 0; c < C3; c++) if (!(v2 && c >= cfg.C && c < 2 * cfg.C)) dBias[c] += dPadded[o + c]!;
   }
-  return { dqkv, dBias, dTable, dLogitScale };
+  return { dqkv, dBias };
 }
 
 /**
@@ -251,10 +263,7 @@ export function windowAttentionRefRowDotBound(qkv: Float64Array, qkvBias: Float6
   const C3 = 3 * cfg.C;
   const v2 = logitScale !== null;
   const padded = padQkv(qkv, qkvBias, cfg, v2);
-  const dAttn = new Float64Array(cfg.B * Hp * Wp * cfg.C);
-  for (let b = 0; b < cfg.B; b++) for (let y = 0; y < cfg.H; y++) for (let x = 0; x < cfg.W; x++) {
-    dAttn.set(dOut.subarray(((b * cfg.H + y) * cfg.W + x) * cfg.C, ((b * cfg.H + y) * cfg.W + x + 1) * cfg.C), ((b * Hp + y) * Wp + x) * cfg.C);
-  }
+  const dAttn = padOutputGrad(dOut, cfg, Hp, Wp);
   const abs = (a: Float64Array): Float64Array => a.map(Math.abs);
   const normBound = (x: Float64Array, G: Float64Array): Float64Array => {
     const n = Math.sqrt(dot(x, x));
@@ -310,12 +319,5 @@ export function windowAttentionRefRowDotBound(qkv: Float64Array, qkvBias: Float6
       });
     }
   }
-  const dqkv = crop(bPadded, cfg, Hp, Wp, C3);
-  const dBias = new Float64Array(C3);
-  for (let b = 0; b < cfg.B; b++) for (let y = 0; y < Hp; y++) for (let x = 0; x < Wp; x++) {
-    if (y < cfg.H && x < cfg.W) continue;
-    const o = ((b * Hp + y) * Wp + x) * C3;
-    for (let c = 0; c < C3; c++) if (!(v2 && c >= cfg.C && c < 2 * cfg.C)) dBias[c] += bPadded[o + c]!;
-  }
-  return { dqkv, dBias, dTable: bTable, dLogitScale: bLogitScale };
+  return { ...cropAdjoint(bPadded, cfg, Hp, Wp, v2), dTable: bTable, dLogitScale: bLogitScale };
 }
