@@ -4,7 +4,9 @@
 // with PyTorch to float rounding.
 // Workgroups may be folded into a 2-D grid when there are more than 65535: wg = x + y * nx.
 // Precision: the resize's image and gradient (rs_dst, rs_src) are stored as act_t (f16 in the
-// `#if f16` build), its weights and sums are f32; grid_sample and the positional encoding are f32.
+// `#if f16` build), its weights and sums are f32. grid_sample stores its image, output and d(output)
+// as act_t too; its grid, weights, sums and the atomically accumulated dx stay f32 (the host casts dx
+// to f16 afterwards). The positional encoding is f32.
 
 // #if f16
 enable f16;
@@ -134,14 +136,16 @@ fn tap_weight(tap: Tap, k: u32) -> f32 {
 // Backward w.r.t. x is a scatter (an arbitrary grid can send any number of outputs to one pixel):
 // dx starts at zero and each (b, p) adds w·g into its four corners with an f32 atomic add built
 // from atomicCompareExchangeWeak on the u32 bits. Summation order is unspecified, so dx agrees with
-// an exact sum to rounding, not bit for bit. The grid gets no gradient (it is data).
+// an exact sum to rounding, not bit for bit. The grid gets no gradient (it is data). WGSL has no
+// f16 atomics, so in the f16 build dx is still summed in f32 and rounded to f16 once, by the host's
+// cast after this pass.
 struct GridParams { n: u32, c: u32, in_h: u32, in_w: u32, out_hw: u32 }
-@group(0) @binding(0) var<storage, read_write> gs_out: array<f32>;         // (B, C, H_out, W_out)
-@group(0) @binding(1) var<storage, read> gs_x: array<f32>;                 // (B, C, H_in, W_in)
+@group(0) @binding(0) var<storage, read_write> gs_out: array<act_t>;       // (B, C, H_out, W_out)
+@group(0) @binding(1) var<storage, read> gs_x: array<act_t>;               // (B, C, H_in, W_in)
 @group(0) @binding(2) var<storage, read> gs_grid: array<f32>;              // (B, H_out, W_out, 2), (x, y)
 @group(0) @binding(3) var<uniform> gp: GridParams;
 @group(0) @binding(4) var<storage, read_write> gs_dx: array<atomic<u32>>;  // (B, C, H_in, W_in) f32 bits, zeroed
-@group(0) @binding(5) var<storage, read> gs_dout: array<f32>;              // (B, C, H_out, W_out)
+@group(0) @binding(5) var<storage, read> gs_dout: array<act_t>;            // (B, C, H_out, W_out)
 
 struct Corners { idx: vec4i, w: vec4f }   // nw, ne, sw, se: flat offset in the (H_in, W_in) plane or −1
 
@@ -189,8 +193,8 @@ fn grid_point(t: u32) -> GridPoint {
   let off = vec4u(max(s.k.idx, vec4i(0)));
   for (var c = 0u; c < gp.c; c++) {
     let base = s.in0 + c * s.in_hw;
-    let v = vec4f(gs_x[base + off.x], gs_x[base + off.y], gs_x[base + off.z], gs_x[base + off.w]);
-    gs_out[s.out0 + c * gp.out_hw] = dot(s.k.w, v);
+    let v = vec4f(f32(gs_x[base + off.x]), f32(gs_x[base + off.y]), f32(gs_x[base + off.z]), f32(gs_x[base + off.w]));
+    gs_out[s.out0 + c * gp.out_hw] = act_t(dot(s.k.w, v));
   }
 }
 
@@ -210,7 +214,7 @@ fn atomic_add_dx(i: u32, v: f32) {
   if (t >= gp.n) { return; }
   let s = grid_point(t);
   for (var c = 0u; c < gp.c; c++) {
-    let g = gs_dout[s.out0 + c * gp.out_hw];
+    let g = f32(gs_dout[s.out0 + c * gp.out_hw]);
     let base = s.in0 + c * s.in_hw;
     for (var q = 0u; q < 4u; q++) {
       if (s.k.idx[q] >= 0) { atomic_add_dx(base + u32(s.k.idx[q]), s.k.w[q] * g); }

@@ -206,8 +206,10 @@ function gridSlack(c: GridCase): number {
 }
 
 describe('gridSample', () => {
-  for (const [ci, c] of GRID_CASES.entries()) {
-    it(c.name, async () => {
+  // f16 (the f16 build): image and d(output) rounded to f16 for the reference, the grid kept f32;
+  // the same f32 maths and f32 scatter, then one rounding of the output / dx to f16 (f16Tol)
+  for (const precision of PRECISIONS) for (const [ci, c] of GRID_CASES.entries()) {
+    it(`${c.name} (${precision})`, async () => {
       const xShape = [c.inp.b, c.inp.c, c.inp.h, c.inp.w];
       const dOutSeed = ci + 1000;   // checkOp draws dOut with seed (c.seed ?? 1) + 1000, and c.seed = ci
       const dOut = randn(c.inp.b * c.inp.c * c.oh * c.ow, dOutSeed);
@@ -215,7 +217,7 @@ describe('gridSample', () => {
       const slack = gridSlack(c);
       await checkOp(rt(), {
         name: `gridSample ${c.name}`,
-        inputs: [{ data: randn(numel(xShape), 400 + ci), shape: xShape }, { data: c.grid, shape: [c.inp.b, c.oh, c.ow, 2], grad: false }],
+        inputs: [{ data: randn(numel(xShape), 400 + ci), shape: xShape }, { data: c.grid, shape: [c.inp.b, c.oh, c.ow, 2], dtype: 'f32', grad: false }],
         run: ([x, grid]) => gridSample(x!, grid!),
         ref: ([x, grid]) => gridSampleRef(x!, grid!, c.inp, c.oh, c.ow),
         refBackward: ([, grid], g) => [gridSampleRefBackward(g, grid!, c.inp, c.oh, c.ow), new Float64Array(0)],
@@ -224,9 +226,25 @@ describe('gridSample', () => {
         // for the sum and one rounding per product, plus the FMA slack per term.
         gradTol: { atol: ARITH + (stats.maxTerms + 1) * U * stats.maxAbsSum + stats.maxTerms * slack, rtol: 0 },
         seed: ci,
-      });
+      }, precision);
     });
   }
+  it('an f16 grid is widened: the same samples as its f32 values', async () => {
+    const c = GRID_CASES[0]!;
+    const x = rt().tensor(randn(c.inp.b * c.inp.c * c.inp.h * c.inp.w, 7), [c.inp.b, c.inp.c, c.inp.h, c.inp.w], 'f16');
+    const g16 = rt().tensor(c.grid, [c.inp.b, c.oh, c.ow, 2], 'f16');
+    if (!rt().device.hasF16) {
+      expect(() => gridSample(x, g16)).toThrow(/shader-f16/);
+      for (const t of [x, g16]) t.release();
+      return;
+    }
+    const g32 = rt().tensor(await g16.read(), [c.inp.b, c.oh, c.ow, 2]);
+    const a = gridSample(x, g16);
+    const b = gridSample(x, g32);
+    expect(a.dtype).toBe('f16');
+    expectClose('f16 grid against its f32 values', await a.read(), await b.read(), EXACT);
+    for (const t of [x, g16, g32, a, b]) t.release();
+  });
   it('a pixel-centre grid returns the input exactly up to rounding', async () => {
     const x = rt().tensor(randn(2 * 16 * 8, 5), [1, 2, 16, 8]);
     const grid = rt().tensor(zoomGrid(1, 16, 8, 1), [1, 16, 8, 2]);

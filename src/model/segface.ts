@@ -30,8 +30,13 @@ export function segfaceForward(p: ParamStore, image: Tensor, opts: SegFaceOption
   if (H % 4 !== 0 || W % 4 !== 0) throw new Error(`segface: image size ${H}×${W} must be a multiple of 4`);
   if (opts.landmarks === undefined) return network(p, image, opts);
   if (p.cfg.dataset !== 'lapa') throw new Error(`segface: landmarks were given, but only LaPa models warp (this model is ${p.cfg.dataset})`);
-  // the warp back (grid_sample) has no f16 build: it takes the logits widened to f32 and hands back f32
-  return lapaWarped(p.rt, image, opts.landmarks, (warped) => network(p, warped, { ...opts, f16Logits: false }), opts.record);
+  // The image is warped in its own dtype; in f16 the network hands its logits to the warp back in
+  // f16 (grid_sample's f16 build), which are widened at the end unless f16 logits were asked for.
+  const logits = lapaWarped(p.rt, image, opts.landmarks, (warped) => network(p, warped, { ...opts, f16Logits: true }), opts.record);
+  if (logits.dtype === 'f32' || opts.f16Logits) return logits;
+  const wide = cast(logits, 'f32');
+  logits.release();
+  return wide;
 }
 
 /** Backbone, neck, two-way transformer and mask head: image (B, 3, H, W) -> logits (B, K, H, W). */

@@ -8,19 +8,22 @@
 //   gridSample(x, g)    dx = scatter of w·dOut into the four corners, with an f32 atomic add
 //                       (compare-and-swap on u32 bits): exact up to summation order, possibly slow
 //                       on lavapipe where many outputs hit one pixel. The grid gets NO gradient.
+//                       In f16 the image, output and d(output) are f16; the grid and the sums are
+//                       f32, and dx is rounded to f16 once after the f32 scatter.
 //   positionalEncoding  forward only (G is a buffer, not a parameter).
 import type { KernelDecl } from '../kernel.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 import { assertDtype, assertSameRuntime, builds, floatDtype, groups } from './util.js';
-import { widened } from './elementwise.js';
+import { cast, castInto } from './elementwise.js';
 import type { ImageLayout, LaunchOptions } from './vision.js';
 
 const WG = 256;
 // the resize has an f32 and an f16 build (image and gradient in the input's dtype, maths f32)
 const RESIZE_FWD = builds({ file: 'resample.wgsl', entry: 'resize_fwd', storage: { rs_dst: 'read_write', rs_src: 'read', rs_taps: 'read' }, uniform: 'rp' });
 const RESIZE_BWD = builds({ file: 'resample.wgsl', entry: 'resize_bwd', storage: { rs_dst: 'read_write', rs_src: 'read', rs_taps: 'read' }, uniform: 'rp' });
-const GRID_FWD: KernelDecl = { file: 'resample.wgsl', entry: 'grid_sample_fwd', storage: { gs_out: 'read_write', gs_x: 'read', gs_grid: 'read' }, uniform: 'gp' };
-const GRID_BWD: KernelDecl = { file: 'resample.wgsl', entry: 'grid_sample_bwd', storage: { gs_dx: 'read_write', gs_dout: 'read', gs_grid: 'read' }, uniform: 'gp' };
+// grid_sample: f32 and f16 builds (image, output and d(output) in the input's dtype; grid and sums f32)
+const GRID_FWD = builds({ file: 'resample.wgsl', entry: 'grid_sample_fwd', storage: { gs_out: 'read_write', gs_x: 'read', gs_grid: 'read' }, uniform: 'gp' });
+const GRID_BWD = builds({ file: 'resample.wgsl', entry: 'grid_sample_bwd', storage: { gs_dx: 'read_write', gs_dout: 'read', gs_grid: 'read' }, uniform: 'gp' });
 const POS_ENC: KernelDecl = { file: 'resample.wgsl', entry: 'pos_encoding', storage: { pe_out: 'read_write', pe_coords: 'read', pe_g: 'read' }, uniform: 'pe' };
 
 // ---- bilinear resize ------------------------------------------------------------------------------
@@ -149,20 +152,26 @@ function gridParams(c: number, inH: number, inW: number, grid: Tensor): Record<s
  * x NCHW (B, C, H_in, W_in), grid (B, H_out, W_out, 2) holding (x, y) in [-1, 1] (pixel =
  * ((g + 1)·size − 1)/2; outside samples contribute 0 per corner) -> (B, C, H_out, W_out).
  * Differentiable in x only: the grid is data, and a grid that requires a gradient is refused.
+ * x may be f16 (the output then is too); sample positions are always computed from an f32 grid,
+ * so an f16 grid is widened first.
  */
 export function gridSample(x: Tensor, grid: Tensor): Tensor {
-  // no f16 build yet: f16 activations run widened to f32
-  if (x.dtype === 'f16' || grid.dtype === 'f16') return widened([x, grid], ([wx, wg]) => gridSample(wx!, wg!));
   const op = 'gridSample';
-  assertDtype(op, x);
+  const dtype = floatDtype(op, x);
+  if (grid.dtype === 'f16') {
+    const wide = cast(grid, 'f32');
+    const out = gridSample(x, wide);
+    wide.release();
+    return out;
+  }
   checkImage(op, x, 'NCHW');
   checkGrid(op, x, grid);
   const rt = x.rt;
   if (grid.requiresGrad && rt.gradEnabled) throw new Error(`${op}: grid ${grid.describe()} requires a gradient, but gridSample differentiates only its input (the grid is data)`);
   const [b, c, inH, inW] = x.shape as [number, number, number, number];
-  const out = rt.empty([b, c, grid.shape[1]!, grid.shape[2]!], 'f32', op);
+  const out = rt.empty([b, c, grid.shape[1]!, grid.shape[2]!], dtype, op);
   const params = gridParams(c, inH, inW, grid);
-  rt.dispatch(GRID_FWD, {
+  rt.dispatch(GRID_FWD[dtype], {
     op, storage: { gs_out: out.binding, gs_x: x.binding, gs_grid: grid.binding },
     params, workgroups: [groups(params.n!, WG)],
   });
@@ -170,22 +179,29 @@ export function gridSample(x: Tensor, grid: Tensor): Tensor {
   return out;
 }
 
-/** d(gridSample)/dx: dOut (B, C, H_out, W_out) scattered back to (B, C, H_in, W_in) (not recorded). */
+/**
+ * d(gridSample)/dx: dOut (B, C, H_out, W_out) scattered back to (B, C, H_in, W_in) (not recorded),
+ * in dOut's dtype; the scatter itself always sums in f32.
+ */
 export function gridSampleBackward(dOut: Tensor, grid: Tensor, inSize: readonly [number, number]): Tensor {
   const op = 'gridSampleBackward';
-  assertDtype(op, dOut);
+  const dtype = floatDtype(op, dOut);
   checkImage(op, dOut, 'NCHW');
   checkGrid(op, dOut, grid);
   checkSize(op, inSize);
   if (dOut.shape[2] !== grid.shape[1] || dOut.shape[3] !== grid.shape[2]) throw new Error(`${op}: ${dOut.describe()} does not match grid ${shapeStr(grid.shape)}`);
   const [b, c] = dOut.shape as [number, number];
   const rt = dOut.rt;
-  const dx = rt.zeros([b, c, inSize[0], inSize[1]]);
+  const dx32 = rt.zeros([b, c, inSize[0], inSize[1]]);
   const params = gridParams(c, inSize[0], inSize[1], grid);
-  rt.dispatch(GRID_BWD, {
-    op, storage: { gs_dx: dx.binding, gs_dout: dOut.binding, gs_grid: grid.binding },
+  rt.dispatch(GRID_BWD[dtype], {
+    op, storage: { gs_dx: dx32.binding, gs_dout: dOut.binding, gs_grid: grid.binding },
     params, workgroups: [groups(params.n!, WG)],
   });
+  if (dtype === 'f32') return dx32;
+  const dx = rt.empty(dx32.shape, 'f16', op);
+  castInto(dx, dx32);
+  dx32.release();
   return dx;
 }
 
