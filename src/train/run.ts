@@ -175,7 +175,6 @@ export class TrainingRun {
     }
     const ranks = world?.size ?? 1;
     if (settings.batch < ranks) throw new SettingsError(`--batch ${settings.batch} is smaller than the ${ranks} ranks: each rank needs a sample`);
-    if (settings.precision === 'f16' && ranks > 1) throw new SettingsError('--precision f16: data-parallel training (--devices > 1) runs in f32 only for now');
     // Datasets as plain specs: the prefetch workers open the same ones.
     const specOf = (split: 'train' | 'val'): DatasetSpec => settings.dataDir === undefined
       ? { kind: 'synthetic', split, length: split === 'train' ? settings.trainSize : settings.valSize, res: settings.res, labels: settings.dataset, seed: settings.seed }

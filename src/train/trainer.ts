@@ -15,6 +15,7 @@ import { segfaceForward } from '../model/segface.js';
 import type { AdamW } from '../runtime/ops/adamw.js';
 import { checkLabels, segLoss, segLossFinish, segLossPartials, type SegLossResult } from '../runtime/ops/loss.js';
 import type { Runtime } from '../runtime/runtime.js';
+import type { Tensor } from '../runtime/tensor.js';
 import type { Batch, Dataset } from './data/dataset.js';
 import type { GradSync } from './dist/grad_sync.js';
 import { makeBatch } from './data/dataset.js';
@@ -78,24 +79,33 @@ export class Trainer {
    * `firstSample`: with data parallelism, the index of this rank's first sample in the global batch.
    */
   step(batch: Batch, res: number, epoch: number, globalStep: number, firstSample = 0): Promise<StepResult> {
-    if (this.dist) {
-      if (this.precision === 'f16') return Promise.reject(new Error('--precision f16: data-parallel training (--devices > 1) runs in f32 only for now'));
-      return this.stepDataParallel(this.dist, batch, res, epoch, globalStep, firstSample);
-    }
+    if (this.dist) return this.stepDataParallel(this.dist, batch, res, epoch, globalStep, firstSample);
     const rt = this.rt;
     const loss = rt.scope(() => {
       const { images, labels } = this.upload(batch, res);
-      const logits = segfaceForward(this.params, images, { train: this.stochasticDepth, seed: dropSeed(this.seed, globalStep), firstSample, landmarks: this.params.cfg.dataset === 'lapa' ? batch.landmarks : undefined, precision: this.precision, f16Logits: true });
-      return segLoss(logits, labels);   // reads f16 logits as stored in f16 runs; d(logits) in f16, scaled by the loss scale
+      return segLoss(this.forward(images, batch, globalStep, firstSample), labels);
     });
-    const scale = this.precision === 'f16' ? this.scaler.scale : undefined;
-    if (scale === undefined) rt.backward(loss.total);
-    else {
-      const seed = rt.full([1], scale);
-      rt.backward(loss.total, seed);
-      seed.release();
-    }
+    const scale = this.lossScale();
+    const seed = scale === undefined ? undefined : rt.full([1], scale);
+    rt.backward(loss.total, seed);
+    seed?.release();
     return this.finishStep(loss, epoch, globalStep, this.stopRequested, scale);
+  }
+
+  /**
+   * The training forward to logits. In f16 the logits stay f16: the loss reads them as stored and
+   * writes f16 d(logits), scaled by the loss scale.
+   */
+  private forward(images: Tensor, batch: Batch, globalStep: number, firstSample: number): Tensor {
+    return segfaceForward(this.params, images, {
+      train: this.stochasticDepth, seed: dropSeed(this.seed, globalStep), firstSample,
+      landmarks: this.params.cfg.dataset === 'lapa' ? batch.landmarks : undefined, precision: this.precision, f16Logits: true,
+    });
+  }
+
+  /** f16: the scale this step's backward is seeded with (d(loss) = S); f32: none. */
+  private lossScale(): number | undefined {
+    return this.precision === 'f16' ? this.scaler.scale : undefined;
   }
 
   private async stepDataParallel(dist: GradSync, batch: Batch, res: number, epoch: number, globalStep: number, firstSample: number): Promise<StepResult> {
@@ -103,7 +113,7 @@ export class Trainer {
     const { comm } = dist;
     const fwd = rt.scope(() => {
       const { images, labels } = this.upload(batch, res);
-      const logits = segfaceForward(this.params, images, { train: this.stochasticDepth, seed: dropSeed(this.seed, globalStep), firstSample, landmarks: this.params.cfg.dataset === 'lapa' ? batch.landmarks : undefined });
+      const logits = this.forward(images, batch, globalStep, firstSample);
       return { logits, labels, partials: segLossPartials(logits, labels) };
     });
     const { logits, labels, partials } = fwd;
@@ -134,8 +144,13 @@ export class Trainer {
     });
     logits.release();
     labels.release();
-    await dist.backward(loss.total);
-    return this.finishStep(loss, epoch, globalStep, stop);
+    // f16: every rank seeds with the same scale, so the summed gradients are S times the global
+    // gradient; an overflow on any rank makes the sum non-finite on all, and all skip the step.
+    const scale = this.lossScale();
+    const seed = scale === undefined ? undefined : rt.full([1], scale);
+    await dist.backward(loss.total, { seed, halfGrads: this.precision === 'f16' });
+    seed?.release();
+    return this.finishStep(loss, epoch, globalStep, stop, scale);
   }
 
   /** Optimizer step, then one readback of the step's numbers. */

@@ -1,7 +1,7 @@
 // Data parallelism: the pure pieces (sharding, GPU binding, launcher env), the Dice partial-sum
 // reduction (ranks simulated on one device against the float64 reference), MPI collectives under
 // `mpiexec -n 3`, and whole training steps: 1 rank × B vs 2 ranks × B/2 under `mpiexec -n 2` on
-// lavapipe, resume of a 2-rank checkpoint on 1 rank, a failing rank, and MPI missing.
+// lavapipe (f32, and f16 with loss scaling), resume of a 2-rank checkpoint on 1 rank, a failing rank, and MPI missing.
 // Needs MPICH (`apt-get install mpich`; scripts/setup.sh installs it).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
@@ -249,6 +249,50 @@ describe('dist: training on 2 ranks', () => {
     // and the masks really change the step: on differs from off (measured 3.3e-5; the tiny model's
     // random residual branches are small) by far more than the ranks differ (1.3e-7)
     expect(maxRel(one.result.losses.slice(0, 2).flat(), sdOne.result.losses.flat())).toBeGreaterThan(1e-6);
+  }, 600_000);
+
+  // f16 storage with loss scaling (S = 2^16), 1 rank × 4 against 2 ranks × 2. Both compute the same
+  // f32 maths in different summation orders, so before each f16 store their values differ by a
+  // relative η (η = 1e-5, the f32 bounds above); rounding to f16 then gives equal values or values
+  // one f16 spacing (≤ 2·u16·|x|) apart, the latter with probability ≤ η/(2·u16) (a rounding
+  // boundary between them). Normwise that is √(2·η·u16) ≈ 9.9e-5 per store; N_fwd ≈ 187 stores in
+  // the tiny forward (tests/model/f16.test.ts) and as many in the backward, adding in quadrature
+  // with gain 1: losses (a mean over the logits) ≤ √187·9.9e-5 ≈ 1.4e-3 relative, the summed (still
+  // scaled) step-1 gradients ≤ √374·9.9e-5 ≈ 1.9e-3 normwise, their norms likewise (|‖a‖ − ‖b‖| ≤
+  // ‖a − b‖). Parameters: within 2·lr·steps elementwise, as in f32 (AdamW moves a weight about ±lr
+  // a step whatever its gradient's size).
+  const U16 = 2 ** -11;
+  const PER_STORE = Math.sqrt(2 * 1e-5 * U16);
+  const LOSS_RTOL_F16 = Math.sqrt(187) * PER_STORE;
+  const GRAD_NORMWISE_F16 = Math.sqrt(374) * PER_STORE;
+
+  it('f16 with loss scaling: 1 rank × 4 and 2 ranks × 2 agree; an overflow skips the step on every rank', async () => {
+    const one16 = await worker(1, 'one-f16', { from: 0, to: STEPS, captureGrads: true, precision: 'f16' });
+    const two16 = await worker(2, 'two-f16', { from: 0, to: STEPS, captureGrads: true, precision: 'f16', overlap: true });
+    const lossRel = maxRel(one16.result.losses.flat(), two16.result.losses.flat());
+    const gradRel = normRel(one16.grads!, two16.grads!);
+    const normRelStep1 = Math.abs(one16.result.gradNorms[0]! - two16.result.gradNorms[0]!) / one16.result.gradNorms[0]!;
+    let maxAbs = 0;
+    for (let i = 0; i < one16.params.length; i++) maxAbs = Math.max(maxAbs, Math.abs(one16.params[i]! - two16.params[i]!));
+    console.log(`f16, 1 vs 2 ranks over ${STEPS} steps: losses max rel diff ${lossRel.toExponential(2)} (bound ${LOSS_RTOL_F16.toExponential(2)}), ` +
+      `step-1 gradients normwise ${gradRel.toExponential(2)} (bound ${GRAD_NORMWISE_F16.toExponential(2)}), gradient norm ${normRelStep1.toExponential(2)}, ` +
+      `parameters max abs diff ${maxAbs.toExponential(2)}; f16 vs f32 on 1 rank: step-1 gradients normwise ${normRel(one.grads!.map((g) => g * 2 ** 16), one16.grads!).toExponential(2)}`);
+    expect(two16.result.ranksInSync).toBe(true);
+    for (const r of [one16.result, two16.result]) {
+      expect(r.scales).toEqual(Array(STEPS).fill(2 ** 16));
+      expect(r.applied).toEqual(Array(STEPS).fill(true));
+    }
+    expect(lossRel).toBeLessThan(LOSS_RTOL_F16);
+    expect(gradRel).toBeLessThan(GRAD_NORMWISE_F16);
+    expect(normRelStep1).toBeLessThan(GRAD_NORMWISE_F16);
+    expect(maxAbs).toBeLessThan(2 * 1e-3 * STEPS);
+    // S = 2^40 and 2^39 overflow the f16 d(logits) on both ranks: the sum is non-finite everywhere,
+    // and every rank skips both steps, keeps every weight bit and halves its scale
+    const overflow = await worker(2, 'two-f16-overflow', { from: 0, to: 2, precision: 'f16', initialScale: 2 ** 40 });
+    expect(overflow.result.applied).toEqual([false, false]);
+    expect(overflow.result.scales).toEqual([2 ** 40, 2 ** 39]);
+    expect(overflow.result.ranksInSync).toBe(true);
+    expect(overflow.params).toEqual(init);
   }, 600_000);
 
   it('resumes a 2-rank checkpoint on 1 rank like an uninterrupted run', async () => {

@@ -38,6 +38,9 @@ export interface WorkerJob {
   failStep?: number;
   /** Rank 0 writes the first step's (summed) gradients to grads.bin, in parameter order (zeros where none). */
   captureGrads?: boolean;
+  /** Activation storage (default f32); f16 trains with loss scaling, starting at `initialScale` (default 2^16). */
+  precision?: 'f32' | 'f16';
+  initialScale?: number;
 }
 
 export interface WorkerResult {
@@ -54,6 +57,9 @@ export interface WorkerResult {
   adapters: string[];
   /** Every rank ended with bit-identical parameters. */
   ranksInSync: boolean;
+  /** Per step: whether the optimizer applied it, and the loss scale it ran with (f16). */
+  applied: boolean[];
+  scales: number[];
 }
 
 const job = JSON.parse(process.argv[2]!) as WorkerJob;
@@ -70,6 +76,8 @@ const optim = new AdamW(params.params(), { lr: 1e-3, weightDecay: 1e-5 });
 if (ck) restoreOptimizer(optim, params, ck, job.resume!);
 const sync = world.mpi ? new GradSync(rt, params.params(), world.mpi, { overlap: job.overlap ?? true, bucketBytes: job.bucketBytes ?? 256 << 10 }) : undefined;
 const trainer = new Trainer(rt, params, optim, new MultiStepLR(1e-3, [1]), 3, job.stochasticDepth ?? false, sync);
+trainer.precision = job.precision ?? 'f32';
+if (job.initialScale !== undefined) trainer.scaler.restore({ scale: job.initialScale, goodSteps: 0 });
 
 // The optimizer sees the gradients after the all-reduce: copy them out as it starts.
 let captured: Promise<Float32Array[]> | undefined;
@@ -91,7 +99,7 @@ if (job.captureGrads) {
 const perEpoch = Math.floor(data.length / B);
 const result: WorkerResult = {
   ranks: world.size, losses: [], gradNorms: [], stepSeconds: [], commSeconds: [], tailSeconds: [], buckets: 0, gradBytes: 0,
-  params: params.params().reduce((a, p) => a + p.size, 0), adapters: devices.map((d) => d.adapter), ranksInSync: true,
+  params: params.params().reduce((a, p) => a + p.size, 0), adapters: devices.map((d) => d.adapter), ranksInSync: true, applied: [], scales: [],
 };
 for (let s = job.from; s < job.to; s++) {
   const epoch = Math.floor(s / perEpoch);
@@ -107,6 +115,8 @@ for (let s = job.from; s < job.to; s++) {
   result.tailSeconds.push(sync?.last.tail ?? 0);
   result.losses.push([r.total, r.ce, r.dice]);
   result.gradNorms.push(r.gradNorm);
+  result.applied.push(r.applied);
+  result.scales.push(r.scale ?? 1);
 }
 result.buckets = sync?.buckets ?? 0;
 result.gradBytes = sync?.last.bytes ?? 0;
