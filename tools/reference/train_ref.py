@@ -16,7 +16,9 @@ optim: IN holds the initial parameters ``param.{i}`` and each step's gradients `
 train: SegFace with the synthetic initialisation of gen.py (hash shared with
     src/model/synthetic_init.ts), eval mode (stochastic depth off), run in FLOAT64 so that the
     reference carries no float32 rounding (and none of OpenBLAS's per-CPU kernel choices). IN holds
-    ``images`` (S,B,3,H,W) float32 and ``labels`` (S,B,H,W) int32 for S steps. Config: {"backbone",
+    ``images`` (S,B,3,H,W) float32 and ``labels`` (S,B,H,W) int32 for S steps, and optionally
+    ``param.<name>`` (a trained state to start from instead of the initialisation's parameters).
+    Config: {"backbone",
     "dataset", "seed", "lr", "weight_decay", "milestones", "gamma"}. Step s: zero_grad, 0.5 CE +
     0.5 Dice, backward, optimizer.step(), scheduler.step() (train.py steps the scheduler per epoch;
     here every step is an epoch so that a milestone falls inside the run). After every step the
@@ -86,6 +88,12 @@ def run_train(inputs, cfg):
     torch.manual_seed(0)
     model = SegFace(make_config(cfg["backbone"], cfg["dataset"])).eval()
     init_synthetic(model, cfg["seed"])
+    # a trained state (inputs "param.<name>", e.g. from compare_step.ts --after N) replaces the
+    # initialisation's parameters; buffers stay the initialisation's
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if f"param.{n}" in inputs:
+                p.copy_(torch.from_numpy(inputs[f"param.{n}"].copy()))
     model = model.double()
     named = list(model.named_parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"], foreach=False)
