@@ -109,7 +109,10 @@ function tuningList(rt: Runtime): { op: string; shapeClass: string; shape: strin
   return rt.tuner.list().map((t) => ({ op: t.family, shapeClass: t.shapeClass, shape: t.shape, times: t.times, winner: t.winner }));
 }
 
-/** Adds each row's fraction of the measured FMA peak or bandwidth. */
+/**
+ * Adds each row's fraction of the measured FMA peak or bandwidth. f16 rows too are against the f32
+ * peak: their kernels store f16 but compute in f32 (fma_peak_f16 is what f16 arithmetic reaches).
+ */
 function addRoofline(rs: BenchRow[], peak: Roofline): BenchRow[] {
   return rs.map((r) => (r.unavailable || r.peer === 'torch-cpu' ? r : {
     ...r,

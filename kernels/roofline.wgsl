@@ -1,6 +1,13 @@
-// The adapter's limits, measured from WGSL: compute peak (independent fma chains) and memory
-// bandwidth (vec4 copy and read-only reduce). Every invocation writes one value so the compiler
-// cannot drop the work.
+// The adapter's limits, measured from WGSL: compute peak (independent fma chains, in f32 and, in
+// the `#if f16` build, in f16: act_t) and memory bandwidth (vec4 copy and read-only reduce). Every
+// invocation writes one value so the compiler cannot drop the work.
+
+// #if f16
+enable f16;
+alias act_t = f16;
+// #else
+alias act_t = f32;
+// #endif
 
 override WG: u32 = 64;
 override ITERS: u32 = 256;
@@ -8,22 +15,23 @@ override ITERS: u32 = 256;
 struct Params { n: u32, seed: f32 }
 
 // ---- fma_peak: 24 scalar accumulators, 8 chained fmas each per iteration -----------------------
-// FLOPs = invocations * ITERS * 24 * 8 * 2.
+// FLOPs = invocations * ITERS * 24 * 8 * 2. Each chain tends to x / (1 − y) ≈ 1, so f16 neither
+// overflows nor goes subnormal.
 @group(0) @binding(0) var<storage, read_write> peak_out: array<f32>;   // (invocations)
 @group(0) @binding(1) var<uniform> pp: Params;
 
 @compute @workgroup_size(WG) fn fma_peak(@builtin(global_invocation_id) gid: vec3u) {
-  let x = pp.seed + f32(gid.x) * 1e-7;
-  let y = 0.999 - pp.seed;
-  var acc: array<f32, 24>;
-  for (var j = 0u; j < 24u; j++) { acc[j] = f32(j) * 0.01 + x; }
+  let x = act_t(pp.seed + f32(gid.x) * 1e-7);
+  let y = act_t(0.999 - pp.seed);
+  var acc: array<act_t, 24>;
+  for (var j = 0u; j < 24u; j++) { acc[j] = act_t(f32(j) * 0.01) + x; }
   for (var it = 0u; it < ITERS; it++) {
     for (var j = 0u; j < 24u; j++) {
       acc[j] = fma(fma(fma(fma(fma(fma(fma(fma(acc[j], y, x), y, x), y, x), y, x), y, x), y, x), y, x), y, x);
     }
   }
   var s = 0.0;
-  for (var j = 0u; j < 24u; j++) { s += acc[j]; }
+  for (var j = 0u; j < 24u; j++) { s += f32(acc[j]); }
   peak_out[gid.x] = s;
 }
 

@@ -34,7 +34,7 @@ export function doctorMarkdown(r: DoctorReport): string {
   out.push(`- host: ${r.host.platform}, Node ${r.host.node}, ${r.host.cpus} × ${r.host.cpuModel}, ${num(r.host.freeMemoryBytes / GiB, 1)} GiB free; ` +
     `GPUs in the machine: ${gpus || 'none'}${r.host.nvidiaDriver ? ` (NVIDIA driver ${r.host.nvidiaDriver})` : ''}`);
   if (a.software && r.host.gpus.length) out.push(`- **warning: a GPU is in the machine but this adapter is software**: \`bash scripts/setup.sh\` says what is missing`);
-  if (r.roofline) out.push(`- measured roofline: FMA peak ${num(r.roofline.gflops, 1)} GFLOP/s, copy ${num(r.roofline.copyGBps, 1)} GB/s, read ${num(r.roofline.readGBps, 1)} GB/s`);
+  if (r.roofline) out.push(`- measured roofline: FMA peak ${num(r.roofline.gflops, 1)} GFLOP/s${r.roofline.gflopsF16 !== undefined ? ` (f16: ${num(r.roofline.gflopsF16, 1)})` : ''}, copy ${num(r.roofline.copyGBps, 1)} GB/s, read ${num(r.roofline.readGBps, 1)} GB/s`);
   out.push('', '## Op checks against the float64 references', '');
   const passed = r.checks.filter((c) => c.ok).length;
   out.push(`${passed} of ${r.checks.length} passed.`, '', '| check | result | worst abs. error | time |', '| --- | --- | --- | --- |');
