@@ -16,7 +16,11 @@
 //   distinct step count t (normally one), and passed in the table: no recompilation per step.
 //   The f16 build also writes the parameters rounded to f16 into the group's f16 copy (what an
 //   f16 model reads), in the same pass.
-// Chunk table (u32 words): row c = (begin4, end4, limit, hyper) for c < chunks: vec4s [begin4,
+// Buffers larger than one storage binding are split into segments of whole slots (runtime/flat.ts):
+// each dispatch binds one segment and takes chunk rows [first, first + chunks) of the table, whose
+// offsets are relative to that segment; grad_stats_partial writes its rows at first + c, so the
+// finish pass sums every segment's.
+// Chunk table (u32 words): row c = (begin4, end4, limit, hyper): vec4s [begin4,
 // end4) of the flat buffers, all inside one tensor whose data ends at element `limit`: lanes at or
 // past it are the slot's padding, not counted and written back unchanged. adamw_step's table
 // continues at word hyper0 with (−step_size, sqrt(1 − β2^t)) as f32 bits per row `hyper`.
@@ -38,16 +42,17 @@ var<workgroup> red_sq: array<f32, WG>;
 var<workgroup> red_bad: array<u32, WG>;
 
 // ---- grad_stats_partial: row g = (Σ g², non-finite count) of chunk g ----------------------------
-struct PartialParams { chunks: u32 }
+struct PartialParams { chunks: u32, first: u32 }
 @group(0) @binding(0) var<storage, read_write> stats_rows: array<f32>;   // (chunks, 2)
-@group(0) @binding(1) var<storage, read> grad4: array<vec4f>;            // the flat gradient buffer
+@group(0) @binding(1) var<storage, read> grad4: array<vec4f>;            // the flat gradient buffer (one segment)
 @group(0) @binding(2) var<storage, read> table: array<u32>;              // chunk rows (see the top)
 @group(0) @binding(3) var<uniform> pp: PartialParams;
 
 @compute @workgroup_size(WG) fn grad_stats_partial(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                                                    @builtin(local_invocation_index) lid: u32) {
-  let g = wid.x + wid.y * nwg.x;
-  if (g >= pp.chunks) { return; }         // whole workgroup: the barrier below stays uniform
+  let c = wid.x + wid.y * nwg.x;
+  if (c >= pp.chunks) { return; }         // whole workgroup: the barrier below stays uniform
+  let g = pp.first + c;
   let begin4 = table[4u * g];
   let end4 = table[4u * g + 1u];
   let limit = table[4u * g + 2u];
@@ -100,7 +105,7 @@ struct FinishParams { rows: u32, max_norm: f32, inv_scale: f32 }
 }
 
 // ---- adamw_step: every chunk of the table ------------------------------------------------------
-struct AdamParams { chunks: u32, hyper0: u32, decay: f32, beta1: f32, one_minus_beta1: f32, beta2: f32, one_minus_beta2: f32, eps: f32 }
+struct AdamParams { chunks: u32, first: u32, hyper0: u32, decay: f32, beta1: f32, one_minus_beta1: f32, beta2: f32, one_minus_beta2: f32, eps: f32 }
 @group(0) @binding(0) var<storage, read_write> param4: array<vec4f>;     // the flat parameters
 // grad4 (binding 1) and table (binding 2) as in grad_stats_partial
 @group(0) @binding(3) var<storage, read_write> exp_avg4: array<vec4f>;   // flat m
@@ -115,8 +120,9 @@ struct AdamParams { chunks: u32, hyper0: u32, decay: f32, beta1: f32, one_minus_
 // Workgroup g updates chunk g, lane lid the vec4s at begin4 + lid + i·WG (as grad_stats_partial).
 @compute @workgroup_size(WG) fn adamw_step(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                                            @builtin(local_invocation_index) lid: u32) {
-  let g = wid.x + wid.y * nwg.x;
-  if (g >= ap.chunks || skip_flag[0] != 0) { return; }
+  let c = wid.x + wid.y * nwg.x;
+  if (c >= ap.chunks || skip_flag[0] != 0) { return; }
+  let g = ap.first + c;
   let begin4 = table[4u * g];
   let end4 = table[4u * g + 1u];
   let limit = table[4u * g + 2u];

@@ -37,6 +37,24 @@ describe('FlatLayout', () => {
   it('refuses an alignment that vec4 kernels cannot use', () => {
     expect(() => new FlatLayout([3], 6)).toThrow(/multiple of 4/);
   });
+
+  it('segments: whole slots in order, each within one binding, covering every slot; a slot too large for one is refused', () => {
+    const sizes = [1, 7, 128, 129, 0, 3, 1001];
+    const L = new FlatLayout(sizes, 128, 1024);
+    expect(new FlatLayout(sizes, 128).segments).toEqual([{ first: 0, end: 7, start: 0, span: L.total }]);
+    expect(L.segments.length).toBeGreaterThan(1);
+    let next = 0;
+    for (const seg of L.segments) {
+      expect(seg.first).toBe(next);
+      expect(seg.start).toBe(L.offsets[seg.first]);
+      expect(seg.span).toBe((L.offsets[seg.end] ?? L.total) - seg.start);
+      expect(seg.span).toBeLessThanOrEqual(1024);
+      for (let i = seg.first; i < seg.end; i++) expect(L.segmentOf(i)).toBe(L.segments.indexOf(seg));
+      next = seg.end;
+    }
+    expect(next).toBe(sizes.length);
+    expect(() => new FlatLayout(sizes, 128, 512)).toThrow(/tensor 6 \(1001 elements\) is larger than one storage binding \(512 elements\)/);
+  });
 });
 
 // A little model over three parameters of odd sizes: L = Σ_r Σ_o (x Wᵀ + b)[r, o] · v[o]
@@ -177,6 +195,64 @@ describe('a flat group under ops, backward and AdamW', () => {
   });
 });
 
+/** Backward of the little model run in f16 through the parameters' f16 copies (v used twice). */
+function f16Backward(x64: Float64Array, ps: Tensor[]): void {
+  const r = rt();
+  const x = r.tensor(x64, [R, IN], 'f16');
+  const loss = r.scope(() => {
+    const y = matmul(x, asDtype(ps[0]!, 'f16'), { transB: true, bias: asDtype(ps[1]!, 'f16') });
+    const yv = add(matmul(y, asDtype(ps[2]!, 'f16')), matmul(y, asDtype(ps[2]!, 'f16')));
+    return matmul(r.tensor(new Float64Array(R).fill(1), [1, R], 'f16'), yv);
+  });
+  r.backward(loss);
+  loss.release();
+  x.release();
+}
+
+describe('a flat group larger than one storage binding', () => {
+  // swin_base's 88 M parameters take 352 MB per flat buffer, lavapipe binds at most 128 MiB: the
+  // group runs in segments (one dispatch each). Forced here with segments of one slot's span.
+  it('runs in segments with the bits of one segment: gradient norm, clipped update, f16 copy, widened f16 gradients', async () => {
+    const r = rt();
+    if (!r.device.hasF16) throw new Error(`adapter ${r.device.adapter.name} has no shader-f16; this suite needs it`);
+    const init = SHAPES.map((s, i) => randn(numel(s), 140 + i));
+    const x64 = randn(R * IN, 150);
+    const widest = Math.max(...SHAPES.map((_, i) => new FlatLayout(SHAPES.map(numel), flatAlign(r)).spanOf(i)));
+    const train = async (segmentElements?: number): Promise<{ segments: number; norms: number[]; params: number[][]; half: number[][] }> => {
+      const params = init.map((d, i) => r.parameter(d, SHAPES[i]!, `s${i}`));
+      const group = FlatGroup.adopt(r, params, 'segments', segmentElements ? { segmentElements } : {});
+      const opt = new AdamW(params, { lr: 1e-2, weightDecay: 0.1, maxGradNorm: 0.5 });
+      expect(opt.group).toBe(group);
+      const norms: number[] = [];
+      for (let step = 0; step < 3; step++) {
+        f16Backward(x64, params);
+        const res = opt.step({ gradScale: 4 });
+        expect(await opt.checkStep(res)).toBe(true);
+        norms.push(await res.norm.item());
+        for (const t of [res.norm, res.nonFinite, res.clipScale]) t.release();
+        r.zeroGrad(params);
+      }
+      const out = {
+        segments: group.layout.segments.length, norms,
+        params: await Promise.all(params.map(async (p) => Array.from(await p.read()))),
+        half: await Promise.all(params.map(async (p) => { const h = asDtype(p, 'f16'); const v = Array.from(await h.read()); h.release(); return v; })),
+      };
+      opt.destroy();
+      group.release();
+      for (const p of params) p.release();
+      return out;
+    };
+    const one = await train();
+    const split = await train(widest);
+    expect(one.segments).toBe(1);
+    expect(split.segments).toBe(SHAPES.length);
+    expect(split.norms).toEqual(one.norms);
+    expect(one.norms[0]).toBeGreaterThan(0.5);   // the clip is active
+    expect(split.params).toEqual(one.params);
+    expect(split.half).toEqual(one.half);
+  });
+});
+
 describe('the f16 copy of a flat group', () => {
   it('is the parameters rounded to f16, kept in step by AdamW, recast after a host write; its gradients reach the f32 slots exactly', async () => {
     const r = rt();
@@ -197,17 +273,7 @@ describe('the f16 copy of a flat group', () => {
     // end of backward), v two (widened and summed in f32 as they come); the f32 gradients in the
     // slots equal, bit for bit, those of loose parameters cast per use
     const x64 = randn(R * IN, 120);
-    const backwardOf = (ps: Tensor[]): void => {
-      const x = r.tensor(x64, [R, IN], 'f16');
-      const loss = r.scope(() => {
-        const y = matmul(x, asDtype(ps[0]!, 'f16'), { transB: true, bias: asDtype(ps[1]!, 'f16') });
-        const yv = add(matmul(y, asDtype(ps[2]!, 'f16')), matmul(y, asDtype(ps[2]!, 'f16')));
-        return matmul(r.tensor(new Float64Array(R).fill(1), [1, R], 'f16'), yv);
-      });
-      r.backward(loss);
-      loss.release();
-      x.release();
-    };
+    const backwardOf = (ps: Tensor[]): void => f16Backward(x64, ps);
     const loose = init.map((d, i) => r.parameter(d, SHAPES[i]!, `loose${i}`));
     backwardOf(loose);
     backwardOf(params);

@@ -9,6 +9,9 @@
 // never read as data (kernels over the whole buffer mask it per tensor; its contents are
 // whatever was there, NaN when the runtime poisons outputs). A view binds its slot up to the
 // next offset (its `span`), so a vec4 kernel reading ceil(n/4) vec4s stays inside it.
+// Segments: consecutive slots whose span fits one storage binding (maxStorageBufferBindingSize;
+// 128 MiB on lavapipe, while swin_base's 88 M parameters take 352 MB): a kernel over many slots
+// binds one segment at a time, with chunk rows relative to the segment's start (segmentTable).
 //
 // Buffers of a group (FlatGroup):
 //   params   f32, the parameters themselves: `adopt` moves existing parameter tensors into it
@@ -35,13 +38,18 @@ const WIDEN_PER = 32;
 /** Pending produced gradients are copied into their slots once this many bytes of them are held. */
 const SETTLE_BYTES = 8 * 2 ** 20;
 
+/** Slots [first, end) of a layout, elements [start, start + span) of its buffers. */
+export interface FlatSegment { first: number; end: number; start: number; span: number }
+
 /** Slot offsets of tensors of `sizes` elements, each a multiple of `align` elements. */
 export class FlatLayout {
   readonly offsets: number[] = [];
   /** Elements of a buffer of the group: the last slot also ends on a multiple of `align`. */
   readonly total: number;
+  /** Consecutive slots spanning at most `maxSegment` elements each, in order, covering every slot. */
+  readonly segments: FlatSegment[] = [];
 
-  constructor(readonly sizes: readonly number[], readonly align: number) {
+  constructor(readonly sizes: readonly number[], readonly align: number, readonly maxSegment = Infinity) {
     if (!Number.isInteger(align) || align < 4 || align % 4 !== 0) throw new Error(`FlatLayout: alignment ${align} must be a positive multiple of 4 elements`);
     let at = 0;
     for (const n of sizes) {
@@ -49,7 +57,22 @@ export class FlatLayout {
       at += Math.ceil(Math.max(1, n) / align) * align;
     }
     this.total = Math.max(at, align);
+    this.segments = this.split();
   }
+
+  private split(): FlatSegment[] {
+    const segs: FlatSegment[] = [];
+    for (let i = 0; i < this.sizes.length; i++) {
+      const span = this.spanOf(i);
+      if (span > this.maxSegment) throw new Error(`FlatLayout: tensor ${i} (${this.sizes[i]} elements) is larger than one storage binding (${this.maxSegment} elements)`);
+      const last = segs[segs.length - 1];
+      if (last && last.span + span <= this.maxSegment) { last.end = i + 1; last.span += span; } else segs.push({ first: i, end: i + 1, start: this.offsets[i]!, span });
+    }
+    return segs.length > 0 ? segs : [{ first: 0, end: 0, start: 0, span: this.total }];
+  }
+
+  /** The segment holding slot i. */
+  segmentOf(i: number): number { return this.segments.findIndex((s) => i >= s.first && i < s.end); }
 
   /** Elements from slot i's offset to the next slot's (its data and its padding). */
   spanOf(i: number): number { return (this.offsets[i + 1] ?? this.total) - this.offsets[i]!; }
@@ -65,15 +88,21 @@ export function flatAlign(rt: Runtime): number {
   return Math.max(8, rt.device.limits.minStorageBufferOffsetAlignment / 2);
 }
 
+/** Elements of the largest segment on this device: one f32 storage binding, a whole number of slots' alignment. */
+export function flatSegmentElements(rt: Runtime, align = flatAlign(rt)): number {
+  return Math.floor(rt.device.limits.maxStorageBufferBindingSize / 4 / align) * align;
+}
+
 /** One buffer laid out by a group's layout, in one dtype. */
 export class FlatBuffer {
   constructor(readonly group: FlatGroup, readonly dtype: DType, readonly storage: Storage, readonly role: 'param' | 'grad' | 'shadow' | 'state') {}
 
   get buffer(): GPUBuffer { return this.storage.buffer; }
 
-  /** The whole buffer as a storage binding (kernels over every slot). */
-  get binding(): { buffer: GPUBuffer; offset: number; size: number } {
-    return { buffer: this.buffer, offset: 0, size: storageBytes(this.dtype, this.group.layout.total) };
+  /** Segment s of the buffer as a storage binding (kernels over many slots, one segment at a time). */
+  segmentBinding(s: number): { buffer: GPUBuffer; offset: number; size: number } {
+    const seg = this.group.layout.segments[s]!;
+    return { buffer: this.buffer, offset: seg.start * itemBytes(this.dtype), size: storageBytes(this.dtype, seg.span) };
   }
 
   /** Slot i as a tensor of `shape` (owned by the caller; it shares this buffer). */
@@ -98,13 +127,13 @@ export class FlatGroup {
    * buffer, in order: their values are copied to their slots (recorded, in order with other
    * work) and each tensor is relocated there.
    */
-  static adopt(rt: Runtime, tensors: readonly Tensor[], label: string): FlatGroup {
+  static adopt(rt: Runtime, tensors: readonly Tensor[], label: string, opts: { segmentElements?: number } = {}): FlatGroup {
     for (const t of tensors) {
       if (t.dtype !== 'f32') throw new Error(`${label}: ${t.describe()} is not f32; a flat group holds f32 parameters`);
       if (t.flat) throw new Error(`${label}: ${t.describe()} already lives in a flat group`);
       if (t.rt !== rt) throw new Error(`${label}: tensors live on different devices`);
     }
-    const g = new FlatGroup(rt, tensors, label);
+    const g = new FlatGroup(rt, tensors, label, opts.segmentElements ?? flatSegmentElements(rt));
     tensors.forEach((t, i) => {
       const at = g.layout.offsets[i]! * 4;
       rt.batch.copy(t.buffer, t.byteOffset, g.params.buffer, at, t.bytes);
@@ -114,8 +143,8 @@ export class FlatGroup {
     return g;
   }
 
-  private constructor(readonly rt: Runtime, readonly members: readonly Tensor[], readonly label: string) {
-    this.layout = new FlatLayout(members.map((t) => t.size), flatAlign(rt));
+  private constructor(readonly rt: Runtime, readonly members: readonly Tensor[], readonly label: string, segmentElements: number) {
+    this.layout = new FlatLayout(members.map((t) => t.size), flatAlign(rt), segmentElements);
     this.params = this.alloc('f32', `${label} params`, 'param');
   }
 
@@ -222,7 +251,7 @@ export class FlatGroup {
    *  produced while pending, then its slot of the f16 buffer. */
   private halfGrads = new Map<Tensor, Tensor>();
   private halfGradBuffer: FlatBuffer | null = null;
-  private widenTable: { key: string; table: Tensor; chunks: number } | null = null;
+  private widenTable: { key: string; table: Tensor; runs: SegmentRun[] } | null = null;
 
   /** Ends a backward (autograd.ts calls it): the pending gradients into their slots, the f16 ones
    *  widened into their f32 slots. */
@@ -240,14 +269,16 @@ export class FlatGroup {
     const key = slots.join();
     if (this.widenTable?.key !== key) {
       this.widenTable?.table.release();
-      const rows = chunkTable(this, slots, WIDEN_WG * WIDEN_PER);
-      this.widenTable = { key, table: rt.untracked(() => rt.tensor(rows, [rows.length], 'i32')), chunks: rows.length / 4 };
+      const t = segmentTable(this, slots, WIDEN_WG * WIDEN_PER);
+      this.widenTable = { key, table: rt.untracked(() => rt.tensor(t.rows, [t.rows.length], 'i32')), runs: t.runs };
     }
     const grads = this.gradBuffer();
-    rt.dispatch(WIDEN, {
-      op: 'widen_slots', storage: { wide4: grads.binding, half4: half.binding, table: this.widenTable.table.binding },
-      params: { chunks: this.widenTable.chunks }, constants: { WG: WIDEN_WG, PER: WIDEN_PER }, workgroups: [this.widenTable.chunks],
-    });
+    for (const run of this.widenTable.runs) {
+      rt.dispatch(WIDEN, {
+        op: 'widen_slots', storage: { wide4: grads.segmentBinding(run.segment), half4: half.segmentBinding(run.segment), table: this.widenTable.table.binding },
+        params: { chunks: run.chunks, first: run.first }, constants: { WG: WIDEN_WG, PER: WIDEN_PER }, workgroups: [run.chunks],
+      });
+    }
     for (const leaf of this.halfGrads.keys()) leaf.grad = rt.untracked(() => grads.view(leaf.flat!.index, leaf.shape));
     this.halfGrads.clear();
   }
@@ -274,13 +305,14 @@ export class FlatGroup {
 
   private castParams(to: FlatBuffer): void {
     const rt = this.rt;
-    const total = this.layout.total;
     rt.untracked(() => {
-      const from = rt.view(this.params.storage, [total], 'f32', 0, total * 4);
-      const into = rt.view(to.storage, [total], to.dtype, 0, storageBytes(to.dtype, total));
-      castInto(into, from);
-      from.release();
-      into.release();
+      for (const { start, span } of this.layout.segments) {
+        const from = rt.view(this.params.storage, [span], 'f32', start * 4, span * 4);
+        const into = rt.view(to.storage, [span], to.dtype, start * itemBytes(to.dtype), storageBytes(to.dtype, span));
+        castInto(into, from);
+        from.release();
+        into.release();
+      }
     });
   }
 
@@ -327,17 +359,30 @@ export function asDtype(t: Tensor, dtype: FloatDType): Tensor {
   return view;
 }
 
+/** One dispatch of a kernel over a segment: chunk rows [first, first + chunks) of its table. */
+export interface SegmentRun { segment: number; first: number; chunks: number }
+
 /**
  * Chunk rows (begin4, end4, limit, hyper) over slots `slots` of `group`'s layout, each slot cut
- * into chunks of at most `chunk4` vec4s; `hyperOf(slot)` is the row of its step scalars.
+ * into chunks of at most `chunk4` vec4s, with offsets relative to the start of the slot's segment
+ * (what a kernel binding that segment indexes); `hyperOf(slot)` is the row of its step scalars.
+ * Rows are grouped by segment; `runs` says which rows each segment's dispatch takes.
  */
-export function chunkTable(group: FlatGroup, slots: readonly number[], chunk4: number, hyperOf: (slot: number) => number = () => 0): Uint32Array {
+export function segmentTable(group: FlatGroup, slots: readonly number[], chunk4: number, hyperOf: (slot: number) => number = () => 0): { rows: Uint32Array; runs: SegmentRun[] } {
   const L = group.layout;
   const rows: number[] = [];
-  for (const i of slots) {
-    const begin = L.offsets[i]! / 4;
+  const runs: SegmentRun[] = [];
+  const bySegment = [...slots].sort((a, b) => a - b);
+  for (const i of bySegment) {
+    const segment = L.segmentOf(i);
+    const base = L.segments[segment]!.start;
+    if (runs[runs.length - 1]?.segment !== segment) runs.push({ segment, first: rows.length / 4, chunks: 0 });
+    const begin = (L.offsets[i]! - base) / 4;
     const n4 = Math.ceil(L.sizes[i]! / 4);
-    for (let c = 0; c < n4; c += chunk4) rows.push(begin + c, begin + Math.min(n4, c + chunk4), L.offsets[i]! + L.sizes[i]!, hyperOf(i));
+    for (let c = 0; c < n4; c += chunk4) {
+      rows.push(begin + c, begin + Math.min(n4, c + chunk4), L.offsets[i]! - base + L.sizes[i]!, hyperOf(i));
+      runs[runs.length - 1]!.chunks++;
+    }
   }
-  return Uint32Array.from(rows);
+  return { rows: Uint32Array.from(rows), runs };
 }

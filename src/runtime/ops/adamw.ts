@@ -18,7 +18,7 @@
 // steps is exactly torch's sequence without the bad one (as with GradScaler skipping a step).
 // Gradients themselves are never modified (torch's clip_grad_norm_ scales them in place; here the
 // scale is applied inside adamw_step).
-import { chunkTable, FlatGroup, type FlatBuffer } from '../flat.js';
+import { FlatGroup, segmentTable, type FlatBuffer, type SegmentRun } from '../flat.js';
 import type { KernelDecl } from '../kernel.js';
 import type { Runtime } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
@@ -65,16 +65,20 @@ export interface GradStats {
 
 /**
  * Global norm, non-finite flag and clip scale of the gradients in `grads` (a flat group's gradient
- * buffer) over the chunks of `table` (chunkTable with WG·PER vec4s per chunk): two dispatches.
+ * buffer) over the chunks of `table` (segmentTable with WG·PER vec4s per chunk): one dispatch per
+ * segment, then one to finish.
  */
-function flatGradStats(rt: Runtime, grads: FlatBuffer, table: Tensor, chunks: number, opts: GradStatsOptions): GradStats {
+function flatGradStats(rt: Runtime, grads: FlatBuffer, table: Tensor, runs: readonly SegmentRun[], opts: GradStatsOptions): GradStats {
   const wg = opts.workgroupSize ?? WG;
   const per = opts.vec4sPerThread ?? STATS_PER;
+  const chunks = runs.reduce((n, r) => n + r.chunks, 0);
   const partials = rt.empty([Math.max(1, chunks), 2], 'f32', 'gradStats rows');
-  rt.dispatch(PARTIAL, {
-    op: 'grad_stats_partial', storage: { stats_rows: partials.binding, grad4: grads.binding, table: table.binding },
-    params: { chunks }, constants: { WG: wg, PER: per }, workgroups: [chunks],
-  });
+  for (const run of runs) {
+    rt.dispatch(PARTIAL, {
+      op: 'grad_stats_partial', storage: { stats_rows: partials.binding, grad4: grads.segmentBinding(run.segment), table: table.binding },
+      params: { chunks: run.chunks, first: run.first }, constants: { WG: wg, PER: per }, workgroups: [run.chunks],
+    });
+  }
   const norm = rt.empty([1], 'f32', 'gradNorm');
   const nonFinite = rt.empty([1], 'i32', 'gradNonFinite');
   const clipScale = rt.empty([1], 'f32', 'gradClipScale');
@@ -102,9 +106,9 @@ export function gradStats(grads: readonly Tensor[], opts: GradStatsOptions = {})
   const loose = inPlace ? undefined : rt.untracked(() => grads.map((g) => rt.copy(g)));
   const group = inPlace ? group0 : FlatGroup.adopt(rt, loose!, 'gradStats');
   const gradBuffer = inPlace ? group.gradBuffer() : group.params;
-  const rows = chunkTable(group, inPlace ? grads.map((g) => g.flat!.index) : grads.map((_, i) => i), chunk4);
-  const table = rt.tensor(rows, [rows.length], 'i32');
-  const stats = flatGradStats(rt, gradBuffer, table, rows.length / 4, opts);
+  const t = segmentTable(group, inPlace ? grads.map((g) => g.flat!.index) : grads.map((_, i) => i), chunk4);
+  const table = rt.tensor(t.rows, [t.rows.length], 'i32');
+  const stats = flatGradStats(rt, gradBuffer, table, t.runs, opts);
   table.release();
   if (loose) { for (const t of loose) t.release(); group.release(); }
   return stats;
@@ -129,7 +133,7 @@ export interface AdamWStepResult extends GradStats {
 }
 
 /** The chunk tables of one set of stepped parameters (rebuilt when the set or their step counts' grouping changes). */
-interface Tables { key: string; stats: Tensor; statsChunks: number; step: Tensor; stepChunks: number; hyper0: number }
+interface Tables { key: string; stats: Tensor; statsRuns: SegmentRun[]; step: Tensor; stepRuns: SegmentRun[]; hyper0: number }
 
 export class AdamW {
   /** The flat group holding the parameters, their gradients and the moments. */
@@ -191,7 +195,7 @@ export class AdamW {
     const distinct = [...new Set(withGrad.map((i) => this.steps[i]!))];
     const t = this.tablesFor(withGrad, distinct);
     const rt = this.group.rt;
-    const stats = flatGradStats(rt, this.group.gradBuffer(), t.stats, t.statsChunks, { maxNorm: this.maxGradNorm, gradScale: opts.gradScale });
+    const stats = flatGradStats(rt, this.group.gradBuffer(), t.stats, t.statsRuns, { maxNorm: this.maxGradNorm, gradScale: opts.gradScale });
     this.dispatchStep(t, distinct, stats);
     this.lastStepped = withGrad;
     return { ...stats, steps: this.params.map((_, i) => (withGrad.includes(i) ? this.steps[i]! : 0)) };
@@ -218,14 +222,14 @@ export class AdamW {
     if (this.tables?.key === key) return this.tables;
     this.releaseTables();
     const rt = this.group.rt;
-    const stats = chunkTable(this.group, withGrad, WG * STATS_PER);
-    const rows = chunkTable(this.group, withGrad, WG * STEP_PER, rowOf);
+    const stats = segmentTable(this.group, withGrad, WG * STATS_PER);
+    const rows = segmentTable(this.group, withGrad, WG * STEP_PER, rowOf);
     // the step table: chunk rows, then room for one (−step_size, sqrt(bc2)) row per distinct step count
-    const step = new Uint32Array(rows.length + 2 * distinct.length);
-    step.set(rows);
+    const step = new Uint32Array(rows.rows.length + 2 * distinct.length);
+    step.set(rows.rows);
     this.tables = rt.untracked(() => ({
-      key, stats: rt.tensor(stats, [stats.length], 'i32'), statsChunks: stats.length / 4,
-      step: rt.tensor(step, [step.length], 'i32'), stepChunks: rows.length / 4, hyper0: rows.length,
+      key, stats: rt.tensor(stats.rows, [stats.rows.length], 'i32'), statsRuns: stats.runs,
+      step: rt.tensor(step, [step.length], 'i32'), stepRuns: rows.runs, hyper0: rows.rows.length,
     }));
     return this.tables;
   }
@@ -241,18 +245,22 @@ export class AdamW {
     rt.batch.upload(t.step.buffer, t.step.byteOffset + 4 * t.hyper0, h);
     const shadow = this.group.shadowIfKept('f16');
     const grads = this.group.gradBuffer();
-    const storage = {
-      param4: this.group.params.binding, grad4: grads.binding, table: t.step.binding, exp_avg4: this.moments[0].binding, exp_avg_sq4: this.moments[1].binding,
-      skip_flag: stats.nonFinite.binding, scale_in: stats.clipScale.binding, ...(shadow ? { shadow4: shadow.binding } : {}),
-    };
-    rt.dispatch(shadow ? STEP_F16_COPY : STEP, {
-      op: 'adamw_step', storage,
-      params: {
-        chunks: t.stepChunks, hyper0: t.hyper0, decay: 1 - this.lr * this.weightDecay, beta1, one_minus_beta1: 1 - beta1,
-        beta2, one_minus_beta2: 1 - beta2, eps: this.eps,
-      },
-      constants: { WG, PER: STEP_PER }, workgroups: [t.stepChunks],
-    });
+    for (const run of t.stepRuns) {
+      const s = run.segment;
+      const storage = {
+        param4: this.group.params.segmentBinding(s), grad4: grads.segmentBinding(s), table: t.step.binding,
+        exp_avg4: this.moments[0].segmentBinding(s), exp_avg_sq4: this.moments[1].segmentBinding(s),
+        skip_flag: stats.nonFinite.binding, scale_in: stats.clipScale.binding, ...(shadow ? { shadow4: shadow.segmentBinding(s) } : {}),
+      };
+      rt.dispatch(shadow ? STEP_F16_COPY : STEP, {
+        op: 'adamw_step', storage,
+        params: {
+          chunks: run.chunks, first: run.first, hyper0: t.hyper0, decay: 1 - this.lr * this.weightDecay, beta1, one_minus_beta1: 1 - beta1,
+          beta2, one_minus_beta2: 1 - beta2, eps: this.eps,
+        },
+        constants: { WG, PER: STEP_PER }, workgroups: [run.chunks],
+      });
+    }
   }
 
   /** Undoes the step counters of the last `step()` (its update was skipped on the GPU). */
