@@ -83,24 +83,29 @@ describe('training in f16 against f32 (tiny, 32 px, batch 2, synthetic LaPa)', (
 
   // The band: three f32 runs from the same init whose drop-path masks differ (trainer seeds 3, 4,
   // 5) spread by up to W = max over steps of (max − min) across the seeds; the f16 run (seed 3)
-  // must stay within W of the seeds' mean at every step. Measured on lavapipe: W = 0.026 (step
-  // 15), the f16 run's largest distance from the mean 0.014 (step 14) and from its own seed's f32
-  // run 0.0054; no step skipped, the scale stayed at 2^16.
+  // must stay within W of the seeds' mean at every step, and within W/2 of its own seed's f32 run
+  // (same masks: what f16 storage alone changes must be under half of what other masks change).
+  // Measured on lavapipe (synthetic LaPa, so through the warp's f16 grid_sample): W = 0.0146, the
+  // f16 run's largest distance from the mean 0.0125 and from its own seed's f32 run 0.0041; no
+  // step skipped, the scale stayed at 2^16.
   it('the f16 loss curve stays within the spread of three f32 seeds', async () => {
     const f32 = [await run('f32', 3), await run('f32', 4), await run('f32', 5)];
     const f16 = await run('f16', 3);
     const at = (s: number): number[] => f32.map((r) => r[s]!.total);
     const width = Math.max(...Array.from({ length: STEPS }, (_, s) => Math.max(...at(s)) - Math.min(...at(s))));
     let worst = 0;
+    let ownSeed = 0;
     for (let s = 0; s < STEPS; s++) {
       const mean = at(s).reduce((a, b) => a + b, 0) / 3;
       worst = Math.max(worst, Math.abs(f16[s]!.total - mean));
+      ownSeed = Math.max(ownSeed, Math.abs(f16[s]!.total - at(s)[0]!));
+      expect(Math.abs(f16[s]!.total - at(s)[0]!), `step ${s}: f16 ${f16[s]!.total}, f32 same seed ${at(s)[0]}`).toBeLessThanOrEqual(width / 2);
       expect(Math.abs(f16[s]!.total - mean), `step ${s}: f16 ${f16[s]!.total}, f32 ${at(s).join(', ')}`).toBeLessThanOrEqual(width);
       expect(f16[s]!.scale).toBeGreaterThanOrEqual(1);
     }
     const skipped = f16.filter((r) => !r.applied).length;
     console.log(`training step pool peak above weights and moments: f32 ${(stepPeak.f32! / 2 ** 20).toFixed(2)} MiB, f16 ${(stepPeak.f16! / 2 ** 20).toFixed(2)} MiB`);
-    console.log(`f16 vs f32 seeds over ${STEPS} steps: band width ${width.toExponential(2)}, f16's largest distance from the mean ${worst.toExponential(2)}, ${skipped} step(s) skipped, final scale ${f16[STEPS - 1]!.scale}`);
+    console.log(`f16 vs f32 seeds over ${STEPS} steps: band width ${width.toExponential(2)}, f16's largest distance from the mean ${worst.toExponential(2)} (from its own seed's f32 run ${ownSeed.toExponential(2)}), ${skipped} step(s) skipped, final scale ${f16[STEPS - 1]!.scale}`);
     expect(f16.every((r) => Number.isFinite(r.total))).toBe(true);
     expect(f16[STEPS - 1]!.total).toBeLessThan(f16[0]!.total);   // it trains
   }, 900_000);
