@@ -60,7 +60,15 @@ export class Tape {
         }
       });
     }
-    const announce = (i: number): void => { for (const t of finalAt.get(i) ?? []) if (t.grad) onLeafFinal!(t); };
+    // A leaf of a flat group whose gradients so far are f16 (mixed precision) has its f32 gradient
+    // only once the group widens them, when backward ends: it is announced then.
+    const late: Tensor[] = [];
+    const announce = (i: number): void => {
+      for (const t of finalAt.get(i) ?? []) {
+        if (t.grad) onLeafFinal!(t);
+        else if (t.flat?.role === 'param') late.push(t);
+      }
+    };
     // Gradients are owned by the tape (and parameters), never by a caller's scope; each node's
     // backward runs in its own scope so temporaries it forgets to release are freed.
     rt.untracked(() => rt.withoutGrad(() => {
@@ -83,6 +91,7 @@ export class Tape {
       announce(0);
       for (const g of this.groups) g.settleGrads();
       this.groups.clear();
+      for (const t of late) if (t.grad) onLeafFinal!(t);
     }));
     for (const g of grads.values()) g.release();
     this.clear();

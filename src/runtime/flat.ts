@@ -47,7 +47,7 @@ export class FlatLayout {
   /** Elements of a buffer of the group: the last slot also ends on a multiple of `align`. */
   readonly total: number;
   /** Consecutive slots spanning at most `maxSegment` elements each, in order, covering every slot. */
-  readonly segments: FlatSegment[] = [];
+  readonly segments: FlatSegment[];
 
   constructor(readonly sizes: readonly number[], readonly align: number, readonly maxSegment = Infinity) {
     if (!Number.isInteger(align) || align < 4 || align % 4 !== 0) throw new Error(`FlatLayout: alignment ${align} must be a positive multiple of 4 elements`);

@@ -85,8 +85,7 @@ export class Trainer {
       const { images, labels } = this.upload(batch, res);
       return segLoss(this.forward(images, batch, globalStep, firstSample), labels);
     });
-    const scale = this.lossScale();
-    const seed = scale === undefined ? undefined : rt.full([1], scale);
+    const { scale, seed } = this.lossSeed();
     rt.backward(loss.total, seed);
     seed?.release();
     return this.finishStep(loss, epoch, globalStep, this.stopRequested, scale);
@@ -103,9 +102,10 @@ export class Trainer {
     });
   }
 
-  /** f16: the scale this step's backward is seeded with (d(loss) = S); f32: none. */
-  private lossScale(): number | undefined {
-    return this.precision === 'f16' ? this.scaler.scale : undefined;
+  /** f16: the loss scale S and the seed d(loss) = S this step's backward starts from (owned by the caller); f32: none. */
+  private lossSeed(): { scale?: number; seed?: Tensor } {
+    if (this.precision !== 'f16') return {};
+    return { scale: this.scaler.scale, seed: this.rt.full([1], this.scaler.scale) };
   }
 
   private async stepDataParallel(dist: GradSync, batch: Batch, res: number, epoch: number, globalStep: number, firstSample: number): Promise<StepResult> {
@@ -146,9 +146,8 @@ export class Trainer {
     labels.release();
     // f16: every rank seeds with the same scale, so the summed gradients are S times the global
     // gradient; an overflow on any rank makes the sum non-finite on all, and all skip the step.
-    const scale = this.lossScale();
-    const seed = scale === undefined ? undefined : rt.full([1], scale);
-    await dist.backward(loss.total, { seed, halfGrads: this.precision === 'f16' });
+    const { scale, seed } = this.lossSeed();
+    await dist.backward(loss.total, seed);
     seed?.release();
     return this.finishStep(loss, epoch, globalStep, stop, scale);
   }

@@ -8,7 +8,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { add, mul } from '../../src/runtime/ops/elementwise.js';
+import { add, cast, mul } from '../../src/runtime/ops/elementwise.js';
+import { asDtype, FlatGroup } from '../../src/runtime/flat.js';
 import { segLoss, segLossFinish, segLossPartials } from '../../src/runtime/ops/loss.js';
 import { sumLastDim } from '../../src/runtime/ops/reduce.js';
 import { shardRange } from '../../src/train/dist/grad_sync.js';
@@ -133,6 +134,33 @@ describe('dist: backward hook', () => {
     expect(seen.find((s) => s.name === 'b')!.grad).toEqual([2, 4, 6]);
     expect(seen.find((s) => s.name === 'c')!.grad).toEqual([4 + 10 + 18 + 6]);
     for (const t of [a, b, c]) { t.grad?.release(); t.release(); }
+  });
+
+  it('announces a flat-group parameter used through its f16 copy after backward widens its gradient', async () => {
+    // y = sum(cast16(a)·b16)·c: a's only gradient is f16 (widened into its f32 slot when backward
+    // ends), c's is f32; both are announced, c first, each with its final f32 gradient
+    const r = rt();
+    if (!r.device.hasF16) throw new Error(`adapter ${r.device.adapter.name} has no shader-f16; this test needs it`);
+    const a = r.parameter([1, 2, 3], [1, 3], 'a');
+    const c = r.parameter([2], [1], 'c');
+    const group = FlatGroup.adopt(r, [a, c], 'hook');
+    const b16 = r.tensor([4, 5, 6], [1, 3], 'f16');
+    const y = r.scope(() => mul(cast(sumLastDim(mul(asDtype(a, 'f16'), b16)), 'f32'), c));
+    const seen: { name: string; dtype: string; grad: number[] }[] = [];
+    const pending: Promise<void>[] = [];
+    r.tape.backward(y, undefined, (leaf) => {
+      const entry = { name: leaf.name!, dtype: leaf.grad!.dtype, grad: [] as number[] };
+      seen.push(entry);
+      const snapshot = r.untracked(() => r.copy(leaf.grad!));
+      pending.push(snapshot.read().then((g) => { entry.grad = Array.from(g); snapshot.release(); }));
+    });
+    await Promise.all(pending);
+    expect(seen.map((s) => [s.name, s.dtype])).toEqual([['c', 'f32'], ['a', 'f32']]);
+    expect(seen[1]!.grad).toEqual([8, 10, 12]);   // c·b
+    expect(seen[0]!.grad).toEqual([4 + 10 + 18]);
+    r.zeroGrad([a, c]);
+    for (const t of [a, c, b16, y]) t.release();
+    group.release();
   });
 });
 

@@ -22,6 +22,7 @@ import { makeConfig } from '../../src/model/config.js';
 import { syntheticParams } from '../../src/model/params.js';
 import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from '../../src/runtime/formats/safetensors.js';
 import { AdamW } from '../../src/runtime/ops/adamw.js';
+import { adamwRefStep, type AdamWRefState } from '../../src/runtime/reference/adamw.js';
 import { Runtime } from '../../src/runtime/runtime.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
 import { epochBatches, makeBatch } from '../../src/train/data/dataset.js';
@@ -101,27 +102,20 @@ console.log(`${rows.length} tensors: cosine to float64 >= 0.999999 on ${rest.len
   `below: ${apart.map(([, l]) => l.split(':')[0]).join(', ') || 'none'}`);
 
 // ---- the update: torch.optim.AdamW (+ clip_grad_norm_) in float64 on the engine's own state ------
-let sq = 0;
-for (const gi of g) if (gi) for (const x of gi) sq += x * x;
-const clip = S.clipGrad ? Math.min(1, S.clipGrad / (Math.sqrt(sq) + 1e-6)) : 1;
-const [b1, b2] = optim.betas;
+const host: AdamWRefState = { p: before.p.map((x) => Float64Array.from(x)), m: before.m, v: before.v, step: [...before.steps] };
+const [beta1, beta2] = optim.betas;
+const stats = adamwRefStep(host, g, { lr, beta1, beta2, eps: optim.eps, weightDecay: optim.weightDecay, maxNorm: S.clipGrad });
 let err = 0, norm = 0, worst = 0, worstAt = '';
 trained.forEach((p, i) => {
-  const gi = g[i];
-  if (!gi) return;   // no gradient: torch leaves the parameter alone, and so does the engine
-  const t = before.steps[i]! + 1;
-  for (let j = 0; j < gi.length; j++) {
-    const gc = gi[j]! * clip;
-    const m = b1 * before.m[i]![j]! + (1 - b1) * gc;
-    const s2 = b2 * before.v[i]![j]! + (1 - b2) * gc * gc;
-    const want = before.p[i]![j]! * (1 - lr * optim.weightDecay) - (lr / (1 - b1 ** t)) * m / (Math.sqrt(s2) / Math.sqrt(1 - b2 ** t) + optim.eps);
-    const du = want - before.p[i]![j]!;
+  if (!g[i]) return;   // no gradient: torch leaves the parameter alone, and so does the engine
+  for (let j = 0; j < after[i]!.length; j++) {
+    const want = host.p[i]![j]!;
     err += (after[i]![j]! - want) ** 2;
-    norm += du * du;
+    norm += (want - before.p[i]![j]!) ** 2;
     if (Math.abs(after[i]![j]! - want) > worst) { worst = Math.abs(after[i]![j]! - want); worstAt = `${p.name}[${j}]`; }
   }
 });
-console.log(`update against float64 AdamW on the engine's state (gradient norm ${Math.sqrt(sq).toPrecision(6)}, clip scale ${clip.toPrecision(6)}): ` +
+console.log(`update against float64 AdamW on the engine's state (gradient norm ${stats.norm.toPrecision(6)}, clip scale ${stats.scale.toPrecision(6)}): ` +
   `relative RMS ${Math.sqrt(err / norm).toExponential(2)}, worst |Δ| ${worst.toExponential(2)} at ${worstAt} (float32 weights near 1 round by 6e-8)`);
 rt.destroy();
 process.exit(0);

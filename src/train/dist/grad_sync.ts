@@ -60,25 +60,25 @@ export class GradSync {
   get buckets(): number { return this.plan?.length ?? 0; }
 
   /**
-   * Back-propagates from `root` (seeded with `opts.seed`, or ones) and leaves every parameter's
-   * `.grad` holding the sum over ranks. Resolves once the reduced gradients are recorded for upload
-   * (the optimizer can then be recorded). `opts.halfGrads`: mixed precision, where the parameters'
-   * gradients arrive in f16 and are widened into their f32 slots only when backward ends
-   * (runtime/flat.ts), so no bucket can start early: the step runs without overlap.
+   * Back-propagates from `root` (seeded with `seed`, or ones) and leaves every parameter's `.grad`
+   * holding the sum over ranks. Resolves once the reduced gradients are recorded for upload (the
+   * optimizer can then be recorded). In mixed precision the parameters' f16 gradients are widened
+   * into their f32 slots when backward ends (runtime/flat.ts), and only then announced final, so
+   * their buckets start after backward.
    */
-  async backward(root: Tensor, opts: { seed?: Tensor; halfGrads?: boolean } = {}): Promise<void> {
+  async backward(root: Tensor, seed?: Tensor): Promise<void> {
     const t0 = performance.now();
     const index = new Map(this.params.map((p, i) => [p, i]));
     const plan = this.plan;
     const started: Promise<void>[] = [];
     let chain: Promise<void> = Promise.resolve();
-    if (plan && this.overlap && !opts.halfGrads) {
+    if (plan && this.overlap) {
       // pending[b] = gradients of bucket b not final yet; bucket starts when it reaches 0
       const bucketOf = new Map<number, number>();
       plan.forEach((b, bi) => b.params.forEach((i) => bucketOf.set(i, bi)));
       const pending = plan.map((b) => b.params.length);
       const reads: (Promise<Float32Array> | undefined)[] = plan.map(() => undefined);
-      this.rt.tape.backward(root, opts.seed, (leaf) => {
+      this.rt.tape.backward(root, seed, (leaf) => {
         const b = bucketOf.get(index.get(leaf) ?? -1);
         if (b === undefined) return;
         if (--pending[b]! === 0) reads[b] = this.readBucket(plan[b]!);
@@ -90,11 +90,9 @@ export class GradSync {
       started.push(chain);
     } else {
       const order: number[] = [];
-      if (plan) this.rt.backward(root, opts.seed);
-      else this.rt.tape.backward(root, opts.seed, (leaf) => { const i = index.get(leaf); if (i !== undefined) order.push(i); });
-      // f16 gradients are final only when backward ends, unannounced: plan the parameters that got
-      // one, in parameter order
-      const use = plan ?? await this.makePlan(opts.halfGrads ? this.params.flatMap((p, i) => (p.grad ? [i] : [])) : order);
+      if (plan) this.rt.backward(root, seed);
+      else this.rt.tape.backward(root, seed, (leaf) => { const i = index.get(leaf); if (i !== undefined) order.push(i); });
+      const use = plan ?? await this.makePlan(order);
       const flat = this.flatGrads();
       if (flat) started.push(this.reduceFlat(flat));
       else {
